@@ -1,0 +1,26 @@
+# Copyright 2026 deal_stages authors
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+{
+    "name": "Deal Stages",
+    "summary": "Run every CRM deal through a configurable, enforced sales process",
+    "version": "19.0.1.0.0",
+    "category": "Sales/CRM",
+    "license": "LGPL-3",
+    "author": "deal_stages authors",
+    "website": "https://github.com/deal-stages/deal_stages",
+    "depends": ["crm", "base_automation"],
+    "data": [
+        "security/deal_stages_security.xml",
+        "security/ir.model.access.csv",
+        "views/crm_deal_script_views.xml",
+        "views/deal_stages_menus.xml",
+    ],
+    "demo": [],
+    "assets": {
+        "web.assets_tests": [
+            "deal_stages/static/tests/tours/**/*",
+        ],
+    },
+    "installable": True,
+    "application": False,
+}
