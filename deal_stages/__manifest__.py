@@ -12,7 +12,12 @@
     "data": [
         "security/deal_stages_security.xml",
         "security/ir.model.access.csv",
+        "data/base_automation_data.xml",
+        "data/crm_deal_script_template_data.xml",
         "views/crm_deal_script_views.xml",
+        "views/crm_deal_stage_log_views.xml",
+        "views/crm_lead_views.xml",
+        "views/crm_team_views.xml",
         "views/deal_stages_menus.xml",
     ],
     "demo": [],

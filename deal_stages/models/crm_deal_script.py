@@ -1,4 +1,6 @@
-from odoo import fields, models
+from odoo import Command, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.fields import Domain
 
 
 class CrmDealScript(models.Model):
@@ -12,6 +14,12 @@ class CrmDealScript(models.Model):
     name = fields.Char(required=True, translate=True, tracking=True)
     active = fields.Boolean(default=True, tracking=True)
     sequence = fields.Integer(default=10)
+    is_template = fields.Boolean(
+        string="Template",
+        readonly=True,
+        help="Templates are not applied to deals: they are copied for a sales "
+        "team with its own stages (see 'Create from template').",
+    )
     company_id = fields.Many2one(
         "res.company",
         string="Company",
@@ -25,7 +33,178 @@ class CrmDealScript(models.Model):
         "script_id",
         "team_id",
         string="Sales Teams",
-        help="Sales teams whose deals follow this script. Leave empty to offer it "
-        "to every team.",
+        help="New opportunities of these teams follow this script. A team can "
+        "have only one active script.",
+    )
+    step_ids = fields.One2many(
+        "crm.deal.script.step", "script_id", string="Steps", copy=True
+    )
+    step_count = fields.Integer(compute="_compute_step_count")
+    strict_order = fields.Boolean(
+        string="Strict Order",
+        default=True,
+        help="Deals move forward one step at a time: no step can be skipped.",
     )
     note = fields.Html(string="Description")
+    deal_count = fields.Integer(string="Deals", compute="_compute_deal_count")
+
+    @api.depends("step_ids")
+    def _compute_step_count(self):
+        for script in self:
+            script.step_count = len(script.step_ids)
+
+    def _compute_deal_count(self):
+        counts = dict(
+            self.env["crm.lead"]._read_group(
+                [("deal_script_id", "in", self.ids)],
+                ["deal_script_id"],
+                ["__count"],
+            )
+        )
+        for script in self:
+            script.deal_count = counts.get(script, 0)
+
+    # ------------------------------------------------------------
+    # CONSTRAINTS
+    # ------------------------------------------------------------
+
+    @api.constrains("team_ids", "active", "is_template")
+    def _check_one_script_per_team(self):
+        scripts = self.filtered(lambda s: s.active and not s.is_template and s.team_ids)
+        if not scripts:
+            return
+        clashes = self.search(
+            [
+                ("id", "not in", scripts.ids),
+                ("is_template", "=", False),
+                ("team_ids", "in", scripts.team_ids.ids),
+            ]
+        )
+        for script in scripts:
+            other = clashes.filtered(lambda s, sc=script: s.team_ids & sc.team_ids)[:1]
+            if other:
+                raise ValidationError(
+                    self.env._(
+                        "Sales team %(team)s already follows the script "
+                        "%(script)s. A team can have only one active script: "
+                        "remove the team from one of them or archive it.",
+                        team=(other.team_ids & script.team_ids)[0].display_name,
+                        script=other.display_name,
+                    )
+                )
+
+    @api.constrains("team_ids")
+    def _check_team_stages(self):
+        self.step_ids._check_stage_in_script_teams()
+
+    # ------------------------------------------------------------
+    # ORM
+    # ------------------------------------------------------------
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_used(self):
+        used = self.filtered("deal_count")
+        if used:
+            raise UserError(
+                self.env._(
+                    "The script %(script)s is followed by %(count)s deal(s): "
+                    "archive it instead of deleting it.",
+                    script=used[0].display_name,
+                    count=used[0].deal_count,
+                )
+            )
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
+    @api.model
+    def action_create_from_template(self, team_id, template_id=False):
+        """Copy a script template for a sales team, creating its stages.
+
+        Stages are created for that team only, so no other pipeline changes.
+        Access rights are the caller's: only sales administrators may create
+        scripts and stages. Returns the id of the new script (callable over RPC with the team id).
+        """
+        team = self.env["crm.team"].browse(int(team_id)).exists()
+        if not team:
+            raise UserError(self.env._("Choose an existing sales team."))
+        template = (
+            self.browse(template_id)
+            if template_id
+            else self.env.ref("deal_stages.deal_script_template_b2b", raise_if_not_found=False)
+        )
+        if not template or not template.is_template:
+            raise UserError(self.env._("The deal script template is missing."))
+        existing = self.search(
+            [("team_ids", "in", team.ids), ("is_template", "=", False)], limit=1
+        )
+        if existing:
+            raise UserError(
+                self.env._(
+                    "Sales team %(team)s already follows the script %(script)s.",
+                    team=team.display_name,
+                    script=existing.display_name,
+                )
+            )
+        script = template.copy(
+            {
+                "name": template.name,
+                "is_template": False,
+                "step_ids": [],
+                "company_id": team.company_id.id or self.env.company.id,
+            }
+        )
+        # stages take the translations of the steps' names
+        Stage = self.env["crm.stage"]
+        base_sequence = max(
+            Stage.search([("team_ids", "in", team.ids)]).mapped("sequence") or [0]
+        )
+        template_steps = template.step_ids.sorted(lambda s: (s.sequence, s.id))
+        step_map = {}
+        for index, template_step in enumerate(template_steps, start=1):
+            stage = Stage.create(
+                {
+                    "name": template_step.name,
+                    "sequence": base_sequence + index,
+                    "team_ids": [Command.set(team.ids)],
+                }
+            )
+            stage.update_field_translations(
+                "name",
+                {
+                    tr["lang"]: tr["value"]
+                    for tr in template_step.get_field_translations("name")[0]
+                    if tr["value"]
+                },
+            )
+            step_map[template_step] = template_step.copy(
+                {"script_id": script.id, "stage_id": stage.id}
+            )
+        for template_step, step in step_map.items():
+            if template_step.back_step_ids:
+                step.back_step_ids = [
+                    Command.set([step_map[back].id for back in template_step.back_step_ids])
+                ]
+        # bound to the team last: its constraints check the stages
+        script.team_ids = [Command.set(team.ids)]
+        if not Stage.search_count(
+            Domain("is_won", "=", True)
+            & (Domain("team_ids", "=", False) | Domain("team_ids", "in", team.ids))
+        ):
+            Stage.create(
+                {
+                    "name": self.env._("Won"),
+                    "is_won": True,
+                    "sequence": base_sequence + len(template_steps) + 1,
+                    "team_ids": [Command.set(team.ids)],
+                }
+            )
+        return script.id
+
+    def action_view_deals(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("crm.crm_lead_opportunities")
+        action["domain"] = [("deal_script_id", "=", self.id)]
+        action["context"] = {"active_test": False}
+        return action

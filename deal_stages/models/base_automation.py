@@ -1,0 +1,44 @@
+from odoo import models
+
+
+class DealEngineCollector:
+    """Records collected for the deal engine while automation rules run.
+
+    Compared by identity on purpose: Odoo reuses environments whose contexts
+    are equal, and two empty collectors must never be taken for one another.
+    """
+
+    __slots__ = ("pending",)
+
+    def __init__(self):
+        self.pending = {}
+
+    def add(self, method_name, ids):
+        self.pending.setdefault(method_name, []).extend(ids)
+
+    def run(self, records):
+        """Call the collected engine methods once each, on all their records."""
+        records = records.with_context(deal_engine_collector=None)
+        while self.pending:
+            method_name, ids = self.pending.popitem()
+            getattr(records.browse(dict.fromkeys(ids)), method_name)()
+
+
+class BaseAutomation(models.Model):
+    _inherit = "base.automation"
+
+    def _process(self, records, domain_post=None):
+        """Run the deal engine once per batch rather than once per record.
+
+        Odoo runs an automation's server actions record by record. Under this
+        context the engine's entry points only collect the records; the engine
+        then runs once on the whole batch (one create per model for 1,000 deals).
+        """
+        if records._name != "crm.lead" or self.env.context.get("deal_engine_collector"):
+            # an outer collector (a deal being written) runs the engine later
+            return super()._process(records, domain_post=domain_post)
+        collector = DealEngineCollector()
+        super(BaseAutomation, self.with_context(deal_engine_collector=collector))._process(
+            records.with_context(deal_engine_collector=collector), domain_post=domain_post
+        )
+        collector.run(records)

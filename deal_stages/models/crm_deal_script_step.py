@@ -1,0 +1,187 @@
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+
+class CrmDealScriptStep(models.Model):
+    """One step of a deal script, bound to a pipeline stage."""
+
+    _name = "crm.deal.script.step"
+    _description = "Deal Script Step"
+    _order = "script_id, sequence, id"
+
+    script_id = fields.Many2one(
+        "crm.deal.script", string="Script", required=True, index=True, ondelete="cascade"
+    )
+    company_id = fields.Many2one(related="script_id.company_id", store=True)
+    sequence = fields.Integer(default=10)
+    stage_id = fields.Many2one(
+        "crm.stage",
+        string="Stage",
+        ondelete="restrict",
+        index=True,
+        help="The pipeline stage this step stands for. Deals entering the stage "
+        "enter the step.",
+    )
+    name = fields.Char(
+        compute="_compute_name", store=True, readonly=False, required=True, translate=True
+    )
+    activity_template_ids = fields.One2many(
+        "crm.deal.script.activity", "step_id", string="Activities", copy=True
+    )
+    cancel_activities_on_exit = fields.Boolean(
+        string="Cancel Open Activities on Exit",
+        default=True,
+        help="When a deal leaves this step, the activities this step created and "
+        "that are still open are cancelled. Activities created by hand stay.",
+    )
+    # requirements and messages (gates, customer messages, SLA) are added by
+    # their own features; they are declared here so the public contract stays
+    # in one place
+    required_field_ids = fields.Many2many(
+        "ir.model.fields",
+        "crm_deal_script_step_required_field_rel",
+        "step_id",
+        "field_id",
+        string="Required Fields",
+        domain=[("model", "=", "crm.lead"), ("store", "=", True)],
+        ondelete="cascade",
+    )
+    require_activities_done = fields.Boolean(
+        string="Activities Must Be Done",
+        help="The deal may leave this step only when the activities this step "
+        "created are done.",
+    )
+    mail_template_id = fields.Many2one(
+        "mail.template",
+        string="Customer Message",
+        domain=[("model", "=", "crm.lead")],
+        ondelete="set null",
+    )
+    mail_mode = fields.Selection(
+        [("auto", "Send automatically"), ("propose", "Propose to the salesperson")],
+        string="Sending",
+        default="auto",
+        required=True,
+    )
+    server_action_ids = fields.Many2many(
+        "ir.actions.server",
+        "crm_deal_script_step_server_action_rel",
+        "step_id",
+        "action_id",
+        string="Server Actions",
+        domain=[("model_name", "=", "crm.lead")],
+        help="Extra server actions run on the deals entering this step.",
+    )
+    sla_hours = fields.Float(
+        string="Deadline (hours)",
+        help="How long a deal may stay in this step. 0 means no deadline.",
+    )
+    back_step_ids = fields.Many2many(
+        "crm.deal.script.step",
+        "crm_deal_script_step_back_rel",
+        "step_id",
+        "back_step_id",
+        string="Return Steps",
+        copy=False,
+        help="Earlier steps a deal may be sent back to from this step.",
+    )
+    is_feedback_step = fields.Boolean(
+        string="Feedback Step",
+        help="Entering this step asks the customer for feedback.",
+    )
+    auto_advance_domain = fields.Char(
+        string="Auto-advance Condition",
+        help="When deals in this step match this condition and the step's "
+        "requirements are met, they move to the next step by themselves.",
+    )
+    deal_count = fields.Integer(string="Deals", compute="_compute_deal_count")
+
+    _stage_unique_per_script = models.Constraint(
+        "UNIQUE(script_id, stage_id)",
+        "A stage can be used by only one step of a script.",
+    )
+    _sla_hours_positive = models.Constraint(
+        "CHECK(sla_hours >= 0)",
+        "The deadline of a step cannot be negative.",
+    )
+
+    @api.depends("stage_id")
+    def _compute_name(self):
+        for step in self:
+            if step.stage_id and not step.name:
+                step.name = step.stage_id.name
+
+    def _compute_deal_count(self):
+        counts = dict(
+            self.env["crm.lead"]
+            .with_context(active_test=False)
+            ._read_group([("deal_step_id", "in", self.ids)], ["deal_step_id"], ["__count"])
+        )
+        for step in self:
+            step.deal_count = counts.get(step, 0)
+
+    @api.depends("script_id", "name")
+    def _compute_display_name(self):
+        for step in self:
+            step.display_name = step.name or ""
+
+    # ------------------------------------------------------------
+    # CONSTRAINTS
+    # ------------------------------------------------------------
+
+    @api.constrains("stage_id", "script_id")
+    def _check_stage_in_script_teams(self):
+        for step in self:
+            if not step.stage_id:
+                if not step.script_id.is_template:
+                    raise ValidationError(
+                        self.env._("The step %(step)s needs a stage.", step=step.name)
+                    )
+                continue
+            stage_teams = step.stage_id.team_ids
+            missing = step.script_id.team_ids - stage_teams if stage_teams else False
+            if missing:
+                raise ValidationError(
+                    self.env._(
+                        "The stage %(stage)s of step %(step)s is not in the pipeline "
+                        "of sales team %(team)s. Choose a stage of the script's teams.",
+                        stage=step.stage_id.display_name,
+                        step=step.name,
+                        team=missing[0].display_name,
+                    )
+                )
+
+    @api.constrains("back_step_ids", "script_id")
+    def _check_back_steps(self):
+        for step in self:
+            if step.back_step_ids - step.script_id.step_ids:
+                raise ValidationError(
+                    self.env._(
+                        "The return steps of %(step)s must belong to the same script.",
+                        step=step.name,
+                    )
+                )
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_deals_in_step(self):
+        busy = self.filtered("deal_count")
+        if busy:
+            raise UserError(
+                self.env._(
+                    "%(count)s deal(s) are currently in the step %(step)s. Archive "
+                    "those deals or move them to another stage first.",
+                    count=busy[0].deal_count,
+                    step=busy[0].name,
+                )
+            )
+
+    # ------------------------------------------------------------
+    # TOOLS
+    # ------------------------------------------------------------
+
+    def _next_step(self):
+        """The step after ``self`` in its script (empty at the last step)."""
+        self.ensure_one()
+        steps = self.script_id.step_ids.sorted(lambda s: (s.sequence, s.id))
+        index = list(steps).index(self)
+        return steps[index + 1] if index + 1 < len(steps) else self.browse()

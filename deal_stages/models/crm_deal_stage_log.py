@@ -1,0 +1,139 @@
+from markupsafe import Markup
+
+from odoo import api, fields, models
+
+CAUSES = [
+    ("move", "Moved by a user"),
+    ("auto", "Moved automatically"),
+    ("change", "Order change"),
+    ("lost", "Lost"),
+    ("restore", "Restored"),
+    ("override", "Supervisor override"),
+]
+
+
+class CrmDealStageLog(models.Model):
+    """One stay of a deal in a stage: the stage history is data, not chatter."""
+
+    _name = "crm.deal.stage.log"
+    _description = "Deal Stage History"
+    _order = "date_in desc, id desc"
+    _rec_name = "stage_id"
+
+    lead_id = fields.Many2one(
+        "crm.lead", string="Deal", required=True, index=True, ondelete="cascade"
+    )
+    script_id = fields.Many2one("crm.deal.script", string="Script", index=True, ondelete="set null")
+    step_id = fields.Many2one(
+        "crm.deal.script.step", string="Step", index=True, ondelete="set null"
+    )
+    stage_id = fields.Many2one("crm.stage", string="Stage", index=True, ondelete="set null")
+    from_stage_id = fields.Many2one("crm.stage", string="From Stage", ondelete="set null")
+    from_step_id = fields.Many2one(
+        "crm.deal.script.step", string="From Step", ondelete="set null"
+    )
+    user_id = fields.Many2one(
+        "res.users", string="Moved By", default=lambda self: self.env.user, ondelete="set null"
+    )
+    salesperson_id = fields.Many2one(
+        "res.users", string="Salesperson", index=True, ondelete="set null"
+    )
+    team_id = fields.Many2one("crm.team", string="Sales Team", index=True, ondelete="set null")
+    company_id = fields.Many2one("res.company", string="Company", index=True)
+    date_in = fields.Datetime(string="Entered", required=True, default=fields.Datetime.now)
+    date_out = fields.Datetime(string="Left")
+    duration_hours = fields.Float(
+        string="Time in Step (hours)",
+        compute="_compute_duration_hours",
+        store=True,
+        aggregator="avg",
+    )
+    cause = fields.Selection(CAUSES, required=True, default="move")
+    note = fields.Text()
+    sla_breached = fields.Boolean(string="Deadline Breached")
+    entry_done = fields.Boolean(
+        string="Entry Automation Done",
+        help="Technical: the script's entry automation has processed this stay.",
+    )
+
+    _lead_open_index = models.Index("(lead_id) WHERE date_out IS NULL")
+    _entry_pending_index = models.Index("(lead_id) WHERE entry_done IS NOT TRUE")
+    _lead_date_index = models.Index("(lead_id, date_in)")
+
+    @api.depends("date_in", "date_out")
+    def _compute_duration_hours(self):
+        for log in self:
+            if log.date_in and log.date_out:
+                log.duration_hours = (log.date_out - log.date_in).total_seconds() / 3600
+            else:
+                log.duration_hours = 0.0
+
+    # ------------------------------------------------------------
+    # ENGINE
+    # ------------------------------------------------------------
+
+    def _process_entries(self):
+        """Apply what the steps of these stays do on entry, in batch.
+
+        Only stays the deal is still in get the automation: a step's entry
+        work is for deals that stand in it. All stays are marked done, so the
+        engine never applies an entry twice.
+        """
+        current = self.filtered(lambda log: not log.date_out and log.step_id)
+        report = DealReport()
+        if current:
+            leads = current.lead_id
+            leads._deal_cancel_left_activities()
+            leads._deal_schedule_activities(
+                {log.lead_id.id: log.step_id for log in current}, "enter", report
+            )
+            current._run_step_server_actions()
+            report.post(leads, current)
+        self.entry_done = True
+
+    def _run_step_server_actions(self):
+        for step, stays in self.grouped("step_id").items():
+            if step.server_action_ids:
+                leads = stays.lead_id
+                step.server_action_ids.with_context(
+                    active_model="crm.lead", active_ids=leads.ids, active_id=leads[:1].id
+                ).run()
+
+
+class DealReport:
+    """What the engine did and skipped for each deal, posted as one note."""
+
+    def __init__(self):
+        self.lines = {}
+
+    def done(self, lead, text):
+        self.lines.setdefault(lead.id, ([], []))[0].append(text)
+
+    def skipped(self, lead, text):
+        self.lines.setdefault(lead.id, ([], []))[1].append(text)
+
+    def post(self, leads, stays):
+        """Post one internal note per deal that had anything done or skipped."""
+        env = leads.env
+        step_by_lead = {log.lead_id.id: log.step_id for log in stays}
+        bodies = {}
+        for lead in leads:
+            done, skipped = self.lines.get(lead.id, ([], []))
+            if not (done or skipped):
+                continue
+            body = Markup("<p>%s</p>") % env._(
+                "Step %(step)s entered.", step=step_by_lead[lead.id].name
+            )
+            if done:
+                body += Markup("<p>%s</p><ul>%s</ul>") % (
+                    env._("Done:"),
+                    Markup().join(Markup("<li>%s</li>") % line for line in done),
+                )
+            if skipped:
+                body += Markup("<p>%s</p><ul>%s</ul>") % (
+                    env._("Skipped:"),
+                    Markup().join(Markup("<li>%s</li>") % line for line in skipped),
+                )
+            bodies[lead.id] = body
+        if bodies:
+            leads.browse(bodies)._message_log_batch(bodies=bodies)

@@ -1,0 +1,37 @@
+from odoo import api, fields, models
+
+
+class CrmTeam(models.Model):
+    _inherit = "crm.team"
+
+    deal_script_ids = fields.Many2many(
+        "crm.deal.script",
+        "crm_deal_script_crm_team_rel",
+        "team_id",
+        "script_id",
+        string="Deal Scripts",
+        domain=[("is_template", "=", False)],
+    )
+    deal_script_id = fields.Many2one(
+        "crm.deal.script",
+        string="Deal Script",
+        compute="_compute_deal_script_id",
+        help="The script new opportunities of this team follow.",
+    )
+
+    @api.depends("deal_script_ids")
+    def _compute_deal_script_id(self):
+        for team in self:
+            team.deal_script_id = team.deal_script_ids.filtered(lambda s: not s.is_template)[:1]
+
+    def action_deal_create_script(self):
+        """Give this team the B2B deal script, with its own stages."""
+        self.ensure_one()
+        script_id = self.env["crm.deal.script"].action_create_from_template(self.id)
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "crm.deal.script",
+            "res_id": script_id,
+            "view_mode": "form",
+            "views": [(False, "form")],
+        }
