@@ -24,6 +24,22 @@ class DealEngineCollector:
             getattr(records.browse(dict.fromkeys(ids)), method_name)()
 
 
+class DealMove:
+    """How the engine or a trusted action moves deals: cause, note, gate.
+
+    Passed in the context as ``deal_move``. It is a Python object on purpose:
+    a context sent over RPC is JSON and cannot carry one, so users cannot
+    forge a cause in the history nor skip a gate by setting a context key.
+    """
+
+    __slots__ = ("cause", "note", "skip_gate")
+
+    def __init__(self, cause, note=False, skip_gate=False):
+        self.cause = cause
+        self.note = note
+        self.skip_gate = skip_gate
+
+
 class BaseAutomation(models.Model):
     _inherit = "base.automation"
 

@@ -72,22 +72,24 @@ class CrmDealStageLog(models.Model):
     # ENGINE
     # ------------------------------------------------------------
 
-    def _process_entries(self):
+    def _process_entries(self, env):
         """Apply what the steps of these stays do on entry, in batch.
 
         Only stays the deal is still in get the automation: a step's entry
         work is for deals that stand in it. All stays are marked done, so the
         engine never applies an entry twice.
+
+        :param env: the environment the work on the deals is done in
         """
         current = self.filtered(lambda log: not log.date_out and log.step_id)
         report = DealReport()
         if current:
-            leads = current.lead_id
+            leads = current.lead_id.with_env(env)
             leads._deal_cancel_left_activities()
             leads._deal_schedule_activities(
                 {log.lead_id.id: log.step_id for log in current}, "enter", report
             )
-            current._run_step_server_actions()
+            current.with_env(env)._run_step_server_actions()
             report.post(leads, current)
         self.entry_done = True
 

@@ -6,7 +6,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
-from .base_automation import DealEngineCollector
+from .base_automation import DealEngineCollector, DealMove
 
 # writes of these fields may start, change or end a deal's stay in a step
 DEAL_TRACKED_FIELDS = {"stage_id", "deal_script_id", "type", "team_id", "user_id"}
@@ -213,19 +213,28 @@ class CrmLead(models.Model):
                 (assigned - moved)._deal_open_stays(origins, date_in=None)
 
     def _deal_close_stays(self, date_out):
-        self.env["crm.deal.stage.log"].search(
+        # the history is written by the system: users only read it
+        self.env["crm.deal.stage.log"].sudo().search(
             [("lead_id", "in", self.ids), ("date_out", "=", False)]
         ).write({"date_out": date_out})
 
-    def _deal_open_stays(self, origins, date_in=None, cause=None, note=None):
+    def _deal_move_context(self, cause, note=False, skip_gate=False):
+        """``self`` with the context of a trusted move (see ``DealMove``)."""
+        return self.with_context(deal_move=DealMove(cause, note=note, skip_gate=skip_gate))
+
+    def _deal_current_move(self):
+        move = self.env.context.get("deal_move")
+        return move if isinstance(move, DealMove) else DealMove("move")
+
+    def _deal_open_stays(self, origins, date_in=None):
         """Create the stage log rows of the deals ``self`` entering their stage.
 
         :param origins: {lead id: (from stage, from step)}
         :param date_in: entry date; None means the deal's last stage move
         """
-        cause = cause or self.env.context.get("deal_stage_cause") or "move"
-        note = note or self.env.context.get("deal_stage_note") or False
-        self.env["crm.deal.stage.log"].create(
+        move = self._deal_current_move()
+        # the history is written by the system: users only read it
+        self.env["crm.deal.stage.log"].sudo().create(
             [
                 {
                     "lead_id": lead.id,
@@ -239,8 +248,8 @@ class CrmLead(models.Model):
                     "team_id": lead.team_id.id,
                     "company_id": lead.company_id.id,
                     "date_in": date_in or lead.date_last_stage_update or fields.Datetime.now(),
-                    "cause": cause,
-                    "note": note,
+                    "cause": move.cause,
+                    "note": move.note,
                 }
                 for lead in self
             ]
@@ -270,9 +279,11 @@ class CrmLead(models.Model):
         """
         if not self or self._deal_collected("_deal_run_entry_automation"):
             return
-        self.env["crm.deal.stage.log"].search(
+        # the history is system-owned (read-only for users); the work on the
+        # deals is done with the caller's rights
+        self.env["crm.deal.stage.log"].sudo().search(
             [("lead_id", "in", self.ids), ("entry_done", "=", False)], order="date_in, id"
-        )._process_entries()
+        )._process_entries(self.env)
 
     # ------------------------------------------------------------
     # ENGINE: ACTIVITIES
