@@ -126,6 +126,7 @@ class CrmDealScript(models.Model):
         Access rights are the caller's: only sales administrators may create
         scripts and stages. Returns the id of the new script (callable over RPC with the team id).
         """
+        self.check_access("create")
         team = self.env["crm.team"].browse(int(team_id)).exists()
         if not team:
             raise UserError(self.env._("Choose an existing sales team."))
@@ -178,8 +179,13 @@ class CrmDealScript(models.Model):
                     if tr["value"]
                 },
             )
-            step_map[template_step] = template_step.copy(
-                {"script_id": script.id, "stage_id": stage.id}
+            # the template's technical links (required fields, server actions)
+            # are not readable by sales administrators, whose right to create
+            # scripts was checked above
+            step_map[template_step] = (
+                template_step.sudo()
+                .copy({"script_id": script.id, "stage_id": stage.id})
+                .with_env(self.env)
             )
         for template_step, step in step_map.items():
             if template_step.back_step_ids:

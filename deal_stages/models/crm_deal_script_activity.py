@@ -27,6 +27,8 @@ class CrmDealScriptActivity(models.Model):
     activity_type_id = fields.Many2one(
         "mail.activity.type",
         string="Activity Type",
+        required=True,
+        default=lambda self: self.env.ref("mail.mail_activity_data_todo", raise_if_not_found=False),
         domain="['|', ('res_model', '=', False), ('res_model', '=', 'crm.lead')]",
         ondelete="restrict",
     )
@@ -70,17 +72,6 @@ class CrmDealScriptActivity(models.Model):
     def _compute_display_name(self):
         for template in self:
             template.display_name = template.summary or template.activity_type_id.name or ""
-
-    @api.constrains("activity_type_id")
-    def _check_activity_type(self):
-        for template in self.filtered(lambda t: not t.activity_type_id):
-            raise ValidationError(
-                self.env._(
-                    "The activity %(activity)s of step %(step)s needs an activity type.",
-                    activity=template.summary or "",
-                    step=template.step_id.name,
-                )
-            )
 
     @api.constrains("assign_to", "user_id")
     def _check_user(self):

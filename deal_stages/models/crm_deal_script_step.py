@@ -23,7 +23,12 @@ class CrmDealScriptStep(models.Model):
         "enter the step.",
     )
     name = fields.Char(
-        compute="_compute_name", store=True, readonly=False, required=True, translate=True
+        compute="_compute_name",
+        store=True,
+        readonly=False,
+        precompute=True,
+        required=True,
+        translate=True,
     )
     activity_template_ids = fields.One2many(
         "crm.deal.script.activity", "step_id", string="Activities", copy=True

@@ -95,9 +95,12 @@ class CrmDealStageLog(models.Model):
 
     def _run_step_server_actions(self):
         for step, stays in self.grouped("step_id").items():
-            if step.server_action_ids:
+            # server actions are configured by administrators and, like
+            # automation rules, run whoever moved the deal
+            actions = step.sudo().server_action_ids
+            if actions:
                 leads = stays.lead_id
-                step.server_action_ids.with_context(
+                actions.with_context(
                     active_model="crm.lead", active_ids=leads.ids, active_id=leads[:1].id
                 ).run()
 

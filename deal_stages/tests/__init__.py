@@ -1,2 +1,4 @@
 from . import test_crm_deal_script
+from . import test_deal_engine
+from . import test_performances
 from . import test_ui
