@@ -20,7 +20,9 @@
         "views/crm_team_views.xml",
         "views/deal_stages_menus.xml",
     ],
-    "demo": [],
+    "demo": [
+        "demo/deal_stages_demo.xml",
+    ],
     "assets": {
         "web.assets_tests": [
             "deal_stages/static/tests/tours/**/*",

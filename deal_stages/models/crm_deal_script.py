@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Domain
@@ -207,6 +209,32 @@ class CrmDealScript(models.Model):
                 }
             )
         return script.id
+
+    @api.model
+    def _demo_advance_deals(self, plan):
+        """Demo data: move deals to a step, with a history spread over past days.
+
+        :param plan: [(lead id, step position)] — position 1 is the first step
+        """
+        leads = self.env["crm.lead"].browse([lead_id for lead_id, _position in plan])
+        now = fields.Datetime.now()
+        for lead, (_lead_id, position) in zip(leads, plan, strict=True):
+            steps = lead.deal_script_id.step_ids.sorted(lambda s: (s.sequence, s.id))
+            for step in steps[1:position]:
+                lead._deal_move_context("move", skip_gate=True).stage_id = step.stage_id
+            # each stay lasted two to four days, the last one is still running
+            stays = lead.deal_log_ids.sorted("id")
+            start = now - timedelta(days=3 * len(stays) + lead.id % 3)
+            for index, stay in enumerate(stays):
+                stay_start = start + timedelta(days=3 * index, hours=lead.id % 7)
+                values = {"date_in": stay_start}
+                if stay.date_out:
+                    values["date_out"] = stay_start + timedelta(days=2 + (lead.id + index) % 3)
+                stay.sudo().write(values)
+            lead.date_last_stage_update = stays[-1:].date_in
+        # automation rules are hooked only once the module is loaded: apply the
+        # current steps' entry work explicitly
+        leads._deal_run_entry_automation()
 
     def action_view_deals(self):
         self.ensure_one()
