@@ -40,7 +40,10 @@ def build(addon):
     parts += [
         f"|license| {manifest['version']}",
         "",
-        f".. |license| image:: https://img.shields.io/badge/licence-{manifest['license'].replace('-', '--')}-blue.png",
+        (
+            ".. |license| image:: https://img.shields.io/badge/licence-"
+            f"{manifest['license'].replace('-', '--')}-blue.png"
+        ),
         f"    :alt: License: {manifest['license']}",
         "",
         md_to_rst((readme / "DESCRIPTION.md").read_text()),

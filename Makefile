@@ -1,0 +1,38 @@
+# deal_stages developer entry points. The work is done by tools/devenv.py.
+#   make run   [DB=deal_stages_demo] [PORT=8069]   demo database, served
+#   make test  [T=path::Class::test] [TEST_DB=deal_stages_test]
+#   make lint                                      ruff + pylint-odoo
+#   make clean                                     remove .run/ and caches
+# VENV=/shared/venv lets several worktrees share one virtualenv; give each
+# its own TEST_DB (and DB/PORT) when they run at the same time.
+
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+PYTHON ?= python3
+VENV ?= $(ROOT)/.venv
+DB ?= deal_stages_demo
+PORT ?= 8069
+TEST_DB ?= deal_stages_test
+T ?=
+export VENV
+
+DEVENV = $(PYTHON) $(ROOT)/tools/devenv.py
+
+.PHONY: help run test lint bench load clean
+
+help:
+	@sed -n '2,8p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+
+run:
+	@$(DEVENV) run --db '$(DB)' --port '$(PORT)'
+
+test:
+	@$(DEVENV) test --test-db '$(TEST_DB)' $(T)
+
+lint:
+	@$(DEVENV) lint
+
+bench load:
+	@echo "make $@: coming with issue 10 (performance and load testing)" >&2; exit 2
+
+clean:
+	@$(DEVENV) clean
