@@ -1,4 +1,4 @@
-from odoo import models
+from odoo import api, models, tools
 
 
 class DealEngineCollector:
@@ -42,6 +42,29 @@ class DealMove:
 
 class BaseAutomation(models.Model):
     _inherit = "base.automation"
+
+    @api.model
+    def _get_actions(self, records, triggers):
+        """Same rules as Odoo finds, without a query on every write.
+
+        Once rules exist on a model, Odoo searches them at each write and each
+        recompute of a stored field of that model. Shipping rules on
+        ``crm.lead`` would add that cost to every lead, scripted or not; the
+        search result only changes when rules change, so it is cached.
+        """
+        if "__action_done" not in self.env.context:
+            self = self.with_context(__action_done={})
+        return self.browse(self._get_action_ids(records._name, tuple(triggers)))
+
+    @tools.ormcache("model_name", "triggers")
+    def _get_action_ids(self, model_name, triggers):
+        domain = [("model_name", "=", model_name), ("trigger", "in", list(triggers))]
+        return tuple(self.with_context(active_test=True).sudo().search(domain).ids)
+
+    def _update_registry(self):
+        # rules were created, removed, (de)activated or changed trigger
+        self.env.registry.clear_cache()
+        return super()._update_registry()
 
     def _process(self, records, domain_post=None):
         """Run the deal engine once per batch rather than once per record.

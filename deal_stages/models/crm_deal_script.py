@@ -1,6 +1,6 @@
 from datetime import timedelta
 
-from odoo import Command, api, fields, models
+from odoo import Command, api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Domain
 
@@ -102,6 +102,32 @@ class CrmDealScript(models.Model):
     # ------------------------------------------------------------
     # ORM
     # ------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        self.env.registry.clear_cache()  # _script_id_by_team
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if {"active", "team_ids", "is_template"}.intersection(vals):
+            self.env.registry.clear_cache()  # _script_id_by_team
+        return super().write(vals)
+
+    def unlink(self):
+        self.env.registry.clear_cache()  # _script_id_by_team
+        return super().unlink()
+
+    @api.model
+    @tools.ormcache()
+    def _script_id_by_team(self):
+        """{team id: script id} of the active scripts, for new deals.
+
+        Cached: every lead of a team gets its default script from here, and a
+        search per lead creation would cost Odoo's own flows a query each.
+        """
+        # shared by all users (cached): the team, not the reader, decides
+        scripts = self.sudo().search([("is_template", "=", False), ("team_ids", "!=", False)])
+        return {team.id: script.id for script in scripts for team in script.team_ids}
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_used(self):

@@ -61,22 +61,14 @@ class CrmLead(models.Model):
 
     @api.depends("team_id", "type")
     def _compute_deal_script_id(self):
-        to_assign = self.filtered(
-            lambda lead: lead.type == "opportunity" and not lead.deal_script_id and lead.team_id
-        )
-        script_by_team = {}
-        if to_assign:
-            scripts = self.env["crm.deal.script"].search(
-                [("is_template", "=", False), ("team_ids", "in", to_assign.team_id.ids)]
-            )
-            for script in scripts:
-                for team in script.team_ids:
-                    script_by_team.setdefault(team, script)
+        script_by_team = None
         for lead in self:
             if lead.type != "opportunity":
                 lead.deal_script_id = False
-            elif not lead.deal_script_id:
-                lead.deal_script_id = script_by_team.get(lead.team_id, False)
+            elif not lead.deal_script_id and lead.team_id:
+                if script_by_team is None:
+                    script_by_team = self.env["crm.deal.script"]._script_id_by_team()
+                lead.deal_script_id = script_by_team.get(lead.team_id.id, False)
 
     @api.depends("deal_script_id")
     def _compute_stage_id(self):
