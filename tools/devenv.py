@@ -211,10 +211,6 @@ def ensure_venv(src):
     venv = venv_dir()
     python = venv_python()
     odoo_reqs = _odoo_requirements(src)
-    stamp_data = [VENV_RECIPE, sys.version, odoo_reqs, CONSTRAINTS.read_text()]
-    stamp_data += [path.read_text() for path in PROJECT_REQUIREMENTS]
-    digest = hashlib.sha256("\0".join(stamp_data).encode()).hexdigest()
-    stamp = venv / ".deal_stages-requirements.sha256"
     if not python.exists():
         if sys.version_info < (3, 10):  # noqa: UP036 - phase 1 runs on any python3
             raise Stop(
@@ -229,6 +225,12 @@ def ensure_venv(src):
                 f"could not create the virtualenv {venv}: install the venv module "
                 "(Debian/Ubuntu: apt-get install python3-venv) or set PYTHON="
             ) from exc
+    # Re-install only when a requirement (or the venv's Python) changed
+    stamp = venv / ".deal_stages-requirements.sha256"
+    stamp_data = [VENV_RECIPE, (venv / "pyvenv.cfg").read_text()]
+    stamp_data += [odoo_reqs, CONSTRAINTS.read_text()]
+    stamp_data += [path.read_text() for path in PROJECT_REQUIREMENTS]
+    digest = hashlib.sha256("\0".join(stamp_data).encode()).hexdigest()
     if not stamp.exists() or stamp.read_text().strip() != digest:
         started = time.monotonic()
         say("installing Python requirements (Odoo's + the project's) ...")
@@ -272,7 +274,8 @@ def ensure_venv(src):
 
 
 def addons_path(src):
-    return [src / "addons", src / "odoo" / "addons", ROOT]
+    # Odoo adds odoo/addons (base) itself; the checkout holds deal_stages*
+    return [src / "addons", ROOT]
 
 
 def read_manifest(addon_dir):
@@ -284,7 +287,7 @@ def project_addons(src):
     if os.environ.get("ADDONS"):
         return [a.strip() for a in os.environ["ADDONS"].split(",") if a.strip()]
     known = set()
-    for path in addons_path(src):
+    for path in [*addons_path(src), src / "odoo" / "addons"]:
         if path.is_dir():
             known.update(p.name for p in path.iterdir() if (p / "__manifest__.py").exists())
     selected = []
