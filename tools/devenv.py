@@ -79,14 +79,12 @@ def odoo_version_of(src):
     return f"{match[1]}.{match[2]}" if match else None
 
 
-def _check_src(src, origin):
+def _check_src(src, label):
     series = odoo_version_of(src)
     if series == SERIES:
         return Path(src).resolve()
-    if series:
-        say(f"warning: {origin} {src} is Odoo {series}, not {SERIES}: ignored")
-    else:
-        say(f"warning: {origin} {src} is not an Odoo source tree: ignored")
+    what = f"Odoo {series}, not {SERIES}" if series else "not an Odoo source tree"
+    say(f"warning: {label} is {what}: ignored")
     return None
 
 
@@ -171,17 +169,17 @@ def resolve_odoo():
     """Odoo source, in DESIGN.md's order; Stop with the three options if none."""
     env_src = os.environ.get("ODOO_SRC")
     if env_src:
-        found = _check_src(env_src, "ODOO_SRC=")
+        found = _check_src(env_src, f"ODOO_SRC={env_src}")
         if found:
             return found
     from_venv = _src_from_venv()
     if from_venv:
-        found = _check_src(from_venv, "the odoo importable by the venv at")
+        found = _check_src(from_venv, f"the odoo importable by the venv ({from_venv})")
         if found:
             return found
     cached = cache_dir() / f"odoo-{SERIES}"
     if cached.exists():
-        found = _check_src(cached, "the cached")
+        found = _check_src(cached, f"the cache {cached} (remove it to download again)")
         if found:
             return found
     elif os.environ.get("ODOO_NO_DOWNLOAD") != "1" and _download_odoo(cached):
@@ -193,7 +191,7 @@ def resolve_odoo():
         "(a source tree with odoo-bin and odoo/release.py)\n"
         f"  2. an 'odoo' {SERIES} importable by the venv's Python ({venv_python()})\n"
         f"  3. extract the official archive into {cached}\n"
-        f"     (e.g. curl -L {ARCHIVE_URL} | tar xz -C {cached.parent})"
+        f"     (mkdir -p {cached.parent} && curl -L {ARCHIVE_URL} | tar xz -C {cached.parent})"
     )
 
 
