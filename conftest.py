@@ -17,6 +17,7 @@ if os.environ.get("TEST_PORT"):
     pytest_odoo._get_available_random_port = lambda: int(os.environ["TEST_PORT"])
 
 _skipped_browser_tests = []
+_run_browser_tests = []
 
 
 @pytest.hookimpl(wrapper=True)
@@ -25,6 +26,8 @@ def pytest_runtest_makereport(item, call):
     if report.skipped and _is_http_case(item):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
         _skipped_browser_tests.append(f"{item.nodeid}: {reason}")
+    elif report.when == "call" and _is_http_case(item):
+        _run_browser_tests.append(f"{item.nodeid} {report.outcome}")
     return report
 
 
@@ -45,7 +48,21 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def _browser():
+    try:
+        from odoo.tests.common import _find_executable
+
+        return _find_executable()
+    except Exception:  # noqa: BLE001 - unittest.SkipTest when there is none
+        return "no browser found"
+
+
 def pytest_terminal_summary(terminalreporter):
+    if _run_browser_tests:
+        # shown so a log proves the tours really ran in a browser
+        terminalreporter.section(f"browser tests run in {_browser()}")
+        for line in _run_browser_tests:
+            terminalreporter.line(line)
     if not _skipped_browser_tests:
         return
     level = "ERROR (CI=true)" if _strict() else "WARNING"
