@@ -433,6 +433,11 @@ class Postgres:
             sock = Path(tempfile.gettempdir()) / f"deal_stages-pg-{tag}"
         self.private = True
         self.params = {"host": str(sock), "port": 5432, "user": PRIVATE_PG_USER}
+        # Odoo gives PG* variables precedence over its config file: point them
+        # at the private cluster for every child process.
+        for name in ("PGHOSTADDR", "PGPASSWORD", "PGDATABASE", "PGSERVICE"):
+            os.environ.pop(name, None)
+        os.environ.update(PGHOST=str(sock), PGPORT="5432", PGUSER=PRIVATE_PG_USER)
         PGDATA_DIR.mkdir(exist_ok=True)
         sock.mkdir(exist_ok=True)
         if os.geteuid() == 0:
