@@ -44,12 +44,14 @@ class DealPortal(CustomerPortal):
     def deal_portal_document(self, lead_id, attachment_id, access_token=None, **kw):
         lead_sudo = self._deal_check_access(lead_id, access_token)
         attachment = lead_sudo.deal_portal_attachment_ids.filtered(
-            lambda att: att.id == attachment_id
-            and att.res_model == "crm.lead"
-            and att.res_id == lead_sudo.id
+            lambda att: (
+                att.id == attachment_id
+                and att.res_model == "crm.lead"
+                and att.res_id == lead_sudo.id
+            )
         )
         if not attachment:
             raise NotFound()
-        return request.env["ir.binary"]._get_stream_from(attachment).get_response(
-            as_attachment=True
+        return (
+            request.env["ir.binary"]._get_stream_from(attachment).get_response(as_attachment=True)
         )

@@ -488,7 +488,6 @@ class CrmLead(models.Model):
     )
 
     def _compute_access_url(self):
-        super()._compute_access_url()
         for lead in self:
             lead.access_url = f"/my/deals/{lead.id}"
 
@@ -726,7 +725,12 @@ class CrmLead(models.Model):
         return Activity.create(vals_list)
 
     def rating_apply(
-        self, rate, token=None, rating=None, feedback=None, subtype_xmlid=None,
+        self,
+        rate,
+        token=None,
+        rating=None,
+        feedback=None,
+        subtype_xmlid=None,
         notify_delay_send=False,
     ):
         rating = super().rating_apply(
@@ -783,18 +787,16 @@ class CrmLead(models.Model):
         ):
             return
         user = self.team_id.user_id or self.user_id or self.env.ref("base.user_admin")
-        rating_label = dict(
-            rating._fields["rating_text"]._description_selection(self.env)
-        ).get(rating.rating_text)
+        rating_label = dict(rating._fields["rating_text"]._description_selection(self.env)).get(
+            rating.rating_text
+        )
         note = Markup("<p>%s</p>") % self.env._(
             "The customer rated the order “%(rating)s”.", rating=rating_label
         )
         if rating.feedback:
             note += Markup("<blockquote>%s</blockquote>") % rating.feedback
         self.activity_schedule(
-            activity_type_id=(
-                callback_type or self.env.ref("mail.mail_activity_data_todo")
-            ).id,
+            activity_type_id=(callback_type or self.env.ref("mail.mail_activity_data_todo")).id,
             summary=self.env._("Call back the unhappy customer"),
             note=note,
             user_id=user.id,
@@ -841,7 +843,7 @@ class CrmLead(models.Model):
             "deal_name": self.name,
             "company_name": self.company_id.name or self.env.company.name,
             "status": status,
-            "current_step": current.name if status == "open" else False,
+            "current_step": (current.name or self.stage_id.name) if status == "open" else False,
             "steps": step_values,
             "salesperson_name": self.user_id.name,
             "salesperson_email": self.user_id.email,

@@ -18,7 +18,5 @@ class MailComposeMessage(models.TransientModel):
                 ]
             )
             if activities:
-                activities.action_feedback(
-                    feedback=self.env._("Message sent to the customer.")
-                )
+                activities.action_feedback(feedback=self.env._("Message sent to the customer."))
         return result

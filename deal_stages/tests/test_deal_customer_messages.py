@@ -11,29 +11,15 @@ from .common import DealStagesCommon
 
 
 class DealCommunicationCommon(DealStagesCommon):
-    """A two-step script on sales_team_1: deals enter ``step_2`` with a message."""
+    """The common script; deals entering ``step_2`` get a customer message."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.step_1 = cls.env["crm.deal.script.step"].create(
-            {
-                "script_id": cls.script.id,
-                "sequence": 1,
-                "stage_id": cls.stage_team1_1.id,
-                "name": "Contract signing",
-            }
-        )
         cls.template = cls.env.ref("deal_stages.mail_template_deal_production")
-        cls.step_2 = cls.env["crm.deal.script.step"].create(
-            {
-                "script_id": cls.script.id,
-                "sequence": 2,
-                "stage_id": cls.stage_team1_2.id,
-                "name": "Invoicing",
-                "mail_template_id": cls.template.id,
-                "mail_mode": "auto",
-            }
+        cls.step_1.name = "Contract signing"
+        cls.step_2.write(
+            {"name": "Invoicing", "mail_template_id": cls.template.id, "mail_mode": "auto"}
         )
         cls.customer = cls.env["res.partner"].create(
             {"name": "Hubert Farnsworth", "email": "hubert@planet.example.com", "lang": "en_US"}
@@ -105,7 +91,9 @@ class TestDealCustomerMessages(DealCommunicationCommon):
         self.assertTrue(deal.access_token)
         self.assertIn(f"/my/deals/{deal.id}?access_token={deal.access_token}", mails.body_html)
         # logged in the chatter as a message to the customer
-        message = deal.message_ids.filtered(lambda m: m.subtype_id == self.env.ref("mail.mt_comment"))
+        message = deal.message_ids.filtered(
+            lambda m: m.subtype_id == self.env.ref("mail.mt_comment")
+        )
         self.assertEqual(len(message), 1)
         self.assertEqual(message.partner_ids, self.customer)
         self.assertEqual(message.message_type, "comment")
@@ -134,8 +122,9 @@ class TestDealCustomerMessages(DealCommunicationCommon):
         template.update_field_translations(
             "body_html",
             {
-                "ru_RU": body_en.replace("Good news: your order", "Хорошие новости: ваш заказ")
-                .replace("is now in production.", "уже в производстве.")
+                "ru_RU": body_en.replace(
+                    "Good news: your order", "Хорошие новости: ваш заказ"
+                ).replace("is now in production.", "уже в производстве.")
             },
         )
         russian = self.env["res.partner"].create(
@@ -164,9 +153,12 @@ class TestDealCustomerMessages(DealCommunicationCommon):
             )
             deals |= self._create_deal(partner, name=f"Deal {index}")
         create_origin = MailComposeMessage.create
-        with self.mock_mail_gateway(), patch.object(
-            MailComposeMessage, "create", autospec=True, side_effect=create_origin
-        ) as composer_create:
+        with (
+            self.mock_mail_gateway(),
+            patch.object(
+                MailComposeMessage, "create", autospec=True, side_effect=create_origin
+            ) as composer_create,
+        ):
             self._move(deals, self.stage_team1_2)
         self.assertEqual(composer_create.call_count, 1, "one composer for the whole batch")
         self.assertEqual(len(self._new_mails), 5)
@@ -274,8 +266,30 @@ class TestDealCustomerMessages(DealCommunicationCommon):
             self.assertFalse(deal.activity_ids.filtered("deal_mail_template_id"))
 
     @mute_logger("odoo.addons.mail.models.mail_mail")
+    def test_send_template_helper_outside_a_step_entry(self):
+        """The helper other features use (e.g. a refusal message) follows the same rules."""
+        no_email = self._create_deal(False, name="No address")
+        deals = (self.deal | no_email).with_user(self.user_sales_salesman)
+        with self.mock_mail_gateway():
+            deals._deal_send_template(self.template, "auto")
+        self.assertEqual(len(self._customer_mails(self.customer)), 1)
+        self.assertEqual(len(self._new_mails), 1)
+        self.assertTrue(
+            self.deal.message_ids.filtered(
+                lambda m: m.subtype_id.internal and "sent to hubert@planet.example.com" in m.body
+            )
+        )
+        self.assertTrue(no_email.message_ids.filtered(lambda m: "no customer email" in m.body))
+        self.assertEqual(len(no_email.activity_ids.filtered("deal_mail_template_id")), 1)
+        with self.mock_mail_gateway():
+            deals._deal_send_template(self.template, "propose")
+        self.assertFalse(self._new_mails)
+        self.assertEqual(len(self.deal.activity_ids.filtered("deal_mail_template_id")), 1)
+
+    @mute_logger("odoo.addons.mail.models.mail_mail")
     def test_smtp_failure_never_blocks_the_move(self):
         with self.mock_mail_gateway():
+
             def _connect(*args, **kwargs):
                 raise smtplib.SMTPServerDisconnected("Mail server is down")
 

@@ -13,17 +13,7 @@ class TestDealPortal(HttpCase, DealCommunicationCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.stage_3 = cls.env["crm.stage"].create(
-            {"name": "Delivery", "sequence": 6, "team_ids": [cls.sales_team_1.id]}
-        )
-        cls.step_3 = cls.env["crm.deal.script.step"].create(
-            {
-                "script_id": cls.script.id,
-                "sequence": 3,
-                "stage_id": cls.stage_3.id,
-                "name": "Shipment",
-            }
-        )
+        cls.step_3.name = "Shipment"
         cls.step_2.mail_template_id = False
         cls.deal.write(
             {
@@ -36,7 +26,8 @@ class TestDealPortal(HttpCase, DealCommunicationCommon):
         cls.deal.stage_id = cls.stage_team1_2
         cls.deal._message_log(body="Secret internal note")
         cls.deal.activity_schedule(
-            "mail.mail_activity_data_todo", summary="Secret activity summary",
+            "mail.mail_activity_data_todo",
+            summary="Secret activity summary",
             user_id=cls.user_sales_salesman.id,
         )
         cls.other_deal = cls._create_deal(cls.customer, name="Another secret deal")
@@ -66,6 +57,7 @@ class TestDealPortal(HttpCase, DealCommunicationCommon):
         "price sensitive",
         "Secret internal note",
         "Secret activity summary",
+        "Issue the invoice",
         "Another secret deal",
         "margin-calculation",
     )
@@ -77,14 +69,18 @@ class TestDealPortal(HttpCase, DealCommunicationCommon):
             self.assertNotIn(secret, response.text)
 
     def test_portal_page_with_token(self):
-        self.assertEqual(self.url, f"/my/deals/{self.deal.id}?access_token={self.deal.access_token}")
+        self.assertEqual(
+            self.url, f"/my/deals/{self.deal.id}?access_token={self.deal.access_token}"
+        )
         response = self.url_open(self.url)
         self.assertEqual(response.status_code, 200)
         page = response.text
         for step in ("Contract signing", "Invoicing", "Shipment"):
             self.assertIn(step, page)
         self.assertIn("o_deal_portal_step_done", page)
-        self.assertIn("Current step: <strong class=\"o_deal_portal_current_step\">Invoicing</strong>", page)
+        self.assertIn(
+            'Current step: <strong class="o_deal_portal_current_step">Invoicing</strong>', page
+        )
         self.assertIn("TRACK-4242", page)
         self.assertIn("signed-contract.pdf", page)
         for secret in self.SECRETS:
@@ -119,10 +115,35 @@ class TestDealPortal(HttpCase, DealCommunicationCommon):
             self.assertEqual(response.status_code, 404, url)
             self.assertNotIn(b"private numbers", response.content)
 
+    def test_customer_email_button_opens_the_page(self):
+        """The "View" link of emails to the customer lands on the progress page."""
+        response = self.url_open(
+            f"/mail/view?model=crm.lead&res_id={self.deal.id}&access_token={self.deal.access_token}"
+        )
+        self.assertEqual(response.status_code, 200)
+        self.assertIn(f"/my/deals/{self.deal.id}", response.url)
+        self.assertIn("o_deal_portal_current_step", response.text)
+
+    def test_portal_lost_and_won_deals(self):
+        self.deal.action_set_lost()
+        response = self.url_open(self.url)
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("Cancelled", response.text)
+        self.assertNotIn("o_deal_portal_current_step", response.text)
+        self.deal.action_unarchive()
+        self.deal._deal_move_context("override", skip_gate=True).stage_id = self.stage_team1_won
+        response = self.url_open(self.url)
+        self.assertIn("Completed", response.text)
+        self.assertEqual(response.text.count("o_deal_portal_step_done"), 3)
+
     def test_share_only_the_deal_documents(self):
         foreign = self.env["ir.attachment"].create(
-            {"name": "other.pdf", "datas": base64.b64encode(b"x"), "res_model": "crm.lead",
-             "res_id": self.other_deal.id}
+            {
+                "name": "other.pdf",
+                "datas": base64.b64encode(b"x"),
+                "res_model": "crm.lead",
+                "res_id": self.other_deal.id,
+            }
         )
         with self.assertRaises(ValidationError):
             self.deal.deal_portal_attachment_ids = foreign
@@ -156,7 +177,11 @@ class TestDealPortal(HttpCase, DealCommunicationCommon):
         self.assertEqual(response.status_code, 200)
         response = self.url_open(
             f"/rate/{rating.access_token}/submit_feedback",
-            data={"rate": 1, "feedback": "Broken chair", "csrf_token": http.Request.csrf_token(self)},
+            data={
+                "rate": 1,
+                "feedback": "Broken chair",
+                "csrf_token": http.Request.csrf_token(self),
+            },
         )
         self.assertEqual(response.status_code, 200)
         self.assertEqual(self.deal.rating_last_value, 1)
