@@ -189,5 +189,32 @@ class TestDealPortal(HttpCase, DealCommunicationCommon):
         self.assertEqual(callback.user_id, self.sales_team_1.user_id)
         self.assertIn("Broken chair", callback.note)
 
+    @mute_logger("odoo.addons.mail.models.mail_mail")
+    def test_top_rating_over_http_asks_for_review(self):
+        self.step_2.is_feedback_step = True
+        self.script.review_url = "https://reviews.example.com/us"
+        self.deal.sudo().stage_id = self.stage_team1_1
+        self.deal.stage_id = self.stage_team1_2
+        rating = self.env["rating.rating"].search(
+            [("res_model", "=", "crm.lead"), ("res_id", "=", self.deal.id)]
+        )
+        self.authenticate(None, None)
+        with self.mock_mail_gateway():
+            response = self.url_open(
+                f"/rate/{rating.access_token}/submit_feedback",
+                data={
+                    "rate": 5,
+                    "feedback": "Perfect",
+                    "csrf_token": http.Request.csrf_token(self),
+                },
+            )
+        self.assertEqual(response.status_code, 200)
+        mail = self._customer_mails(self.customer)
+        self.assertEqual(len(mail), 1)
+        self.assertIn("https://reviews.example.com/us", mail.body_html)
+        self.assertEqual(mail.author_id, self.user_sales_salesman.partner_id)
+        self.assertFalse(self.deal.activity_ids.filtered("deal_feedback_callback"))
+        self.assertEqual(self.deal.rating_last_value, 5)
+
     def test_portal_tour_anonymous_sees_current_step(self):
         self.start_tour(self.url, "deal_stages_portal_progress")
