@@ -6,3 +6,4 @@ from . import crm_deal_stage_log
 from . import crm_lead
 from . import crm_team
 from . import mail_activity
+from . import mail_compose_message

@@ -48,6 +48,11 @@ class CrmDealScript(models.Model):
         help="Deals move forward one step at a time: no step can be skipped.",
     )
     note = fields.Html(string="Description")
+    review_url = fields.Char(
+        string="Review Page",
+        help="Where happy customers are invited to leave a public review (e.g. your "
+        "page on a review site). Empty: no review is requested.",
+    )
     deal_count = fields.Integer(string="Deals", compute="_compute_deal_count")
 
     @api.depends("step_ids")

@@ -86,9 +86,9 @@ class CrmDealStageLog(models.Model):
         if current:
             leads = current.lead_id.with_env(env)
             leads._deal_cancel_left_activities()
-            leads._deal_schedule_activities(
-                {log.lead_id.id: log.step_id for log in current}, "enter", report
-            )
+            step_by_lead = {log.lead_id.id: log.step_id for log in current}
+            leads._deal_schedule_activities(step_by_lead, "enter", report)
+            leads._deal_send_step_messages(step_by_lead, report)
             current.with_env(env)._run_step_server_actions()
             report.post(leads, current)
         self.entry_done = True
@@ -140,5 +140,18 @@ class DealReport:
                     Markup().join(Markup("<li>%s</li>") % line for line in skipped),
                 )
             bodies[lead.id] = body
+        if bodies:
+            leads.browse(bodies)._message_log_batch(bodies=bodies)
+
+    def post_notes(self, leads):
+        """Post the lines as one internal note per deal, outside a step entry."""
+        bodies = {}
+        for lead in leads:
+            done, skipped = self.lines.get(lead.id, ([], []))
+            lines = done + skipped
+            if lines:
+                bodies[lead.id] = Markup("<ul>%s</ul>") % Markup().join(
+                    Markup("<li>%s</li>") % line for line in lines
+                )
         if bodies:
             leads.browse(bodies)._message_log_batch(bodies=bodies)

@@ -1,19 +1,25 @@
 from datetime import datetime, time, timedelta
 
 import pytz
+from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
+from odoo.addons.rating.models.rating_data import RATING_LIMIT_SATISFIED
+
 from .base_automation import DealEngineCollector, DealMove
+from .crm_deal_stage_log import DealReport
 
 # writes of these fields may start, change or end a deal's stay in a step
 DEAL_TRACKED_FIELDS = {"stage_id", "deal_script_id", "type", "team_id", "user_id"}
 
 
 class CrmLead(models.Model):
-    _inherit = "crm.lead"
+    _name = "crm.lead"
+    # portal: the customer progress page; rating: the feedback request
+    _inherit = ["crm.lead", "portal.mixin", "rating.mixin"]
 
     deal_script_id = fields.Many2one(
         "crm.deal.script",
@@ -445,3 +451,410 @@ class CrmLead(models.Model):
             end = calendar.plan_days(days, start, compute_leaves=True)
             cache[key] = end.astimezone(tz).date() if end else today + timedelta(days=days)
         return cache[key]
+
+    # ------------------------------------------------------------
+    # CUSTOMER COMMUNICATION: step messages, feedback, progress page
+    # ------------------------------------------------------------
+
+    deal_tracking_ref = fields.Char(
+        string="Tracking Reference",
+        tracking=True,
+        copy=False,
+        help="The carrier's tracking number of the shipment, sent to the customer "
+        "in the shipment notice and shown on the customer progress page.",
+    )
+    deal_carrier = fields.Char(
+        string="Carrier",
+        tracking=True,
+        copy=False,
+        help="Who delivers the order, sent to the customer with the tracking reference.",
+    )
+    deal_portal_attachment_ids = fields.Many2many(
+        "ir.attachment",
+        "crm_lead_deal_portal_attachment_rel",
+        "lead_id",
+        "attachment_id",
+        string="Shared Documents",
+        copy=False,
+        domain="[('res_model', '=', 'crm.lead'), ('res_id', '=', id)]",
+        help="Documents of this deal (attached in its chatter) the customer may "
+        "download from the customer progress page.",
+    )
+    deal_review_requested = fields.Boolean(
+        string="Review Requested",
+        copy=False,
+        readonly=True,
+        help="Technical: the happy customer was already asked for a public review.",
+    )
+
+    def _compute_access_url(self):
+        for lead in self:
+            lead.access_url = f"/my/deals/{lead.id}"
+
+    @api.constrains("deal_portal_attachment_ids")
+    def _check_deal_portal_attachments(self):
+        for lead in self:
+            foreign = lead.deal_portal_attachment_ids.filtered(
+                lambda att, lead=lead: att.res_model != "crm.lead" or att.res_id != lead.id
+            )
+            if foreign:
+                raise ValidationError(
+                    self.env._(
+                        "Only documents attached to the deal %(deal)s can be shared with "
+                        "its customer (%(document)s is not).",
+                        deal=lead.display_name,
+                        document=foreign[0].name,
+                    )
+                )
+
+    @api.model
+    def _get_thread_with_access(self, thread_id, *, hash=None, pid=None, token=None, **kwargs):
+        # the deal's token opens the customer progress page only, never the
+        # deal's chatter (portal.mixin would otherwise grant it)
+        return super()._get_thread_with_access(thread_id, **kwargs)
+
+    def action_deal_preview_portal(self):
+        """Open the customer progress page as the customer sees it."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_url",
+            "target": "new",
+            "url": self.get_portal_url(),
+        }
+
+    def _deal_customer_email(self):
+        """The address the deal's customer messages go to (False: none)."""
+        self.ensure_one()
+        return self.partner_id.email_normalized or self.email_normalized
+
+    def _deal_send_step_messages(self, step_by_lead, report):
+        """Send or propose the customer messages of the steps the deals entered.
+
+        A feedback step without a message of its own sends the shipped rating
+        request. Deals are grouped by message and mode: one send per group.
+
+        :param step_by_lead: {lead id: step} the steps the deals entered
+        :param report: a ``DealReport`` collecting what was done and skipped
+        """
+        feedback_template = self.env.ref(
+            "deal_stages.mail_template_deal_thank_you", raise_if_not_found=False
+        )
+        groups = {}
+        for lead in self.browse(list(step_by_lead)):
+            step = step_by_lead[lead.id]
+            template = step.mail_template_id or (step.is_feedback_step and feedback_template)
+            if template:
+                key = (template, step.mail_mode or "auto")
+                groups[key] = groups.get(key, self.browse()) | lead
+        for (template, mode), leads in groups.items():
+            leads._deal_send_template(template, mode, report)
+
+    def _deal_send_template(self, template, mode, report=None, author=None):
+        """Send ``template`` to the customers of the deals ``self`` (reusable).
+
+        - ``auto``: posted in the deals' chatter as a message to the customer,
+          the email goes through the mail queue (never sent during the move,
+          an SMTP failure leaves the mail failed and retryable);
+        - ``propose``: an activity for the salesperson offering the message
+          (preview and edit it in the composer, or send it in one click).
+
+        Deals without a customer email get no message but an activity for the
+        salesperson to fix the contact (with the message ready to send);
+        blacklisted addresses get nothing.
+
+        :param template: a ``mail.template`` on ``crm.lead``
+        :param mode: ``auto`` or ``propose``
+        :param report: a ``DealReport``; without it, the outcome is logged on
+            each deal as an internal note
+        :param author: ``res.partner`` the message is sent as (default: the
+            current user)
+        :return: the messages posted (``auto`` mode)
+        """
+        own_report = report is None
+        if own_report:
+            report = DealReport()
+        messages = self.env["mail.message"]
+        if not self or not template:
+            return messages
+        name = template.name
+        no_email = self.filtered(lambda lead: not lead._deal_customer_email())
+        # the deal's own address and its customer's both count
+        blacklisted = (self - no_email).filtered(
+            lambda lead: lead.is_blacklisted or lead.partner_id.is_blacklisted
+        )
+        for lead in blacklisted:
+            report.skipped(
+                lead,
+                self.env._(
+                    "Customer message “%(message)s” not sent: %(email)s has opted out of "
+                    "emails (blacklisted).",
+                    message=name,
+                    email=lead._deal_customer_email(),
+                ),
+            )
+        ready = self - no_email - blacklisted
+        if no_email:
+            no_email._deal_propose_template(template, report, missing_email=True)
+        if ready and mode == "propose":
+            ready._deal_propose_template(template, report)
+        elif ready:
+            messages = ready._deal_post_template(template, author=author)
+            for lead in ready:
+                report.done(
+                    lead,
+                    self.env._(
+                        "Customer message “%(message)s” sent to %(email)s.",
+                        message=name,
+                        email=lead._deal_customer_email(),
+                    ),
+                )
+        if own_report:
+            report.post_notes(self)
+        return messages
+
+    def _deal_post_template(self, template, author=None):
+        """Post ``template`` to the deals' customers, emails queued. One composer.
+
+        The composer renders the template in each customer's language (the
+        template's ``lang``) and posts it on each deal's chatter.
+        """
+        vals = {
+            "message_type": "comment",
+            "subtype_id": self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_comment"),
+            # queued: the mail cron sends it; SMTP never runs during the move
+            "force_send": False,
+            # to the customer only: the salesperson sees it in the chatter
+            "notify_skip_followers": True,
+        }
+        if author:
+            vals["author_id"] = author.id
+        composer = (
+            self.env["mail.compose.message"]
+            .with_context(
+                default_composition_mode="comment",
+                default_model=self._name,
+                default_res_ids=self.ids,
+                default_template_id=template.id,
+                mail_notify_force_send=False,
+            )
+            .create(vals)
+        )
+        return composer._action_send_mail()[1]
+
+    def _deal_propose_template(self, template, report, missing_email=False):
+        """Activity "Send <template>" for the salesperson of each deal.
+
+        The activity carries the template: it offers to preview (and edit) the
+        message in the composer or to send it in one click. Not created twice
+        while one is open for the same message.
+        """
+        Activity = self.env["mail.activity"]
+        open_leads = set(
+            Activity.search(
+                [
+                    ("res_model", "=", self._name),
+                    ("res_id", "in", self.ids),
+                    ("deal_mail_template_id", "=", template.id),
+                ]
+            ).mapped("res_id")
+        )
+        email_type = self.env.ref("mail.mail_activity_data_email", raise_if_not_found=False)
+        todo_type = self.env.ref("mail.mail_activity_data_todo")
+        model_id = self.env["ir.model"]._get_id(self._name)
+        today = fields.Date.context_today(self)
+        vals_list = []
+        for lead in self:
+            user = lead.user_id or self.env.user
+            if missing_email:
+                report.skipped(
+                    lead,
+                    self.env._(
+                        "Customer message “%(message)s” not sent: the deal has no customer "
+                        "email address. %(user)s is asked to add it and send the message.",
+                        message=template.name,
+                        user=user.name,
+                    ),
+                )
+            if lead.id in open_leads:
+                if not missing_email:
+                    report.skipped(
+                        lead,
+                        self.env._(
+                            "Customer message “%(message)s”: already proposed, still open.",
+                            message=template.name,
+                        ),
+                    )
+                continue
+            if missing_email:
+                summary = self.env._(
+                    "Add the customer's email, then send “%(message)s”", message=template.name
+                )
+                note = Markup("<p>%s</p>") % self.env._(
+                    "The customer message “%(message)s” could not be sent: the deal has no "
+                    "customer email address. Add it to the customer, then send the message "
+                    "from this activity.",
+                    message=template.name,
+                )
+            else:
+                summary = self.env._("Send “%(message)s”", message=template.name)
+                note = Markup("<p>%s</p>") % self.env._(
+                    "Preview the message to edit it before sending, or send it now."
+                )
+                report.done(
+                    lead,
+                    self.env._(
+                        "Customer message “%(message)s” proposed to %(user)s.",
+                        message=template.name,
+                        user=user.name,
+                    ),
+                )
+            vals_list.append(
+                {
+                    "res_model_id": model_id,
+                    "res_id": lead.id,
+                    "activity_type_id": (email_type or todo_type).id,
+                    "summary": summary,
+                    "note": note,
+                    "date_deadline": today,
+                    "user_id": user.id,
+                    "automated": True,
+                    "deal_mail_template_id": template.id,
+                    "deal_step_id": lead.deal_step_id.id,
+                }
+            )
+        return Activity.create(vals_list)
+
+    def rating_apply(
+        self,
+        rate,
+        token=None,
+        rating=None,
+        feedback=None,
+        subtype_xmlid=None,
+        notify_delay_send=False,
+    ):
+        rating = super().rating_apply(
+            rate,
+            token=token,
+            rating=rating,
+            feedback=feedback,
+            subtype_xmlid=subtype_xmlid,
+            notify_delay_send=notify_delay_send,
+        )
+        if len(self) == 1 and self.deal_script_id and rating.consumed:
+            self._deal_rating_followup(rating)
+        return rating
+
+    def _deal_rating_followup(self, rating):
+        """Act on the customer's rating: call back the unhappy, ask the happy for a review.
+
+        Runs from the public rating page (as superuser, after the rating token
+        was checked), so what it creates is explicitly attributed.
+        """
+        self.ensure_one()
+        if rating.rating < RATING_LIMIT_SATISFIED:
+            self._deal_schedule_callback(rating)
+            return
+        review_template = self.env.ref(
+            "deal_stages.mail_template_deal_review_request", raise_if_not_found=False
+        )
+        if self.deal_review_requested or not review_template:
+            return
+        if not self.deal_script_id.review_url:
+            self._message_log(
+                body=self.env._(
+                    "The customer is happy, but the script %(script)s has no review page "
+                    "address: no review was requested.",
+                    script=self.deal_script_id.display_name,
+                )
+            )
+            return
+        self.deal_review_requested = True
+        self._deal_send_template(
+            review_template, "auto", author=self.user_id.partner_id or self.company_id.partner_id
+        )
+
+    def _deal_schedule_callback(self, rating):
+        """Activity "Call back the unhappy customer" for the team leader (once open)."""
+        callback_type = self.env.ref("mail.mail_activity_data_call", raise_if_not_found=False)
+        if self.env["mail.activity"].search_count(
+            [
+                ("res_model", "=", self._name),
+                ("res_id", "=", self.id),
+                ("deal_feedback_callback", "=", True),
+            ],
+            limit=1,
+        ):
+            return
+        user = self.team_id.user_id or self.user_id or self.env.ref("base.user_admin")
+        rating_label = dict(rating._fields["rating_text"]._description_selection(self.env)).get(
+            rating.rating_text
+        )
+        note = Markup("<p>%s</p>") % self.env._(
+            "The customer rated the order “%(rating)s”.", rating=rating_label
+        )
+        if rating.feedback:
+            note += Markup("<blockquote>%s</blockquote>") % rating.feedback
+        self.activity_schedule(
+            activity_type_id=(callback_type or self.env.ref("mail.mail_activity_data_todo")).id,
+            summary=self.env._("Call back the unhappy customer"),
+            note=note,
+            user_id=user.id,
+            deal_feedback_callback=True,
+        )
+
+    def _deal_portal_values(self):
+        """What the customer progress page shows: plain values, nothing internal.
+
+        Only the process (steps, current step, dates reached), the shipment
+        references and the documents the salesperson chose to share: no notes,
+        activities, amounts or other deals. Called as superuser by the portal
+        controller once the token was checked.
+        """
+        self.ensure_one()
+        steps = self.deal_script_id.step_ids.sorted(lambda s: (s.sequence, s.id))
+        current = self.deal_step_id
+        if not self.active:
+            status = "lost"
+        elif self.stage_id.is_won:
+            status = "won"
+        else:
+            status = "open"
+        reached = {}
+        for log in self.deal_log_ids.sorted(lambda log: (log.date_in, log.id)):
+            reached[log.step_id] = log.date_in
+        position = list(steps).index(current) if current in steps else -1
+        step_values = []
+        for index, step in enumerate(steps):
+            if status == "won" or (position >= 0 and index < position):
+                state = "done"
+            elif index == position:
+                state = "current"
+            else:
+                state = "upcoming"
+            step_values.append(
+                {
+                    "name": step.name,
+                    "state": state,
+                    "date": reached.get(step) if state != "upcoming" else False,
+                }
+            )
+        return {
+            "deal_name": self.name,
+            "company_name": self.company_id.name or self.env.company.name,
+            "status": status,
+            "current_step": (current.name or self.stage_id.name) if status == "open" else False,
+            "steps": step_values,
+            "salesperson_name": self.user_id.name,
+            "salesperson_email": self.user_id.email,
+            "tracking_ref": self.deal_tracking_ref,
+            "carrier": self.deal_carrier,
+            "documents": [
+                {
+                    "name": attachment.name,
+                    "url": f"{self.access_url}/documents/{attachment.id}"
+                    f"?access_token={self._portal_ensure_token()}",
+                }
+                for attachment in self.deal_portal_attachment_ids
+            ],
+        }

@@ -1,5 +1,7 @@
 from odoo import fields, models
 
+from odoo.addons.mail.tools.discuss import Store
+
 
 class MailActivity(models.Model):
     _inherit = "mail.activity"
@@ -19,3 +21,32 @@ class MailActivity(models.Model):
         ondelete="set null",
         readonly=True,
     )
+    deal_mail_template_id = fields.Many2one(
+        "mail.template",
+        string="Customer Message",
+        index="btree_not_null",
+        ondelete="set null",
+        readonly=True,
+        help="The customer message this activity offers to send: preview it in "
+        "the composer or send it in one click. Sending it marks the activity done.",
+    )
+    deal_feedback_callback = fields.Boolean(
+        string="Unhappy Customer Callback",
+        readonly=True,
+        help="Technical: created because the customer gave a low rating.",
+    )
+
+    def _to_store_defaults(self, target):
+        # the activity offers its customer message next to its type's templates
+        # (the chatter's "Preview" / "Send Now" buttons)
+        fields_list = super()._to_store_defaults(target)
+        return [
+            Store.Many(
+                "mail_template_ids",
+                ["name"],
+                value=lambda act: act.mail_template_ids | act.deal_mail_template_id,
+            )
+            if isinstance(item, Store.Many) and item.field_name == "mail_template_ids"
+            else item
+            for item in fields_list
+        ]
