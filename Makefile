@@ -2,6 +2,7 @@
 #   make run   [DB=deal_stages_demo] [PORT=8069]   demo database, served
 #   make test  [T=path::Class::test] [TEST_DB=deal_stages_test]
 #   make lint                                      ruff + pylint-odoo
+#   make format                                    ruff format + safe fixes
 #   make clean                                     remove .run/ and caches
 # VENV=/shared/venv lets several worktrees share one virtualenv; give each
 # its own TEST_DB (and DB/PORT) when they run at the same time.
@@ -17,10 +18,10 @@ export VENV
 
 DEVENV = $(PYTHON) $(ROOT)/tools/devenv.py
 
-.PHONY: help run test lint bench load clean
+.PHONY: help run test lint format bench load clean
 
 help:
-	@sed -n '2,8p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,9p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
 
 run:
 	@$(DEVENV) run --db '$(DB)' --port '$(PORT)'
@@ -30,6 +31,9 @@ test:
 
 lint:
 	@$(DEVENV) lint
+
+format:
+	@$(DEVENV) format
 
 bench load:
 	@echo "make $@: coming with issue 10 (performance and load testing)" >&2; exit 2

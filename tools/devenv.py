@@ -759,6 +759,15 @@ def cmd_lint(args, src):
     return 0
 
 
+def cmd_format(args, src):
+    """Apply what ruff can fix by itself (format + safe lint fixes)."""
+    bindir = Path(sys.executable).parent
+    subprocess.run([str(bindir / "ruff"), "format", "."], cwd=ROOT, check=False)
+    return subprocess.run(
+        [str(bindir / "ruff"), "check", "--fix", "."], cwd=ROOT, check=False
+    ).returncode
+
+
 def cmd_clean(args):
     pg = Postgres()
     if (PGDATA_DIR / "data" / "postmaster.pid").exists():
@@ -789,6 +798,7 @@ def main(argv=None):
     test.add_argument("--test-db", default="deal_stages_test")
     test.add_argument("target", nargs="*", help="pytest node ids (on the existing test db)")
     sub.add_parser("lint", help="ruff + pylint-odoo")
+    sub.add_parser("format", help="ruff format + ruff check --fix")
     sub.add_parser("prepare", help="Odoo source + venv only")
     sub.add_parser("clean", help="remove generated files")
     args = parser.parse_args(argv)
@@ -807,7 +817,9 @@ def main(argv=None):
             sys.stdout.flush()
             os.execve(python, [python, __file__, *(argv or sys.argv[1:])], env)
         src = Path(os.environ[PHASE2_MARK])
-        return {"run": cmd_run, "test": cmd_test, "lint": cmd_lint}[args.command](args, src)
+        return {"run": cmd_run, "test": cmd_test, "lint": cmd_lint, "format": cmd_format}[
+            args.command
+        ](args, src)
     except Stop as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
