@@ -55,6 +55,53 @@ class CrmDealScript(models.Model):
     )
     deal_count = fields.Integer(string="Deals", compute="_compute_deal_count")
 
+    # ---- deadlines of the steps (SLA) and their escalation ----
+    sla_working_time = fields.Boolean(
+        string="Deadlines in Working Hours",
+        default=True,
+        help="Count the steps' deadlines in the working hours of the sales team's "
+        "working schedule (else the company's), public holidays excluded. "
+        "Otherwise deadlines run in calendar hours, nights and weekends included.",
+    )
+    sla_warning_percent = fields.Integer(
+        string="Warn at (% of deadline)",
+        default=80,
+        help="When this share of a step's deadline is used, the deal is at risk and "
+        "its salesperson gets an activity. 0: no warning.",
+    )
+    sla_escalation_hours = fields.Float(
+        string="Escalate after (hours)",
+        help="Hours after a step's deadline (counted like the deadline) after which "
+        "a deal still in the step is escalated to the sales manager. 0: no escalation.",
+    )
+    sla_escalation_user_id = fields.Many2one(
+        "res.users",
+        string="Sales Manager",
+        domain=[("share", "=", False)],
+        help="Who gets an activity when a deal is escalated.",
+    )
+
+    _sla_warning_percent_range = models.Constraint(
+        "CHECK(sla_warning_percent >= 0 AND sla_warning_percent < 100)",
+        "The deadline warning is a share of the deadline, from 0 to 99%.",
+    )
+    _sla_escalation_hours_positive = models.Constraint(
+        "CHECK(sla_escalation_hours >= 0)",
+        "The escalation delay cannot be negative.",
+    )
+
+    @api.constrains("sla_escalation_hours", "sla_escalation_user_id")
+    def _check_sla_escalation_user(self):
+        for script in self:
+            if script.sla_escalation_hours and not script.sla_escalation_user_id:
+                raise ValidationError(
+                    self.env._(
+                        "The script %(script)s escalates stalled deals: choose the sales "
+                        "manager who gets them.",
+                        script=script.display_name,
+                    )
+                )
+
     @api.depends("step_ids")
     def _compute_step_count(self):
         for script in self:

@@ -18,6 +18,13 @@ class CrmTeam(models.Model):
         compute="_compute_deal_script_id",
         help="The script new opportunities of this team follow.",
     )
+    resource_calendar_id = fields.Many2one(
+        "resource.calendar",
+        string="Working Hours",
+        domain="[('company_id', 'in', [company_id, False])]",
+        help="The working schedule the deadlines of the team's deal steps count in. "
+        "Empty: the company's.",
+    )
 
     @api.depends("deal_script_ids")
     def _compute_deal_script_id(self):

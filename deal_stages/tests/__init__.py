@@ -4,3 +4,4 @@ from . import test_performances
 from . import test_ui
 from . import test_deal_customer_messages
 from . import test_deal_portal
+from . import test_deal_sla

@@ -1,0 +1,377 @@
+from datetime import datetime
+from unittest.mock import patch
+
+from freezegun import freeze_time
+
+from odoo import Command
+from odoo.exceptions import AccessError
+from odoo.tests import tagged, users
+from odoo.tools import SQL
+
+from odoo.addons.base.models.ir_cron import IrCron
+from odoo.addons.deal_stages.models.crm_lead_sla import CrmLead as CrmLeadSla
+
+from .common import DealStagesCommon
+
+# Friday 6 November 2026, 15:00 in Brussels (CET, UTC+1)
+FRIDAY_15 = "2026-11-06 14:00:00"
+
+
+class DealSlaCommon(DealStagesCommon):
+    """Step 1 of the test script has a 16-working-hour deadline.
+
+    The company's standard 40-hour schedule (Mon-Fri 8-12, 13-17, Brussels):
+    a deal entering on Friday 15:00 has 2 hours on Friday, 8 on Monday and
+    6 on Tuesday: deadline Tuesday 15:00 (14:00 UTC). Warning at 80%
+    (12.8 hours): Tuesday 10:48 (09:48 UTC).
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.calendar = cls.env.company.resource_calendar_id
+        cls.calendar.tz = "Europe/Brussels"
+        cls.step_1.sla_hours = 16
+        cls.deadline = datetime(2026, 11, 10, 14, 0)
+        cls.warning = datetime(2026, 11, 10, 9, 48)
+
+    def _run_cron(self, times=1, batch_size=200):
+        # outside a cron job, _commit_progress commits: tests cannot
+        with patch.object(IrCron, "_commit_progress", lambda self, processed=0, **kw: 3600.0):
+            for _run in range(times):
+                self.env["crm.lead"]._cron_deal_sla(batch_size=batch_size)
+
+    def _sla_activities(self, deals, summary_start):
+        return (
+            self.env["mail.activity"]
+            .sudo()
+            .search(
+                [
+                    ("res_model", "=", "crm.lead"),
+                    ("res_id", "in", deals.ids),
+                    ("summary", "=like", f"{summary_start}%"),
+                ]
+            )
+        )
+
+
+@tagged("post_install", "-at_install", "deal_stages")
+class TestDealSla(DealSlaCommon):
+    @users("user_sales_salesman")
+    def test_deadline_in_working_hours(self):
+        with freeze_time(FRIDAY_15):
+            deal = self._create_deals()
+        self.assertEqual(deal.deal_step_id, self.step_1)
+        self.assertEqual(deal.deal_sla_deadline, self.deadline)
+        self.assertEqual(deal.deal_sla_warning_date, self.warning)
+        self.assertEqual(deal.deal_sla_state, "ok")
+        self.assertEqual(deal.deal_sla_next_check, self.warning)
+        self.assertFalse(deal.deal_sla_escalation_date)
+        with freeze_time("2026-11-09 09:00:00"):
+            deal.invalidate_recordset(["deal_sla_label"])
+            self.assertEqual(deal.deal_sla_label, "1d 5h left")
+            self.assertEqual(deal.deal_sla_live_state, "ok")
+        with freeze_time("2026-11-10 16:30:00"):
+            deal.invalidate_recordset(["deal_sla_label"])
+            self.assertEqual(deal.deal_sla_label, "Overdue 2h 30m")
+            self.assertEqual(deal.deal_sla_live_state, "breached")
+
+    def test_deadline_skips_public_holidays(self):
+        self.env["resource.calendar.leaves"].create(
+            {
+                "name": "Armistice",
+                "calendar_id": self.calendar.id,
+                "date_from": datetime(2026, 11, 10, 23, 0),
+                "date_to": datetime(2026, 11, 11, 22, 59, 59),
+            }
+        )
+        self.step_1.sla_hours = 24  # Friday 2 + Monday 8 + Tuesday 8 + Thursday 6
+        with freeze_time(FRIDAY_15):
+            deal = self._create_deals()
+        self.assertEqual(deal.deal_sla_deadline, datetime(2026, 11, 12, 14, 0))
+
+    def test_deadline_in_calendar_hours(self):
+        self.script.sla_working_time = False
+        with freeze_time(FRIDAY_15):
+            deal = self._create_deals()
+        self.assertEqual(deal.deal_sla_deadline, datetime(2026, 11, 7, 6, 0))
+        self.assertEqual(deal.deal_sla_warning_date, datetime(2026, 11, 7, 2, 48))
+
+    def test_team_schedule_wins_over_company(self):
+        team_calendar = self.env["resource.calendar"].create(
+            {
+                "name": "Round the clock",
+                "tz": "UTC",
+                "attendance_ids": [
+                    Command.create(
+                        {"name": str(day), "dayofweek": str(day), "hour_from": 0, "hour_to": 24}
+                    )
+                    for day in range(7)
+                ],
+            }
+        )
+        self.sales_team_1.resource_calendar_id = team_calendar
+        with freeze_time(FRIDAY_15):
+            deal = self._create_deals()
+        self.assertEqual(deal.deal_sla_deadline, datetime(2026, 11, 7, 6, 0))
+
+    def test_no_deadline_step(self):
+        with freeze_time(FRIDAY_15):
+            deal = self._create_deals(stage_id=self.stage_team1_2.id)
+        self.assertEqual(deal.deal_step_id, self.step_2)
+        self.assertEqual(deal.deal_sla_state, "none")
+        self.assertFalse(deal.deal_sla_deadline)
+        self.assertFalse(deal.deal_sla_next_check)
+
+    def test_ladder_fires_once_per_level(self):
+        with freeze_time(FRIDAY_15):
+            deal = self._create_deals()
+        with freeze_time("2026-11-10 09:47:00"):
+            self._run_cron(3)
+        self.assertEqual(deal.deal_sla_state, "ok")
+        self.assertFalse(self._sla_activities(deal, "Deadline approaching"))
+
+        with freeze_time("2026-11-10 09:48:00"):
+            self._run_cron(3)
+        warning = self._sla_activities(deal, "Deadline approaching")
+        self.assertEqual(len(warning), 1)
+        self.assertEqual(warning.user_id, self.user_sales_salesman)
+        self.assertEqual(warning.summary, "Deadline approaching: New")
+        self.assertEqual(warning.date_deadline, self.deadline.date())
+        self.assertEqual(deal.deal_sla_state, "warning")
+        self.assertEqual(deal.deal_sla_next_check, self.deadline)
+        self.assertFalse(self._sla_activities(deal, "Deal stalled"))
+        self.assertFalse(deal.deal_log_ids.sla_breached)
+
+        with freeze_time("2026-11-10 14:00:00"):
+            self._run_cron(3)
+        stalled = self._sla_activities(deal, "Deal stalled")
+        self.assertEqual(len(stalled), 1)
+        self.assertEqual(stalled.summary, "Deal stalled at New")
+        self.assertEqual(stalled.user_id, self.user_sales_manager, "the team leader")
+        self.assertEqual(len(self._sla_activities(deal, "Deadline approaching")), 1)
+        self.assertEqual(deal.deal_sla_state, "breached")
+        self.assertFalse(deal.deal_sla_next_check, "no escalation configured")
+        self.assertTrue(deal.deal_log_ids.sla_breached)
+        notification = deal.message_ids.filtered(
+            lambda m: "Deal stalled" in m.body and m.partner_ids
+        )
+        self.assertEqual(len(notification), 1, "the supervisors are notified once")
+        self.assertIn(self.user_sales_manager.partner_id, notification.partner_ids)
+        self.assertNotIn(self.user_sales_salesman.partner_id, notification.partner_ids)
+        self.assertEqual(notification.subtype_id, self.env.ref("mail.mt_note"))
+
+        with freeze_time("2026-11-20 14:00:00"):
+            self._run_cron(3)
+        self.assertEqual(len(self._sla_activities(deal, "Deal stalled")), 1)
+
+    def test_second_level_to_sales_manager(self):
+        self.script.write(
+            {"sla_escalation_hours": 4, "sla_escalation_user_id": self.user_sales_leads.id}
+        )
+        with freeze_time(FRIDAY_15):
+            deal = self._create_deals()
+        # Tuesday 15:00 + 4 working hours (15-17, then 8-10): Wednesday 10:00 (9:00 UTC)
+        self.assertEqual(deal.deal_sla_escalation_date, datetime(2026, 11, 11, 9, 0))
+        with freeze_time("2026-11-10 14:00:00"):
+            self._run_cron(2)
+        self.assertEqual(deal.deal_sla_next_check, datetime(2026, 11, 11, 9, 0))
+        with freeze_time("2026-11-11 08:59:00"):
+            self._run_cron()
+        self.assertFalse(self._sla_activities(deal, "Escalated"))
+        with freeze_time("2026-11-11 09:00:00"):
+            self._run_cron(3)
+        escalated = self._sla_activities(deal, "Escalated")
+        self.assertEqual(len(escalated), 1)
+        self.assertEqual(escalated.user_id, self.user_sales_leads)
+        self.assertFalse(deal.deal_sla_next_check)
+
+    def test_late_cron_fires_each_level_once(self):
+        self.script.write(
+            {"sla_escalation_hours": 4, "sla_escalation_user_id": self.user_sales_leads.id}
+        )
+        with freeze_time(FRIDAY_15):
+            deal = self._create_deals()
+        with freeze_time("2026-11-16 10:00:00"):
+            self._run_cron(3)
+        self.assertEqual(len(self._sla_activities(deal, "Deadline approaching")), 1)
+        self.assertEqual(len(self._sla_activities(deal, "Deal stalled")), 1)
+        self.assertEqual(len(self._sla_activities(deal, "Escalated")), 1)
+        self.assertEqual(deal.deal_sla_state, "breached")
+        self.assertEqual(deal.deal_sla_level, 3)
+
+    def test_step_sla_templates_replace_default(self):
+        self.step_1.activity_template_ids = [
+            Command.create(
+                {
+                    "trigger": "sla",
+                    "activity_type_id": self.activity_type_todo.id,
+                    "summary": "Call the customer about the contract",
+                    "assign_to": "user",
+                    "user_id": self.user_sales_leads.id,
+                }
+            )
+        ]
+        with freeze_time(FRIDAY_15):
+            deal = self._create_deals()
+        self.assertFalse(self._sla_activities(deal, "Call the customer"), "not on entry")
+        with freeze_time("2026-11-10 14:00:00"):
+            self._run_cron(3)
+        call = self._sla_activities(deal, "Call the customer")
+        self.assertEqual(len(call), 1)
+        self.assertEqual(call.user_id, self.user_sales_leads)
+        self.assertFalse(self._sla_activities(deal, "Deal stalled"))
+
+    def test_leaving_before_deadline_no_escalation(self):
+        with freeze_time(FRIDAY_15):
+            deal = self._create_deals()
+        with freeze_time("2026-11-10 13:00:00"):
+            deal.with_user(self.user_sales_salesman).stage_id = self.stage_team1_2
+        self.assertEqual(deal.deal_sla_state, "none")
+        self.assertFalse(deal.deal_sla_deadline)
+        self.assertFalse(deal.deal_sla_next_check)
+        with freeze_time("2026-11-20 14:00:00"):
+            self._run_cron(3)
+        self.assertFalse(self._sla_activities(deal, "Deal stalled"))
+        self.assertFalse(any(deal.deal_log_ids.mapped("sla_breached")))
+        self.assertEqual(
+            len(self._sla_activities(deal, "Deadline approaching")),
+            0,
+            "the warning of a step left is cancelled with the step's activities",
+        )
+
+    def test_reentry_restarts_deadline(self):
+        with freeze_time(FRIDAY_15):
+            deal = self._create_deals()
+        with freeze_time("2026-11-10 14:00:00"):
+            self._run_cron()
+        self.assertEqual(deal.deal_sla_state, "breached")
+        with freeze_time("2026-11-11 08:00:00"):  # Wednesday 9:00
+            deal.stage_id = self.stage_team1_2
+            self.assertEqual(deal.deal_sla_state, "none")
+            deal.stage_id = self.stage_team1_1
+        self.assertEqual(deal.deal_sla_state, "ok")
+        self.assertEqual(deal.deal_sla_level, 0)
+        # Wednesday 9:00 + 16 working hours: Friday 9:00
+        self.assertEqual(deal.deal_sla_deadline, datetime(2026, 11, 13, 8, 0))
+        stays = deal.deal_log_ids.sorted("id")
+        self.assertEqual(stays.mapped("sla_breached"), [True, False, False])
+        with freeze_time("2026-11-13 08:00:00"):
+            self._run_cron(2)
+        self.assertEqual(deal.deal_sla_state, "breached")
+        self.assertEqual(deal.deal_log_ids.sorted("id").mapped("sla_breached"), [True, False, True])
+        self.assertEqual(
+            len(self._sla_activities(deal, "Deal stalled")),
+            1,
+            "the first stay's activity was cancelled on exit, the second stay has its own",
+        )
+
+    def test_lost_deal_not_escalated(self):
+        with freeze_time(FRIDAY_15):
+            deal = self._create_deals()
+        deal.action_set_lost()
+        with freeze_time("2026-11-20 14:00:00"):
+            self._run_cron()
+        self.assertFalse(self._sla_activities(deal, "Deal stalled"))
+
+    def test_crash_after_first_batch(self):
+        with freeze_time(FRIDAY_15):
+            deals = self._create_deals(12)
+        with freeze_time("2026-11-10 14:00:00"):
+            # first batch committed, then the worker dies during the second
+            self.env["crm.lead"]._deal_sla_process_batch(limit=5)
+            original_post = CrmLeadSla._deal_sla_post
+
+            def crash(records, notes, breached):
+                original_post(records, notes, breached)
+                raise RuntimeError("worker killed")
+
+            with (
+                patch.object(CrmLeadSla, "_deal_sla_post", crash),
+                self.assertRaises(RuntimeError),
+                self.env.cr.savepoint(),
+            ):
+                self.env["crm.lead"]._deal_sla_process_batch(limit=5)
+            self.env.invalidate_all()
+            self.assertEqual(len(deals.filtered(lambda d: d.deal_sla_state == "breached")), 5)
+            self._run_cron(batch_size=5)
+            self._run_cron(batch_size=5)
+        self.assertEqual(set(deals.mapped("deal_sla_state")), {"breached"})
+        for deal in deals:
+            self.assertEqual(len(self._sla_activities(deal, "Deadline approaching")), 1)
+            self.assertEqual(len(self._sla_activities(deal, "Deal stalled")), 1)
+
+    @users("user_sales_salesman")
+    def test_salesperson_cannot_reset_deadline(self):
+        with freeze_time(FRIDAY_15):
+            deal = self._create_deals()
+        with self.assertRaises(AccessError):
+            deal.write({"deal_sla_state": "ok", "deal_sla_deadline": False})
+        with self.assertRaises(AccessError):
+            self.env["crm.lead"].create({"name": "Fake", "deal_sla_state": "ok"})
+
+
+@tagged("post_install", "-at_install", "deal_stages", "deal_stages_perf")
+class TestDealSlaPerformance(DealSlaCommon):
+    def _clone_deals(self, template, count, next_check):
+        """``count`` copies of ``template`` in SQL: fast data for volume tests."""
+        self.env.flush_all()
+        columns = [
+            "name",
+            "type",
+            "active",
+            "team_id",
+            "user_id",
+            "company_id",
+            "stage_id",
+            "deal_script_id",
+            "deal_step_id",
+            "deal_sla_state",
+            "deal_sla_deadline",
+            "deal_sla_level",
+            "priority",
+            "probability",
+            "create_date",
+            "write_date",
+        ]
+        column_sql = SQL(", ").join(SQL.identifier(column) for column in columns)
+        self.env.cr.execute(
+            SQL(
+                "INSERT INTO crm_lead (%s, deal_sla_next_check) "
+                "SELECT %s, %s FROM crm_lead, generate_series(1, %s) WHERE crm_lead.id = %s",
+                column_sql,
+                column_sql,
+                next_check,
+                count,
+                template.id,
+            )
+        )
+        self.env.cr.execute("ANALYZE crm_lead")
+
+    def _cron_queries(self):
+        self.env.flush_all()
+        self.env.invalidate_all()
+        before = self.env.cr.sql_log_count
+        self._run_cron()
+        self.env.flush_all()
+        return self.env.cr.sql_log_count - before
+
+    def test_cron_queries_do_not_grow_with_deals_not_due(self):
+        with freeze_time(FRIDAY_15):
+            template = self._create_deals()
+            due = self._create_deals(5)
+        self._clone_deals(template, 1000, datetime(2027, 1, 1))
+        with freeze_time("2026-11-10 09:48:00"):
+            # warm up the caches (activity type, model ids, groups)
+            self._run_cron()
+            self.assertEqual(set(due.mapped("deal_sla_state")), {"warning"})
+            small = self._cron_queries()  # nothing due
+        self._clone_deals(template, 19000, datetime(2027, 1, 1))
+        with freeze_time("2026-11-10 09:49:00"):
+            large = self._cron_queries()
+        self.assertEqual(small, large)
+        with freeze_time("2026-11-10 14:00:00"):
+            breach_queries = self._cron_queries()
+        self.assertEqual(set(due.mapped("deal_sla_state")), {"breached"})
+        # each breach notifies the supervisors with its own message
+        self.assertLess(breach_queries, 300)
