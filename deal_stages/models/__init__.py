@@ -8,3 +8,5 @@ from . import crm_lead_sla
 from . import crm_team
 from . import mail_activity
 from . import mail_compose_message
+from . import res_config_settings
+from . import res_users

@@ -5,3 +5,4 @@ from . import test_ui
 from . import test_deal_customer_messages
 from . import test_deal_portal
 from . import test_deal_sla
+from . import test_deal_digest
