@@ -9,7 +9,7 @@ from odoo.tests import tagged, users
 from odoo.tools import SQL
 
 from odoo.addons.base.models.ir_cron import IrCron
-from odoo.addons.deal_stages.models.crm_lead_sla import CrmLead as CrmLeadSla
+from odoo.addons.deal_stages.models.crm_lead import CrmLead as CrmLeadSla
 
 from .common import DealStagesCommon
 
