@@ -16,6 +16,7 @@
         "data/mail_template_data.xml",
         "data/crm_deal_script_template_data.xml",
         "data/crm_deal_script_template_communication_data.xml",
+        "data/crm_deal_script_template_sla_data.xml",
         "data/ir_cron_data.xml",
         "data/deal_digest_templates.xml",
         "views/crm_deal_script_views.xml",

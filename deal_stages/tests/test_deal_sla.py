@@ -2,11 +2,12 @@ from datetime import datetime
 from unittest.mock import patch
 
 from freezegun import freeze_time
+from psycopg2 import IntegrityError
 
 from odoo import Command
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged, users
-from odoo.tools import SQL
+from odoo.tools import SQL, mute_logger
 
 from odoo.addons.base.models.ir_cron import IrCron
 from odoo.addons.deal_stages.models.crm_lead import CrmLead as CrmLeadSla
@@ -300,6 +301,14 @@ class TestDealSla(DealSlaCommon):
         for deal in deals:
             self.assertEqual(len(self._sla_activities(deal, "Deadline approaching")), 1)
             self.assertEqual(len(self._sla_activities(deal, "Deal stalled")), 1)
+
+    def test_script_escalation_settings_checked(self):
+        with self.assertRaises(ValidationError):
+            self.script.sla_escalation_hours = 4  # to whom?
+            self.script.flush_recordset()
+        with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError):
+            self.script.sla_warning_percent = 100
+            self.script.flush_recordset()
 
     @users("user_sales_salesman")
     def test_salesperson_cannot_reset_deadline(self):
