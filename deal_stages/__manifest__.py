@@ -12,6 +12,7 @@
     "data": [
         "security/deal_stages_security.xml",
         "security/ir.model.access.csv",
+        "security/deal_control_security.xml",
         "data/base_automation_data.xml",
         "data/mail_template_data.xml",
         "data/crm_deal_script_template_data.xml",
@@ -26,6 +27,13 @@
         "views/crm_team_views.xml",
         "views/res_config_settings_views.xml",
         "views/res_users_views.xml",
+        "views/crm_deal_step_stay_report_views.xml",
+        "views/crm_deal_step_time_report_views.xml",
+        "views/crm_deal_step_funnel_report_views.xml",
+        "views/crm_deal_loss_report_views.xml",
+        "views/crm_deal_rework_report_views.xml",
+        "views/crm_deal_activity_report_views.xml",
+        "views/crm_lead_control_views.xml",
         "views/deal_stages_menus.xml",
         "views/crm_lead_communication_views.xml",
         "views/deal_portal_templates.xml",
@@ -34,6 +42,9 @@
         "demo/deal_stages_demo.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "deal_stages/static/src/views/**/*",
+        ],
         "web.assets_tests": [
             "deal_stages/static/tests/tours/**/*",
         ],

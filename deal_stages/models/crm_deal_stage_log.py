@@ -59,6 +59,12 @@ class CrmDealStageLog(models.Model):
     _lead_open_index = models.Index("(lead_id) WHERE date_out IS NULL")
     _entry_pending_index = models.Index("(lead_id) WHERE entry_done IS NOT TRUE")
     _lead_date_index = models.Index("(lead_id, date_in)")
+    # time-in-step analysis: the stays already left are read from this index
+    # alone, in step order (see crm.deal.step.stay.report)
+    _step_duration_index = models.Index(
+        "(step_id, duration_hours) INCLUDE (lead_id, company_id, salesperson_id, date_in)"
+        " WHERE date_out IS NOT NULL AND step_id IS NOT NULL"
+    )
 
     @api.depends("date_in", "date_out")
     def _compute_duration_hours(self):

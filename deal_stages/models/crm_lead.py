@@ -6,6 +6,7 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.fields import Domain
 from odoo.tools import SQL
 
 from odoo.addons.rating.models.rating_data import RATING_LIMIT_SATISFIED
@@ -15,6 +16,10 @@ from .crm_deal_stage_log import DealReport
 
 # writes of these fields may start, change or end a deal's stay in a step
 DEAL_TRACKED_FIELDS = {"stage_id", "deal_script_id", "type", "team_id", "user_id"}
+# without a step deadline (SLA), a deal standing longer than this in a step is at risk
+DEAL_DEFAULT_RISK_DAYS = 14
+# bus notification telling the open deal boards to reload
+DEAL_BOARD_NOTIFICATION = "deal_stages/board_changed"
 
 SLA_STATES = [
     ("none", "No deadline"),
@@ -151,13 +156,16 @@ class CrmLead(models.Model):
             deals._deal_open_stays(
                 dict.fromkeys(deals.ids, no_origin), date_in=fields.Datetime.now()
             )
+            deals._deal_board_notify()
         collector.run(leads)
         return leads.with_env(self.env)
 
     def write(self, vals):
         self._deal_sla_check_writable(vals)
         if not (self and DEAL_TRACKED_FIELDS.intersection(vals)):
-            return super().write(vals)
+            result = super().write(vals)
+            self._deal_board_notify()
+            return result
         if "deal_script_id" in vals:
             self._deal_check_script_change(vals["deal_script_id"])
         before = {
@@ -168,6 +176,7 @@ class CrmLead(models.Model):
         result = super(CrmLead, leads).write(vals)
         leads._deal_log_transitions(before, script_assigned_now="type" in vals)
         collector.run(self)
+        self._deal_board_notify()
         return result
 
     # ------------------------------------------------------------
@@ -1365,3 +1374,181 @@ class SlaReport:
 
     def skipped(self, lead, text):
         self.notes[lead.id].append(text)
+    # DEAL CONTROL BOARD (supervisors' live view, deals at risk)
+    # ------------------------------------------------------------
+
+    deal_days_in_step = fields.Integer(
+        string="Days in Step",
+        compute="_compute_deal_control",
+        help="Days since the deal entered its current stage.",
+    )
+    deal_step_sla_days = fields.Float(
+        string="Step Deadline (days)",
+        compute="_compute_deal_control",
+        help="How long a deal may stay in its current step, in days (0: no deadline).",
+    )
+    deal_overdue_activity_count = fields.Integer(
+        string="Overdue Script Activities",
+        compute="_compute_deal_control",
+        help="Activities the script created on this deal that are past their due date.",
+    )
+    deal_gate_blocked = fields.Boolean(
+        string="Gate Blocked",
+        compute="_compute_deal_gate_blocked",
+        help="The deal cannot move on to the next step yet: requirements are missing.",
+    )
+    deal_at_risk = fields.Boolean(
+        string="At Risk",
+        compute="_compute_deal_control",
+        search="_search_deal_at_risk",
+        help="An open deal with overdue script activities, or that stands in its "
+        "step longer than the step's deadline (without a deadline: longer than "
+        "the 'deal_stages.risk_days' system parameter, 14 days by default).",
+    )
+
+    # ------------------------------------------------------------
+    # COMPUTES
+    # ------------------------------------------------------------
+
+    def _deal_risk_days(self):
+        return int(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("deal_stages.risk_days", DEAL_DEFAULT_RISK_DAYS)
+        )
+
+    @api.depends_context("uid")
+    @api.depends("date_last_stage_update", "deal_step_id", "activity_ids.date_deadline")
+    def _compute_deal_control(self):
+        now = fields.Datetime.now()
+        risk_days = self._deal_risk_days()
+        lead_ids = [lead_id for lead_id in self.ids if lead_id]
+        overdue = dict(
+            self.env["mail.activity"]._read_group(
+                self._deal_overdue_activity_domain() + [("res_id", "in", lead_ids)],
+                ["res_id"],
+                ["__count"],
+            )
+        )
+        # the current stay tells when the deal entered its step; the history
+        # is readable by whoever reads the deal, sudo spares the rule joins
+        entered = dict(
+            self.env["crm.deal.stage.log"]
+            .sudo()
+            ._read_group(
+                [("lead_id", "in", lead_ids), ("date_out", "=", False)],
+                ["lead_id"],
+                ["date_in:max"],
+            )
+        )
+        for lead in self:
+            # SLA: the step deadline in calendar hours until the SLA feature
+            # gives the working-time deadline (deal_sla_deadline)
+            sla_days = (lead.deal_step_id.sla_hours or 0) / 24
+            since = (
+                entered.get(lead._origin) or lead.date_last_stage_update or lead.create_date or now
+            )
+            lead.deal_days_in_step = (now - since).days if lead.deal_script_id else 0
+            lead.deal_step_sla_days = sla_days
+            lead.deal_overdue_activity_count = overdue.get(lead.id, 0)
+            limit = timedelta(days=sla_days) if sla_days else timedelta(days=risk_days)
+            lead.deal_at_risk = bool(
+                lead.deal_script_id
+                and lead.active
+                and lead.won_status == "pending"
+                and (lead.deal_overdue_activity_count or now - since > limit)
+            )
+
+    def _deal_overdue_activity_domain(self):
+        return [
+            ("res_model", "=", "crm.lead"),
+            ("deal_step_id", "!=", False),
+            ("date_deadline", "<", fields.Date.context_today(self)),
+        ]
+
+    def _search_deal_at_risk(self, operator, value):
+        """Deals at risk: open, with overdue script activities, or standing in
+        their step longer than its deadline (or than the risk days without).
+
+        The SLA feature may refine "too long" (working time, warnings): this is
+        the one place to change.
+        """
+        if operator != "in":
+            return NotImplemented
+        now = fields.Datetime.now()
+        overdue_leads = self.env["mail.activity"]._search(self._deal_overdue_activity_domain())
+        steps_by_sla = self.env["crm.deal.script.step"]._read_group(
+            [("sla_hours", ">", 0)], ["sla_hours"], ["id:array_agg"]
+        )
+        step_ids_with_sla = [step_id for __, ids in steps_by_sla for step_id in ids]
+        # the current stay started before the limit; "any!" skips the history's
+        # record rules, as the condition only filters deals the user reads
+        too_long = [
+            Domain("deal_step_id", "not in", step_ids_with_sla)
+            & Domain(
+                "deal_log_ids",
+                "any!",
+                [
+                    ("date_out", "=", False),
+                    ("date_in", "<", now - timedelta(days=self._deal_risk_days())),
+                ],
+            )
+        ]
+        # one condition per distinct step deadline: few values in practice
+        for sla_hours, step_ids in steps_by_sla:
+            too_long.append(
+                Domain("deal_step_id", "in", step_ids)
+                & Domain(
+                    "deal_log_ids",
+                    "any!",
+                    [
+                        ("date_out", "=", False),
+                        ("date_in", "<", now - timedelta(hours=sla_hours)),
+                    ],
+                )
+            )
+        return (
+            Domain("deal_script_id", "!=", False)
+            & Domain("won_status", "=", "pending")
+            & Domain("active", "=", True)
+            & (Domain("id", "in", overdue_leads.subselect("res_id")) | Domain.OR(too_long))
+        )
+
+    def _compute_deal_gate_blocked(self):
+        # the gate feature provides _deal_missing_requirements(stage); until it
+        # is installed no deal is shown as blocked
+        can_check = hasattr(self, "_deal_missing_requirements")
+        for lead in self:
+            next_step = lead._deal_next_step() if can_check and lead.deal_step_id else False
+            lead.deal_gate_blocked = bool(
+                next_step and lead._deal_missing_requirements(next_step.stage_id)
+            )
+
+    def _deal_next_step(self):
+        self.ensure_one()
+        steps = self.deal_script_id.step_ids.sorted(lambda s: (s.sequence, s.id))
+        following = steps.filtered(
+            lambda s: (s.sequence, s.id) > (self.deal_step_id.sequence, self.deal_step_id.id)
+        )
+        return following[:1]
+
+    # ------------------------------------------------------------
+    # LIVE BOARD
+    # ------------------------------------------------------------
+
+    def _deal_board_notify(self):
+        """Tell the open deal boards to reload, once per transaction.
+
+        The message goes to the salespeople group's bus channel, which every
+        CRM user's browser listens to; it carries no data, the board reloads
+        through the ORM with the user's own rights.
+        """
+        if not any(self.sudo().mapped("deal_script_id")):
+            return
+        data = self.env.cr.precommit.data
+        if data.get("deal_stages.board_notified"):
+            return
+        data["deal_stages.board_notified"] = True
+        self.env["bus.bus"]._sendone(
+            self.env.ref("sales_team.group_sale_salesman"), DEAL_BOARD_NOTIFICATION, {}
+        )

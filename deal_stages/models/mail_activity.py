@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 from odoo.addons.mail.tools.discuss import Store
 
@@ -50,3 +50,22 @@ class MailActivity(models.Model):
             else item
             for item in fields_list
         ]
+
+    # ------------------------------------------------------------
+    # DEAL CONTROL BOARD: activities change what the board shows
+    # ------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        activities = super().create(vals_list)
+        activities._deal_board_notify()
+        return activities
+
+    def _action_done(self, feedback=False, attachment_ids=None):
+        self._deal_board_notify()
+        return super()._action_done(feedback=feedback, attachment_ids=attachment_ids)
+
+    def _deal_board_notify(self):
+        lead_ids = [activity.res_id for activity in self if activity.res_model == "crm.lead"]
+        if lead_ids:
+            self.env["crm.lead"].browse(lead_ids)._deal_board_notify()

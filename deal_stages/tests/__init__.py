@@ -6,3 +6,5 @@ from . import test_deal_customer_messages
 from . import test_deal_portal
 from . import test_deal_sla
 from . import test_deal_digest
+from . import test_deal_control_reports
+from . import test_deal_control_ui

@@ -1,0 +1,82 @@
+from odoo import fields, models
+from odoo.tools import SQL
+
+
+class CrmDealActivityReport(models.Model):
+    """Script activities still open now, and which of them are overdue.
+
+    Odoo's own activity analysis shows done activities; discipline is about
+    the open ones: what the script asked for and nobody did yet.
+    """
+
+    _name = "crm.deal.activity.report"
+    _description = "Open Script Activities"
+    _auto = False
+    _rec_name = "summary"
+    _order = "date_deadline, id"
+    _depends = {
+        "mail.activity": [
+            "res_model",
+            "res_id",
+            "active",
+            "activity_type_id",
+            "summary",
+            "user_id",
+            "date_deadline",
+            "deal_step_id",
+            "deal_script_activity_id",
+        ],
+        "crm.lead": ["user_id", "team_id", "company_id", "active", "deal_script_id"],
+    }
+
+    lead_id = fields.Many2one("crm.lead", string="Deal", readonly=True)
+    summary = fields.Char(readonly=True)
+    activity_type_id = fields.Many2one("mail.activity.type", readonly=True)
+    script_activity_id = fields.Many2one("crm.deal.script.activity", readonly=True)
+    script_id = fields.Many2one("crm.deal.script", readonly=True)
+    step_id = fields.Many2one("crm.deal.script.step", readonly=True)
+    user_id = fields.Many2one("res.users", string="Assigned To", readonly=True)
+    salesperson_id = fields.Many2one("res.users", readonly=True, help="The deal's salesperson.")
+    team_id = fields.Many2one("crm.team", string="Sales Team", readonly=True)
+    company_id = fields.Many2one("res.company", readonly=True)
+    date_deadline = fields.Date(string="Due Date", readonly=True)
+    is_overdue = fields.Boolean(string="Overdue", readonly=True)
+    open_count = fields.Integer(string="Open Activities", readonly=True, aggregator="sum")
+    overdue_count = fields.Integer(string="Overdue Activities", readonly=True, aggregator="sum")
+    days_overdue = fields.Integer(
+        readonly=True,
+        aggregator="avg",
+        help="Days past the due date (0 when not overdue).",
+    )
+
+    @property
+    def _table_query(self):
+        today = fields.Date.context_today(self)
+        return SQL(
+            """
+            SELECT activity.id,
+                   activity.res_id AS lead_id,
+                   activity.summary,
+                   activity.activity_type_id,
+                   activity.deal_script_activity_id AS script_activity_id,
+                   deal.deal_script_id AS script_id,
+                   activity.deal_step_id AS step_id,
+                   activity.user_id,
+                   deal.user_id AS salesperson_id,
+                   deal.team_id,
+                   deal.company_id,
+                   activity.date_deadline,
+                   activity.date_deadline < %(today)s AS is_overdue,
+                   1 AS open_count,
+                   (activity.date_deadline < %(today)s)::int AS overdue_count,
+                   GREATEST(%(today)s - activity.date_deadline, 0) AS days_overdue
+              FROM mail_activity activity
+              JOIN crm_lead deal ON deal.id = activity.res_id
+             WHERE activity.res_model = 'crm.lead'
+               AND activity.active
+               AND deal.active
+               AND (activity.deal_step_id IS NOT NULL
+                    OR activity.deal_script_activity_id IS NOT NULL)
+            """,
+            today=today,
+        )

@@ -1,0 +1,75 @@
+from odoo import fields, models
+from odoo.tools import SQL
+
+
+class CrmDealLossReport(models.Model):
+    """Lost deals by the step they were lost at, lost reason and salesperson.
+
+    Built on the deal itself (lost = Odoo's won/lost status, the step it stood
+    in, its lost reason), so it holds however the deal was marked lost.
+    """
+
+    _name = "crm.deal.loss.report"
+    _description = "Deal Losses"
+    _auto = False
+    _rec_name = "lead_id"
+    _order = "date_lost desc, id desc"
+    _depends = {
+        "crm.lead": [
+            "won_status",
+            "type",
+            "deal_script_id",
+            "deal_step_id",
+            "stage_id",
+            "lost_reason_id",
+            "user_id",
+            "team_id",
+            "company_id",
+            "date_closed",
+            "expected_revenue",
+        ],
+    }
+
+    lead_id = fields.Many2one("crm.lead", string="Deal", readonly=True)
+    script_id = fields.Many2one("crm.deal.script", readonly=True)
+    step_id = fields.Many2one("crm.deal.script.step", string="Lost at Step", readonly=True)
+    stage_id = fields.Many2one("crm.stage", readonly=True)
+    lost_reason_id = fields.Many2one("crm.lost.reason", readonly=True)
+    salesperson_id = fields.Many2one("res.users", readonly=True)
+    team_id = fields.Many2one("crm.team", string="Sales Team", readonly=True)
+    company_id = fields.Many2one("res.company", readonly=True)
+    currency_id = fields.Many2one("res.currency", readonly=True)
+    date_lost = fields.Datetime(string="Lost On", readonly=True)
+    lost_count = fields.Integer(string="Lost Deals", readonly=True, aggregator="sum")
+    expected_revenue = fields.Monetary(
+        string="Lost Value",
+        readonly=True,
+        aggregator="sum",
+        help="Expected revenue of the lost deals.",
+    )
+
+    @property
+    def _table_query(self):
+        return SQL(
+            """
+            SELECT deal.id,
+                   deal.id AS lead_id,
+                   deal.deal_script_id AS script_id,
+                   deal.deal_step_id AS step_id,
+                   deal.stage_id,
+                   deal.lost_reason_id,
+                   deal.user_id AS salesperson_id,
+                   deal.team_id,
+                   deal.company_id,
+                   COALESCE(company.currency_id, %s) AS currency_id,
+                   COALESCE(deal.date_closed, deal.write_date) AS date_lost,
+                   1 AS lost_count,
+                   COALESCE(deal.expected_revenue, 0) AS expected_revenue
+              FROM crm_lead deal
+              LEFT JOIN res_company company ON company.id = deal.company_id
+             WHERE deal.won_status = 'lost'
+               AND deal.type = 'opportunity'
+               AND deal.deal_script_id IS NOT NULL
+            """,
+            self.env.company.currency_id.id,
+        )

@@ -1,0 +1,134 @@
+from odoo import fields, models
+from odoo.tools import SQL
+
+
+class CrmDealStepFunnelReport(models.Model):
+    """Step funnel: one row per deal and script step the deal reached."""
+
+    _name = "crm.deal.step.funnel.report"
+    _description = "Deal Step Funnel"
+    _auto = False
+    _rec_name = "lead_id"
+    _order = "date_reached desc, id desc"
+    _depends = {
+        "crm.deal.stage.log": ["lead_id", "step_id", "date_in"],
+        "crm.deal.script.step": ["script_id", "sequence"],
+        "crm.lead": [
+            "user_id",
+            "team_id",
+            "company_id",
+            "won_status",
+            "active",
+            "deal_step_id",
+        ],
+    }
+
+    lead_id = fields.Many2one("crm.lead", string="Deal", readonly=True)
+    script_id = fields.Many2one("crm.deal.script", readonly=True)
+    step_id = fields.Many2one("crm.deal.script.step", readonly=True)
+    salesperson_id = fields.Many2one("res.users", readonly=True, help="The deal's salesperson.")
+    team_id = fields.Many2one(
+        "crm.team", string="Sales Team", readonly=True, help="The deal's sales team."
+    )
+    company_id = fields.Many2one("res.company", readonly=True)
+    date_reached = fields.Datetime(
+        string="Reached On", readonly=True, help="When the deal first entered the step."
+    )
+    reached_count = fields.Integer(
+        string="Reached",
+        readonly=True,
+        aggregator="sum",
+        help="Deals that entered the step (each deal once, re-entries aside).",
+    )
+    moved_on_count = fields.Integer(
+        string="Moved On",
+        readonly=True,
+        aggregator="sum",
+        help="Deals that went on from the step: they reached a later step of the "
+        "script, or were won.",
+    )
+    lost_count = fields.Integer(
+        string="Lost Here",
+        readonly=True,
+        aggregator="sum",
+        help="Deals lost while standing in the step.",
+    )
+    current_count = fields.Integer(
+        string="In Step Now",
+        readonly=True,
+        aggregator="sum",
+        help="Open deals that stand in the step now.",
+    )
+    conversion_rate = fields.Float(
+        string="Conversion (%)",
+        readonly=True,
+        aggregator="avg",
+        help="Share of the deals that reached the step and moved on from it: the "
+        "conversion from this step to the next ones.",
+    )
+    loss_rate = fields.Float(
+        string="Loss Rate (%)",
+        readonly=True,
+        aggregator="avg",
+        help="Share of the deals that reached the step and were lost in it.",
+    )
+
+    @property
+    def _table_query(self):
+        # "moved on": the deal reached a step further in its script than this
+        # one (its furthest position, by window function: no per-row lookup)
+        return SQL(
+            """
+            WITH step_position AS (
+                SELECT step.id,
+                       step.script_id,
+                       ROW_NUMBER() OVER (
+                           PARTITION BY step.script_id ORDER BY step.sequence, step.id
+                       ) AS position
+                  FROM crm_deal_script_step step
+            ),
+            reached AS (
+                SELECT MIN(log.id) AS id,
+                       log.lead_id,
+                       log.step_id,
+                       MIN(log.date_in) AS date_reached
+                  FROM crm_deal_stage_log log
+                 WHERE log.step_id IS NOT NULL
+                 GROUP BY log.lead_id, log.step_id
+            ),
+            positioned AS (
+                SELECT reached.*,
+                       step_position.script_id,
+                       step_position.position,
+                       MAX(step_position.position) OVER (
+                           PARTITION BY reached.lead_id, step_position.script_id
+                       ) AS furthest
+                  FROM reached
+                  JOIN step_position ON step_position.id = reached.step_id
+            )
+            SELECT positioned.id,
+                   positioned.lead_id,
+                   positioned.script_id,
+                   positioned.step_id,
+                   deal.user_id AS salesperson_id,
+                   deal.team_id,
+                   deal.company_id,
+                   positioned.date_reached,
+                   1 AS reached_count,
+                   state.moved_on::int AS moved_on_count,
+                   state.lost::int AS lost_count,
+                   state.current::int AS current_count,
+                   CASE WHEN state.moved_on THEN 100.0 ELSE 0.0 END AS conversion_rate,
+                   CASE WHEN state.lost THEN 100.0 ELSE 0.0 END AS loss_rate
+              FROM positioned
+              JOIN crm_lead deal ON deal.id = positioned.lead_id
+             CROSS JOIN LATERAL (
+                   SELECT deal.won_status = 'won'
+                              OR positioned.furthest > positioned.position AS moved_on,
+                          deal.won_status = 'lost'
+                              AND deal.deal_step_id = positioned.step_id AS lost,
+                          deal.won_status = 'pending' AND deal.active
+                              AND deal.deal_step_id = positioned.step_id AS current
+             ) state
+            """
+        )

@@ -1,0 +1,55 @@
+import { registry } from "@web/core/registry";
+import { stepUtils } from "@web_tour/tour_utils";
+
+registry.category("web_tour.tours").add("deal_stages_control_board", {
+    url: "/odoo",
+    steps: () => [
+        ...stepUtils.goToAppSteps("crm.crm_menu_root", "Open CRM"),
+        {
+            trigger: '[data-menu-xmlid="deal_stages.crm_lead_menu_deal_control"]',
+            content: "Open the deal control board",
+            run: "click",
+        },
+        {
+            // default filter: deals at risk; the late deal is there, the quiet one is not
+            trigger:
+                ".o_deal_control_kanban .o_kanban_group:contains('Tour Step One') .o_kanban_record:contains('Tour Late Deal'):contains('1 overdue')",
+            content: "The deal at risk shows in its step with its overdue activity",
+        },
+        {
+            trigger: ".o_deal_control_kanban:not(:has(.o_kanban_record:contains('Tour Quiet Deal')))",
+            content: "Deals not at risk are filtered out",
+        },
+        {
+            trigger: ".o_searchview_facet:contains('Deals at Risk') .o_facet_remove",
+            content: "Show all deals",
+            run: "click",
+        },
+        {
+            trigger: ".o_deal_control_kanban .o_kanban_record:contains('Tour Quiet Deal')",
+            content: "All deals of the script are on the board",
+        },
+        {
+            trigger: 'button[data-menu-xmlid="crm.crm_menu_report"]',
+            content: "Open the reporting menu",
+            run: "click",
+        },
+        {
+            trigger: 'a[data-menu-xmlid="deal_stages.crm_deal_step_stay_report_menu"]',
+            content: "Open the time in step analysis",
+            run: "click",
+        },
+        {
+            trigger: ".o_pivot th:contains('Median Time (h)')",
+            content: "The pivot shows the median",
+        },
+        {
+            trigger: ".o_pivot th:contains('90th Percentile Time (h)')",
+            content: "and the 90th percentile",
+        },
+        {
+            trigger: ".o_pivot .o_pivot_header_cell_closed:contains('Tour Step One')",
+            content: "Rows are the script steps",
+        },
+    ],
+});

@@ -1,0 +1,54 @@
+from datetime import timedelta
+
+from odoo import Command, fields
+from odoo.tests import HttpCase, tagged
+
+from odoo.addons.mail.tests.common import mail_new_test_user
+
+
+@tagged("post_install", "-at_install", "deal_stages")
+class TestDealControlUi(HttpCase):
+    def test_supervisor_board_and_time_in_step_tour(self):
+        """A team leader in the supervisor group opens the board and the pivot."""
+        leader = mail_new_test_user(
+            self.env,
+            login="tour_team_leader",
+            name="Tour Team Leader",
+            groups="deal_stages.group_deal_supervisor",
+        )
+        team = self.env["crm.team"].create({"name": "Tour Control Team", "user_id": leader.id})
+        stage_1, stage_2 = self.env["crm.stage"].create(
+            [
+                {"name": "Tour Step One", "sequence": 1, "team_ids": [team.id]},
+                {"name": "Tour Step Two", "sequence": 2, "team_ids": [team.id]},
+            ]
+        )
+        script = self.env["crm.deal.script"].create(
+            {
+                "name": "Tour control script",
+                "team_ids": [team.id],
+                "step_ids": [
+                    Command.create({"sequence": 1, "stage_id": stage_1.id}),
+                    Command.create({"sequence": 2, "stage_id": stage_2.id}),
+                ],
+            }
+        )
+        late, _quiet = self.env["crm.lead"].create(
+            [
+                {"name": name, "type": "opportunity", "team_id": team.id, "user_id": leader.id}
+                for name in ("Tour Late Deal", "Tour Quiet Deal")
+            ]
+        )
+        self.assertEqual(late.deal_script_id, script)
+        self.env["mail.activity"].create(
+            {
+                "res_model_id": self.env["ir.model"]._get_id("crm.lead"),
+                "res_id": late.id,
+                "activity_type_id": self.env.ref("mail.mail_activity_data_todo").id,
+                "summary": "Send the contract",
+                "user_id": leader.id,
+                "date_deadline": fields.Date.today() - timedelta(days=2),
+                "deal_step_id": late.deal_step_id.id,
+            }
+        )
+        self.start_tour("/odoo", "deal_stages_control_board", login=leader.login)
