@@ -37,6 +37,9 @@
         "views/deal_stages_menus.xml",
         "views/crm_lead_communication_views.xml",
         "views/deal_portal_templates.xml",
+        "views/crm_lead_gate_views.xml",
+        "views/crm_deal_script_check_views.xml",
+        "wizard/crm_deal_force_stage_views.xml",
     ],
     "demo": [
         "demo/deal_stages_demo.xml",
@@ -44,6 +47,9 @@
     "assets": {
         "web.assets_backend": [
             "deal_stages/static/src/views/**/*",
+            "deal_stages/static/src/gate/**/*",
+            "deal_stages/static/src/kanban/**/*",
+            "deal_stages/static/src/process_bar/**/*",
         ],
         "web.assets_tests": [
             "deal_stages/static/tests/tours/**/*",

@@ -9,3 +9,5 @@ from . import mail_activity
 from . import mail_compose_message
 from . import res_config_settings
 from . import res_users
+from . import crm_deal_script_check
+from . import crm_deal_check

@@ -39,6 +39,13 @@ class CrmDealScriptStep(models.Model):
         help="When a deal leaves this step, the activities this step created and "
         "that are still open are cancelled. Activities created by hand stay.",
     )
+    check_ids = fields.One2many(
+        "crm.deal.script.check",
+        "step_id",
+        string="Checklist",
+        copy=True,
+        help="Items the salesperson ticks on the deal before it may leave this step.",
+    )
     # requirements and messages (gates, customer messages, SLA) are added by
     # their own features; they are declared here so the public contract stays
     # in one place

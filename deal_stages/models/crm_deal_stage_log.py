@@ -95,6 +95,7 @@ class CrmDealStageLog(models.Model):
             step_by_lead = {log.lead_id.id: log.step_id for log in current}
             leads._deal_schedule_activities(step_by_lead, "enter", report)
             leads._deal_send_step_messages(step_by_lead, report)
+            leads._deal_create_checks(step_by_lead, report)
             current.with_env(env)._run_step_server_actions()
             leads._deal_sla_start(current)
             report.post(leads, current)

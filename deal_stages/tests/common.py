@@ -86,6 +86,9 @@ class DealStagesCommon(TestCrmCommon):
             }
         )
         cls.step_1, cls.step_2, cls.step_3 = cls.script.step_ids.sorted("sequence")
+        # deals may go back to any earlier step (the gates' tests narrow this)
+        cls.step_2.back_step_ids = cls.step_1
+        cls.step_3.back_step_ids = cls.step_1 + cls.step_2
 
     def _create_deals(self, count=1, **values):
         """Opportunities of ``sales_team_1`` owned by the salesperson."""

@@ -1,0 +1,28 @@
+from odoo import api, fields, models
+
+
+class CrmDealScriptCheck(models.Model):
+    """A checklist item of a step: deals entering the step get it to tick."""
+
+    _name = "crm.deal.script.check"
+    _description = "Deal Script Check Item"
+    _order = "step_id, sequence, id"
+
+    step_id = fields.Many2one("crm.deal.script.step", required=True, index=True, ondelete="cascade")
+    script_id = fields.Many2one(related="step_id.script_id", store=True, index=True)
+    company_id = fields.Many2one(related="step_id.company_id", store=True)
+    sequence = fields.Integer(default=10)
+    name = fields.Char(string="Check Item", required=True, translate=True)
+    required = fields.Boolean(
+        default=True,
+        help="The deal cannot leave the step until this item is ticked. Items "
+        "that are not required are reminders only.",
+    )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        checks = super().create(vals_list)
+        # deals already standing in the step get the new item too, so the
+        # checklist and the gate always agree
+        self.env["crm.lead"]._deal_create_checks_for_steps(checks.step_id)
+        return checks

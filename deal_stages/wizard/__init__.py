@@ -1,0 +1,1 @@
+from . import crm_deal_force_stage
