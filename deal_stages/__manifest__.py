@@ -37,6 +37,11 @@
         "views/deal_stages_menus.xml",
         "views/crm_lead_communication_views.xml",
         "views/deal_portal_templates.xml",
+        "data/mail_template_lost_data.xml",
+        "data/crm_deal_script_template_exceptions_data.xml",
+        "views/crm_deal_order_change_views.xml",
+        "wizard/crm_deal_order_change_wizard_views.xml",
+        "wizard/crm_lead_lost_views.xml",
     ],
     "demo": [
         "demo/deal_stages_demo.xml",

@@ -9,3 +9,4 @@ from . import mail_activity
 from . import mail_compose_message
 from . import res_config_settings
 from . import res_users
+from . import crm_deal_order_change

@@ -1,0 +1,2 @@
+from . import crm_deal_order_change_wizard
+from . import crm_lead_lost
