@@ -1628,18 +1628,7 @@ class CrmLead(models.Model):
             "context": {"default_lead_id": self.id, "create": False},
         }
 
-
-class SlaReport:
-    """Adapter: ``_deal_schedule_activities`` reports into the deals' SLA notes."""
-
-    def __init__(self, notes):
-        self.notes = notes
-
-    def done(self, lead, text):
-        self.notes[lead.id].append(text)
-
-    def skipped(self, lead, text):
-        self.notes[lead.id].append(text)
+    # ------------------------------------------------------------
     # DEAL CONTROL BOARD (supervisors' live view, deals at risk)
     # ------------------------------------------------------------
 
@@ -1818,3 +1807,16 @@ class SlaReport:
         self.env["bus.bus"]._sendone(
             self.env.ref("sales_team.group_sale_salesman"), DEAL_BOARD_NOTIFICATION, {}
         )
+
+
+class SlaReport:
+    """Adapter: ``_deal_schedule_activities`` reports into the deals' SLA notes."""
+
+    def __init__(self, notes):
+        self.notes = notes
+
+    def done(self, lead, text):
+        self.notes[lead.id].append(text)
+
+    def skipped(self, lead, text):
+        self.notes[lead.id].append(text)
