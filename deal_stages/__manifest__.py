@@ -40,6 +40,11 @@
         "views/crm_lead_gate_views.xml",
         "views/crm_deal_script_check_views.xml",
         "wizard/crm_deal_force_stage_views.xml",
+        "data/mail_template_lost_data.xml",
+        "data/crm_deal_script_template_exceptions_data.xml",
+        "views/crm_deal_order_change_views.xml",
+        "wizard/crm_deal_order_change_wizard_views.xml",
+        "wizard/crm_lead_lost_views.xml",
     ],
     "demo": [
         "demo/deal_stages_demo.xml",

@@ -11,3 +11,4 @@ from . import res_config_settings
 from . import res_users
 from . import crm_deal_script_check
 from . import crm_deal_check
+from . import crm_deal_order_change

@@ -54,6 +54,36 @@ class CrmDealScript(models.Model):
         "page on a review site). Empty: no review is requested.",
     )
     deal_count = fields.Integer(string="Deals", compute="_compute_deal_count")
+    # order changes: where each type of change sends the deal back by default
+    # (a step after the deal's current one is never used: it stays in its step)
+    return_step_increase_id = fields.Many2one(
+        "crm.deal.script.step",
+        string="Return Step on Increase",
+        copy=False,
+        domain="[('script_id', '=', id)]",
+        ondelete="set null",
+    )
+    return_step_decrease_id = fields.Many2one(
+        "crm.deal.script.step",
+        string="Return Step on Decrease",
+        copy=False,
+        domain="[('script_id', '=', id)]",
+        ondelete="set null",
+    )
+    return_step_correction_id = fields.Many2one(
+        "crm.deal.script.step",
+        string="Return Step on Correction",
+        copy=False,
+        domain="[('script_id', '=', id)]",
+        ondelete="set null",
+    )
+    return_step_other_id = fields.Many2one(
+        "crm.deal.script.step",
+        string="Return Step on Other Change",
+        copy=False,
+        domain="[('script_id', '=', id)]",
+        ondelete="set null",
+    )
 
     # ---- deadlines of the steps (SLA) and their escalation ----
     sla_working_time = fields.Boolean(
@@ -146,6 +176,33 @@ class CrmDealScript(models.Model):
                         script=other.display_name,
                     )
                 )
+
+    @api.constrains(
+        "return_step_increase_id",
+        "return_step_decrease_id",
+        "return_step_correction_id",
+        "return_step_other_id",
+    )
+    def _check_return_steps(self):
+        for script in self:
+            steps = (
+                script.return_step_increase_id
+                | script.return_step_decrease_id
+                | script.return_step_correction_id
+                | script.return_step_other_id
+            )
+            if steps - script.step_ids:
+                raise ValidationError(
+                    self.env._(
+                        "The default return steps of the script %(script)s must be its own steps.",
+                        script=script.display_name,
+                    )
+                )
+
+    def _default_return_step(self, change_type):
+        """The step a change of ``change_type`` returns to by default (may be empty)."""
+        self.ensure_one()
+        return self[f"return_step_{change_type}_id"]
 
     @api.constrains("team_ids")
     def _check_team_stages(self):
@@ -272,6 +329,18 @@ class CrmDealScript(models.Model):
                 step.back_step_ids = [
                     Command.set([step_map[back].id for back in template_step.back_step_ids])
                 ]
+        script.write(
+            {
+                field: step_map[template[field]].id
+                for field in (
+                    "return_step_increase_id",
+                    "return_step_decrease_id",
+                    "return_step_correction_id",
+                    "return_step_other_id",
+                )
+                if template[field] in step_map
+            }
+        )
         # bound to the team last: its constraints check the stages
         script.team_ids = [Command.set(team.ids)]
         if not Stage.search_count(

@@ -106,6 +106,19 @@ class CrmDealScriptStep(models.Model):
         help="When deals in this step match this condition and the step's "
         "requirements are met, they move to the next step by themselves.",
     )
+    # refusal (lost) at this step
+    lost_reason_required = fields.Boolean(
+        string="Lost Reason Required",
+        help="A deal can be marked lost at this step only with a lost reason.",
+    )
+    lost_mail_template_id = fields.Many2one(
+        "mail.template",
+        string="Refusal Message",
+        domain=[("model", "=", "crm.lead")],
+        ondelete="set null",
+        help="Message to the customer when a deal is lost at this step, sent or "
+        "proposed like the step's customer message (see Sending).",
+    )
     deal_count = fields.Integer(string="Deals", compute="_compute_deal_count")
 
     _stage_unique_per_script = models.Constraint(

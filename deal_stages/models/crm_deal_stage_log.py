@@ -51,6 +51,13 @@ class CrmDealStageLog(models.Model):
     cause = fields.Selection(CAUSES, required=True, default="move")
     note = fields.Text()
     sla_breached = fields.Boolean(string="Deadline Breached")
+    change_id = fields.Many2one(
+        "crm.deal.order.change",
+        string="Order Change",
+        index="btree_not_null",
+        ondelete="set null",
+        help="The order change that sent the deal back to this step.",
+    )
     entry_done = fields.Boolean(
         string="Entry Automation Done",
         help="Technical: the script's entry automation has processed this stay.",
@@ -94,7 +101,11 @@ class CrmDealStageLog(models.Model):
             leads._deal_cancel_left_activities()
             step_by_lead = {log.lead_id.id: log.step_id for log in current}
             leads._deal_schedule_activities(step_by_lead, "enter", report)
-            leads._deal_send_step_messages(step_by_lead, report)
+            # a restored deal comes back to its step: its customer was told already
+            leads._deal_send_step_messages(
+                {log.lead_id.id: log.step_id for log in current if log.cause != "restore"},
+                report,
+            )
             leads._deal_create_checks(step_by_lead, report)
             current.with_env(env)._run_step_server_actions()
             leads._deal_sla_start(current)

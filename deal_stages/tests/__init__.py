@@ -10,3 +10,4 @@ from . import test_deal_control_reports
 from . import test_deal_control_ui
 from . import test_deal_gate
 from . import test_deal_gate_ui
+from . import test_deal_exceptions

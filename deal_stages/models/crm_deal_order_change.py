@@ -1,0 +1,261 @@
+from markupsafe import Markup
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+from .crm_deal_stage_log import DealReport
+
+CHANGE_TYPES = [
+    ("increase", "Increase"),
+    ("decrease", "Decrease"),
+    ("correction", "Correction"),
+    ("other", "Other"),
+]
+
+# what a change is: recorded once, applied once, never edited afterwards
+APPLIED_FIELDS = {
+    "lead_id",
+    "name",
+    "sequence_number",
+    "change_type",
+    "amount_delta",
+    "description",
+    "return_step_id",
+    "from_step_id",
+    "user_id",
+    "date",
+    "expected_revenue",
+}
+
+
+class CrmDealOrderChange(models.Model):
+    """An order change (amendment) of a deal, applied when it is recorded.
+
+    Creating one (from the wizard or over RPC) updates the expected revenue,
+    sends the deal back to the return step, creates the step's ``change``
+    activities, notifies the team leader and posts the change on the deal.
+    """
+
+    _name = "crm.deal.order.change"
+    _description = "Deal Order Change"
+    _order = "lead_id, sequence_number desc, id desc"
+
+    lead_id = fields.Many2one(
+        "crm.lead", string="Deal", required=True, index=True, ondelete="cascade"
+    )
+    name = fields.Char(string="Change", readonly=True, copy=False)
+    sequence_number = fields.Integer(string="Number", readonly=True, copy=False)
+    change_type = fields.Selection(CHANGE_TYPES, required=True, default="increase")
+    currency_id = fields.Many2one(related="lead_id.company_currency", string="Currency")
+    amount_delta = fields.Monetary(
+        string="Amount Change",
+        currency_field="currency_id",
+        help="Added to the deal's expected revenue (negative to reduce it).",
+    )
+    description = fields.Text()
+    return_step_id = fields.Many2one(
+        "crm.deal.script.step",
+        ondelete="restrict",
+        help="The step the deal goes back to (its current step or an earlier one). "
+        "Empty: the script's default for the change type, else the current step.",
+    )
+    from_step_id = fields.Many2one("crm.deal.script.step", readonly=True, ondelete="set null")
+    user_id = fields.Many2one(
+        "res.users", string="Recorded By", default=lambda self: self.env.user, readonly=True
+    )
+    date = fields.Datetime(default=fields.Datetime.now, readonly=True)
+    expected_revenue = fields.Monetary(
+        string="Expected Revenue After",
+        currency_field="currency_id",
+        readonly=True,
+        copy=False,
+    )
+    salesperson_id = fields.Many2one(related="lead_id.user_id", string="Salesperson")
+    team_id = fields.Many2one(related="lead_id.team_id", string="Sales Team")
+    company_id = fields.Many2one(related="lead_id.company_id", store=True, index=True)
+
+    _number_unique_per_deal = models.Constraint(
+        "UNIQUE(lead_id, sequence_number)",
+        "Two order changes of a deal cannot have the same number.",
+    )
+
+    # ------------------------------------------------------------
+    # ORM
+    # ------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # one after the other: each change applies to the deal as the previous
+        # one left it (its step, revenue and number)
+        changes = self.browse()
+        for vals in vals_list:
+            lead = self.env["crm.lead"].browse(vals.get("lead_id"))
+            if lead:  # else the required field says it
+                vals = dict(vals, **self._applied_values(lead, vals))
+            change = super().create([vals])
+            change._apply()
+            changes |= change
+        return changes
+
+    @api.model
+    def _applied_values(self, lead, vals):
+        """Values set by the system: the record is the change as it happened."""
+        self._check_lead_changeable(lead)
+        number = (
+            self.sudo()._read_group([("lead_id", "=", lead.id)], [], ["sequence_number:max"])[0][0]
+            or 0
+        ) + 1
+        change_type = vals.get("change_type") or "increase"
+        return {
+            "sequence_number": number,
+            "name": self.env._("Change %(number)s", number=number),
+            "from_step_id": lead.deal_step_id.id,
+            "user_id": self.env.uid,
+            "date": fields.Datetime.now(),
+            "expected_revenue": lead.expected_revenue + (vals.get("amount_delta") or 0.0),
+            "return_step_id": vals.get("return_step_id")
+            or lead._deal_default_return_step(change_type).id,
+        }
+
+    def write(self, vals):
+        if APPLIED_FIELDS.intersection(vals):
+            raise UserError(
+                self.env._(
+                    "An order change is applied when it is recorded and cannot be edited "
+                    "afterwards. Record a new change (e.g. a correction) instead."
+                )
+            )
+        return super().write(vals)
+
+    # ------------------------------------------------------------
+    # APPLYING
+    # ------------------------------------------------------------
+
+    @api.model
+    def _check_lead_changeable(self, lead):
+        """Refuse, with a clear message, a change of a deal that cannot change."""
+        lead.check_access("write")
+        if lead.won_status == "lost" or not lead.active:
+            raise UserError(
+                self.env._(
+                    "The deal %(deal)s is lost: restore it before recording an order change.",
+                    deal=lead.display_name,
+                )
+            )
+        if lead.won_status == "won" or lead.stage_id.is_won:
+            raise UserError(
+                self.env._(
+                    "The deal %(deal)s is won: a closed deal's order cannot be changed.",
+                    deal=lead.display_name,
+                )
+            )
+        if not lead.deal_script_id:
+            raise UserError(
+                self.env._(
+                    "The deal %(deal)s does not follow a deal script: there is no step to "
+                    "send it back to.",
+                    deal=lead.display_name,
+                )
+            )
+        if not lead.deal_step_id:
+            raise UserError(
+                self.env._(
+                    "The deal %(deal)s is in the stage %(stage)s, which is not a step of its "
+                    "script %(script)s: move it to a step first.",
+                    deal=lead.display_name,
+                    stage=lead.stage_id.display_name,
+                    script=lead.deal_script_id.display_name,
+                )
+            )
+
+    def _apply(self):
+        """Apply the change to its deal (revenue, step, activities, notes)."""
+        self.ensure_one()
+        lead = self.lead_id
+        step = self.return_step_id
+        allowed = lead._deal_return_steps()
+        if step not in allowed:
+            raise UserError(
+                self.env._(
+                    "An order change can send the deal %(deal)s back to its current step or "
+                    "an earlier one of its script, not to %(step)s. Choose one of: "
+                    "%(steps)s.",
+                    deal=lead.display_name,
+                    step=step.display_name,
+                    steps=", ".join(allowed.mapped("name")),
+                )
+            )
+        type_label = dict(self._fields["change_type"]._description_selection(self.env))[
+            self.change_type
+        ]
+        revenue_before = lead.expected_revenue
+        if self.amount_delta:
+            lead.expected_revenue = revenue_before + self.amount_delta
+        moving = lead._deal_move_context(
+            "change", note=f"{self.name}: {type_label}", skip_gate=True
+        )
+        if step.stage_id != lead.stage_id:
+            moving.write({"stage_id": step.stage_id.id})
+        else:
+            # back to the step it stands in: a new stay, the step is done again
+            now = fields.Datetime.now()
+            lead._deal_close_stays(now)
+            moving._deal_open_stays({lead.id: (lead.stage_id, lead.deal_step_id)}, date_in=now)
+        # the history is system-owned; the stay this change opened links to it
+        self.env["crm.deal.stage.log"].sudo().search(
+            [("lead_id", "=", lead.id), ("date_out", "=", False)]
+        ).change_id = self
+        # the step's entry work (re-entry policy), whether or not rules run
+        lead._deal_run_entry_automation()
+        report = DealReport()
+        lead._deal_schedule_activities({lead.id: step}, "change", report)
+        self._post_on_deal(type_label, revenue_before, report)
+
+    def _post_on_deal(self, type_label, revenue_before, report):
+        """Post the change on the deal's chatter, notifying the team leader."""
+        lead = self.lead_id
+        currency = self.currency_id or self.env.company.currency_id
+        body = Markup("<p><strong>%s</strong> (%s)</p>") % (self.name, type_label)
+        if self.description:
+            body += Markup("<p>%s</p>") % self.description
+        lines = []
+        if self.amount_delta:
+            lines.append(
+                self.env._(
+                    "Expected revenue: %(before)s → %(after)s",
+                    before=currency.format(revenue_before),
+                    after=currency.format(lead.expected_revenue),
+                )
+            )
+        if self.from_step_id and self.from_step_id != self.return_step_id:
+            lines.append(
+                self.env._(
+                    "Back to the step %(step)s (from %(origin)s).",
+                    step=self.return_step_id.name,
+                    origin=self.from_step_id.name,
+                )
+            )
+        else:
+            lines.append(
+                self.env._("The step %(step)s starts again.", step=self.return_step_id.name)
+            )
+        done, skipped = report.lines.get(lead.id, ([], []))
+        lines += done + skipped
+        body += Markup("<ul>%s</ul>") % Markup().join(Markup("<li>%s</li>") % li for li in lines)
+        leader = lead.team_id.user_id
+        partner_ids = [leader.partner_id.id] if leader and leader != self.env.user else []
+        lead.message_post(
+            body=body,
+            message_type="comment",
+            subtype_xmlid="mail.mt_note",
+            partner_ids=partner_ids,
+        )
+
+    def action_open_deal(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "crm.lead",
+            "res_id": self.lead_id.id,
+            "view_mode": "form",
+        }
