@@ -24,7 +24,6 @@ class CrmDealScript(models.Model):
     )
     company_id = fields.Many2one(
         "res.company",
-        string="Company",
         default=lambda self: self.env.company,
         index=True,
         tracking=True,
@@ -38,12 +37,9 @@ class CrmDealScript(models.Model):
         help="New opportunities of these teams follow this script. A team can "
         "have only one active script.",
     )
-    step_ids = fields.One2many(
-        "crm.deal.script.step", "script_id", string="Steps", copy=True
-    )
+    step_ids = fields.One2many("crm.deal.script.step", "script_id", string="Steps", copy=True)
     step_count = fields.Integer(compute="_compute_step_count")
     strict_order = fields.Boolean(
-        string="Strict Order",
         default=True,
         help="Deals move forward one step at a time: no step can be skipped.",
     )
@@ -274,9 +270,7 @@ class CrmDealScript(models.Model):
         )
         if not template or not template.is_template:
             raise UserError(self.env._("The deal script template is missing."))
-        existing = self.search(
-            [("team_ids", "in", team.ids), ("is_template", "=", False)], limit=1
-        )
+        existing = self.search([("team_ids", "in", team.ids), ("is_template", "=", False)], limit=1)
         if existing:
             raise UserError(
                 self.env._(
@@ -295,9 +289,7 @@ class CrmDealScript(models.Model):
         )
         # stages take the translations of the steps' names
         Stage = self.env["crm.stage"]
-        base_sequence = max(
-            Stage.search([("team_ids", "in", team.ids)]).mapped("sequence") or [0]
-        )
+        base_sequence = max(Stage.search([("team_ids", "in", team.ids)]).mapped("sequence") or [0])
         template_steps = template.step_ids.sorted(lambda s: (s.sequence, s.id))
         step_map = {}
         for index, template_step in enumerate(template_steps, start=1):

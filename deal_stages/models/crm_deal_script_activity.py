@@ -9,9 +9,7 @@ class CrmDealScriptActivity(models.Model):
     _description = "Deal Script Activity Template"
     _order = "step_id, sequence, id"
 
-    step_id = fields.Many2one(
-        "crm.deal.script.step", string="Step", required=True, index=True, ondelete="cascade"
-    )
+    step_id = fields.Many2one("crm.deal.script.step", required=True, index=True, ondelete="cascade")
     script_id = fields.Many2one(related="step_id.script_id", store=True, index=True)
     sequence = fields.Integer(default=10)
     trigger = fields.Selection(
@@ -26,7 +24,6 @@ class CrmDealScriptActivity(models.Model):
     )
     activity_type_id = fields.Many2one(
         "mail.activity.type",
-        string="Activity Type",
         required=True,
         default=lambda self: self.env.ref("mail.mail_activity_data_todo", raise_if_not_found=False),
         domain="['|', ('res_model', '=', False), ('res_model', '=', 'crm.lead')]",
@@ -49,7 +46,7 @@ class CrmDealScriptActivity(models.Model):
         default="salesperson",
         required=True,
     )
-    user_id = fields.Many2one("res.users", string="User", domain=[("share", "=", False)])
+    user_id = fields.Many2one("res.users", domain=[("share", "=", False)])
     reentry = fields.Selection(
         [
             ("once", "Once per deal"),

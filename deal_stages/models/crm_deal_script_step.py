@@ -9,18 +9,14 @@ class CrmDealScriptStep(models.Model):
     _description = "Deal Script Step"
     _order = "script_id, sequence, id"
 
-    script_id = fields.Many2one(
-        "crm.deal.script", string="Script", required=True, index=True, ondelete="cascade"
-    )
+    script_id = fields.Many2one("crm.deal.script", required=True, index=True, ondelete="cascade")
     company_id = fields.Many2one(related="script_id.company_id", store=True)
     sequence = fields.Integer(default=10)
     stage_id = fields.Many2one(
         "crm.stage",
-        string="Stage",
         ondelete="restrict",
         index=True,
-        help="The pipeline stage this step stands for. Deals entering the stage "
-        "enter the step.",
+        help="The pipeline stage this step stands for. Deals entering the stage enter the step.",
     )
     name = fields.Char(
         compute="_compute_name",
@@ -60,8 +56,7 @@ class CrmDealScriptStep(models.Model):
     )
     require_activities_done = fields.Boolean(
         string="Activities Must Be Done",
-        help="The deal may leave this step only when the activities this step "
-        "created are done.",
+        help="The deal may leave this step only when the activities this step created are done.",
     )
     mail_template_id = fields.Many2one(
         "mail.template",
@@ -108,7 +103,6 @@ class CrmDealScriptStep(models.Model):
     )
     # refusal (lost) at this step
     lost_reason_required = fields.Boolean(
-        string="Lost Reason Required",
         help="A deal can be marked lost at this step only with a lost reason.",
     )
     lost_mail_template_id = fields.Many2one(

@@ -23,23 +23,17 @@ class CrmDealStageLog(models.Model):
     lead_id = fields.Many2one(
         "crm.lead", string="Deal", required=True, index=True, ondelete="cascade"
     )
-    script_id = fields.Many2one("crm.deal.script", string="Script", index=True, ondelete="set null")
-    step_id = fields.Many2one(
-        "crm.deal.script.step", string="Step", index=True, ondelete="set null"
-    )
-    stage_id = fields.Many2one("crm.stage", string="Stage", index=True, ondelete="set null")
-    from_stage_id = fields.Many2one("crm.stage", string="From Stage", ondelete="set null")
-    from_step_id = fields.Many2one(
-        "crm.deal.script.step", string="From Step", ondelete="set null"
-    )
+    script_id = fields.Many2one("crm.deal.script", index=True, ondelete="set null")
+    step_id = fields.Many2one("crm.deal.script.step", index=True, ondelete="set null")
+    stage_id = fields.Many2one("crm.stage", index=True, ondelete="set null")
+    from_stage_id = fields.Many2one("crm.stage", ondelete="set null")
+    from_step_id = fields.Many2one("crm.deal.script.step", ondelete="set null")
     user_id = fields.Many2one(
         "res.users", string="Moved By", default=lambda self: self.env.user, ondelete="set null"
     )
-    salesperson_id = fields.Many2one(
-        "res.users", string="Salesperson", index=True, ondelete="set null"
-    )
+    salesperson_id = fields.Many2one("res.users", index=True, ondelete="set null")
     team_id = fields.Many2one("crm.team", string="Sales Team", index=True, ondelete="set null")
-    company_id = fields.Many2one("res.company", string="Company", index=True)
+    company_id = fields.Many2one("res.company", index=True)
     date_in = fields.Datetime(string="Entered", required=True, default=fields.Datetime.now)
     date_out = fields.Datetime(string="Left")
     duration_hours = fields.Float(

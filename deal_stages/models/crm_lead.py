@@ -78,19 +78,17 @@ class CrmLead(models.Model):
 
     deal_script_id = fields.Many2one(
         "crm.deal.script",
-        string="Deal Script",
         compute="_compute_deal_script_id",
         store=True,
         readonly=False,
         index="btree_not_null",
         tracking=True,
-        domain="[('is_template', '=', False), ('company_id', 'in', [company_id or current_company_id, False])]",
-        help="The process this deal follows. New opportunities take their sales "
-        "team's script.",
+        domain="[('is_template', '=', False),"
+        " ('company_id', 'in', [company_id or current_company_id, False])]",
+        help="The process this deal follows. New opportunities take their sales team's script.",
     )
     deal_step_id = fields.Many2one(
         "crm.deal.script.step",
-        string="Deal Step",
         compute="_compute_deal_step_id",
         store=True,
         index="btree_not_null",
@@ -168,9 +166,7 @@ class CrmLead(models.Model):
         # rules fired while the deals are created only collect them: the engine
         # runs once their stays are logged (see base.automation._process)
         collector = DealEngineCollector()
-        leads = super(CrmLead, self.with_context(deal_engine_collector=collector)).create(
-            vals_list
-        )
+        leads = super(CrmLead, self.with_context(deal_engine_collector=collector)).create(vals_list)
         deals = leads.filtered("deal_script_id")
         if deals:
             no_origin = (self.env["crm.stage"], self.env["crm.deal.script.step"])
@@ -193,9 +189,7 @@ class CrmLead(models.Model):
             return result
         if "deal_script_id" in vals:
             self._deal_check_script_change(vals["deal_script_id"])
-        before = {
-            lead.id: (lead.stage_id, lead.deal_script_id, lead.deal_step_id) for lead in self
-        }
+        before = {lead.id: (lead.stage_id, lead.deal_script_id, lead.deal_step_id) for lead in self}
         # lost / restored are changes of Odoo's won/lost status, not of stage
         lost_before = self._deal_lost_ids() if DEAL_LOST_FIELDS.intersection(vals) else None
         collector = DealEngineCollector()
@@ -269,11 +263,13 @@ class CrmLead(models.Model):
             # started at its last stage move (now for a fresh conversion, a
             # stage move or a change of script)
             moved = assigned.filtered(
-                lambda lead: script_assigned_now
-                or lead.stage_id != before[lead.id][0]
-                or before[lead.id][1]
+                lambda lead: (
+                    script_assigned_now or lead.stage_id != before[lead.id][0] or before[lead.id][1]
+                )
             )
-            origins = {lead.id: (before[lead.id][0], self.env["crm.deal.script.step"]) for lead in assigned}
+            origins = {
+                lead.id: (before[lead.id][0], self.env["crm.deal.script.step"]) for lead in assigned
+            }
             if moved:
                 moved._deal_open_stays(origins, date_in=now)
             if assigned - moved:
@@ -304,25 +300,29 @@ class CrmLead(models.Model):
         """
         move = self._deal_current_move()
         # the history is written by the system: users only read it
-        return self.env["crm.deal.stage.log"].sudo().create(
-            [
-                {
-                    "lead_id": lead.id,
-                    "script_id": lead.deal_script_id.id,
-                    "step_id": lead.deal_step_id.id,
-                    "stage_id": lead.stage_id.id,
-                    "from_stage_id": origins[lead.id][0].id,
-                    "from_step_id": origins[lead.id][1].id,
-                    "user_id": self.env.uid,
-                    "salesperson_id": lead.user_id.id,
-                    "team_id": lead.team_id.id,
-                    "company_id": lead.company_id.id,
-                    "date_in": date_in or lead.date_last_stage_update or fields.Datetime.now(),
-                    "cause": move.cause,
-                    "note": move.note,
-                }
-                for lead in self
-            ]
+        return (
+            self.env["crm.deal.stage.log"]
+            .sudo()
+            .create(
+                [
+                    {
+                        "lead_id": lead.id,
+                        "script_id": lead.deal_script_id.id,
+                        "step_id": lead.deal_step_id.id,
+                        "stage_id": lead.stage_id.id,
+                        "from_stage_id": origins[lead.id][0].id,
+                        "from_step_id": origins[lead.id][1].id,
+                        "user_id": self.env.uid,
+                        "salesperson_id": lead.user_id.id,
+                        "team_id": lead.team_id.id,
+                        "company_id": lead.company_id.id,
+                        "date_in": date_in or lead.date_last_stage_update or fields.Datetime.now(),
+                        "cause": move.cause,
+                        "note": move.note,
+                    }
+                    for lead in self
+                ]
+            )
         )
 
     # ------------------------------------------------------------
@@ -374,9 +374,7 @@ class CrmLead(models.Model):
             ]
         )
         step_by_lead = {lead.id: lead.deal_step_id for lead in self}
-        activities.filtered(
-            lambda act: act.deal_step_id != step_by_lead[act.res_id]
-        ).unlink()
+        activities.filtered(lambda act: act.deal_step_id != step_by_lead[act.res_id]).unlink()
 
     def _deal_schedule_activities(self, step_by_lead, trigger, report):
         """Create the activities the steps' templates of ``trigger`` ask for.
@@ -389,9 +387,11 @@ class CrmLead(models.Model):
         :param trigger: ``enter``, ``lost``, ``sla`` or ``change``
         :param report: a ``DealReport`` collecting what was done and skipped
         """
-        templates = self.env["crm.deal.script.step"].concat(
-            *step_by_lead.values()
-        ).activity_template_ids.filtered(lambda t: t.trigger == trigger)
+        templates = (
+            self.env["crm.deal.script.step"]
+            .concat(*step_by_lead.values())
+            .activity_template_ids.filtered(lambda t: t.trigger == trigger)
+        )
         if not templates:
             return self.env["mail.activity"]
         leads = self.browse(step_by_lead)
@@ -418,7 +418,9 @@ class CrmLead(models.Model):
                 if template.reentry == "once" and key in applied:
                     report.skipped(
                         lead,
-                        self.env._("“%(activity)s”: created once already.", activity=template.display_name),
+                        self.env._(
+                            "“%(activity)s”: created once already.", activity=template.display_name
+                        ),
                     )
                     continue
                 if key in open_pairs:
@@ -2080,8 +2082,9 @@ class CrmLead(models.Model):
     def _deal_check_lost_reason(self, reason=None):
         """Refuse to lose deals without reason at steps that require one."""
         missing = self.filtered(
-            lambda lead: lead.deal_step_id.lost_reason_required
-            and not (reason or lead.lost_reason_id)
+            lambda lead: (
+                lead.deal_step_id.lost_reason_required and not (reason or lead.lost_reason_id)
+            )
         )
         if missing:
             raise UserError(

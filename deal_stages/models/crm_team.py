@@ -14,7 +14,6 @@ class CrmTeam(models.Model):
     )
     deal_script_id = fields.Many2one(
         "crm.deal.script",
-        string="Deal Script",
         compute="_compute_deal_script_id",
         help="The script new opportunities of this team follow.",
     )

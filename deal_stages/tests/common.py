@@ -36,52 +36,66 @@ class DealStagesCommon(TestCrmCommon):
                 "name": "Test process",
                 "team_ids": [cls.sales_team_1.id],
                 "step_ids": [
-                    Command.create({
-                        "sequence": 1,
-                        "stage_id": cls.stage_team1_1.id,
-                        "activity_template_ids": [
-                            Command.create({
-                                "sequence": 1,
-                                "activity_type_id": cls.activity_type_todo.id,
-                                "summary": "Send the contract",
-                                "deadline_days": 1,
-                            }),
-                            Command.create({
-                                "sequence": 2,
-                                "activity_type_id": cls.activity_type_upload.id,
-                                "summary": "Get the signed copy",
-                                "deadline_days": 3,
-                                "deadline_working_days": True,
-                                "assign_to": "team_leader",
-                            }),
-                        ],
-                    }),
-                    Command.create({
-                        "sequence": 2,
-                        "stage_id": cls.stage_team1_2.id,
-                        "activity_template_ids": [
-                            Command.create({
-                                "activity_type_id": cls.activity_type_todo.id,
-                                "summary": "Issue the invoice",
-                                "reentry": "always",
-                            }),
-                        ],
-                    }),
-                    Command.create({
-                        "sequence": 3,
-                        "stage_id": cls.stage_prepayment.id,
-                        "activity_template_ids": [
-                            Command.create({
-                                "activity_type_id": cls.activity_type_todo.id,
-                                "summary": "Check the prepayment",
-                                "deadline_days": 3,
-                                "deadline_working_days": True,
-                                "assign_to": "user",
-                                "user_id": cls.user_sales_leads.id,
-                                "reentry": "always",
-                            }),
-                        ],
-                    }),
+                    Command.create(
+                        {
+                            "sequence": 1,
+                            "stage_id": cls.stage_team1_1.id,
+                            "activity_template_ids": [
+                                Command.create(
+                                    {
+                                        "sequence": 1,
+                                        "activity_type_id": cls.activity_type_todo.id,
+                                        "summary": "Send the contract",
+                                        "deadline_days": 1,
+                                    }
+                                ),
+                                Command.create(
+                                    {
+                                        "sequence": 2,
+                                        "activity_type_id": cls.activity_type_upload.id,
+                                        "summary": "Get the signed copy",
+                                        "deadline_days": 3,
+                                        "deadline_working_days": True,
+                                        "assign_to": "team_leader",
+                                    }
+                                ),
+                            ],
+                        }
+                    ),
+                    Command.create(
+                        {
+                            "sequence": 2,
+                            "stage_id": cls.stage_team1_2.id,
+                            "activity_template_ids": [
+                                Command.create(
+                                    {
+                                        "activity_type_id": cls.activity_type_todo.id,
+                                        "summary": "Issue the invoice",
+                                        "reentry": "always",
+                                    }
+                                ),
+                            ],
+                        }
+                    ),
+                    Command.create(
+                        {
+                            "sequence": 3,
+                            "stage_id": cls.stage_prepayment.id,
+                            "activity_template_ids": [
+                                Command.create(
+                                    {
+                                        "activity_type_id": cls.activity_type_todo.id,
+                                        "summary": "Check the prepayment",
+                                        "deadline_days": 3,
+                                        "deadline_working_days": True,
+                                        "assign_to": "user",
+                                        "user_id": cls.user_sales_leads.id,
+                                        "reentry": "always",
+                                    }
+                                ),
+                            ],
+                        }
+                    ),
                 ],
             }
         )

@@ -125,9 +125,7 @@ class TestDealScriptTemplate(DealStagesCommon):
     @users("user_sales_manager")
     def test_create_from_template_for_one_team(self):
         team = self.env["crm.team"].create({"name": "B2B Team"})
-        other_pipeline = self.env["crm.stage"].search(
-            [("team_ids", "in", self.sales_team_1.ids)]
-        )
+        other_pipeline = self.env["crm.stage"].search([("team_ids", "in", self.sales_team_1.ids)])
         all_stages_before = self.env["crm.stage"].search([])
         script_id = self.env["crm.deal.script"].action_create_from_template(team.id)
         script = self.env["crm.deal.script"].browse(script_id)

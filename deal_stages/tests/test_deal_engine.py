@@ -20,9 +20,7 @@ class TestDealEngine(DealStagesCommon):
         self.assertEqual(deal.stage_id, self.stage_team1_1)
         self.assertEqual(deal.deal_step_id, self.step_1)
         activities = self._script_activities(deal).sorted("id")
-        self.assertEqual(
-            activities.mapped("summary"), ["Send the contract", "Get the signed copy"]
-        )
+        self.assertEqual(activities.mapped("summary"), ["Send the contract", "Get the signed copy"])
         send, signed = activities
         # one calendar day; three working days from Friday is Wednesday
         self.assertEqual(send.date_deadline, date(2026, 11, 28))
@@ -73,12 +71,16 @@ class TestDealEngine(DealStagesCommon):
         deal.stage_id = self.stage_team1_2
         deal.stage_id = self.stage_team1_1
         deal.stage_id = self.stage_team1_2
-        invoices = self._script_activities(deal).filtered(lambda a: a.summary == "Issue the invoice")
+        invoices = self._script_activities(deal).filtered(
+            lambda a: a.summary == "Issue the invoice"
+        )
         self.assertEqual(len(invoices), 1, "the previous one is still open")
         invoices.action_feedback(feedback="Done")
         deal.stage_id = self.stage_team1_1
         deal.stage_id = self.stage_team1_2
-        invoices = self._script_activities(deal).filtered(lambda a: a.summary == "Issue the invoice")
+        invoices = self._script_activities(deal).filtered(
+            lambda a: a.summary == "Issue the invoice"
+        )
         self.assertEqual(len(invoices), 1, "a new one after the previous was done")
         self.assertTrue(invoices.active)
 
@@ -92,9 +94,7 @@ class TestDealEngine(DealStagesCommon):
         )
         deal.stage_id = self.stage_team1_2
         self.assertTrue(manual.exists(), "manual activities stay")
-        self.assertEqual(
-            self._script_activities(deal).mapped("summary"), ["Issue the invoice"]
-        )
+        self.assertEqual(self._script_activities(deal).mapped("summary"), ["Issue the invoice"])
 
     def test_exit_keeps_activities_when_step_says_so(self):
         self.step_1.cancel_activities_on_exit = False
@@ -227,7 +227,9 @@ class TestDealStageHistory(DealStagesCommon):
         with freeze_time("2026-11-04 15:30:00"):
             deal.write({"stage_id": self.stage_prepayment.id})
         logs = deal.deal_log_ids.sorted("date_in")
-        self.assertEqual(logs.mapped("stage_id"), self.stage_team1_1 + self.stage_team1_2 + self.stage_prepayment)
+        self.assertEqual(
+            logs.mapped("stage_id"), self.stage_team1_1 + self.stage_team1_2 + self.stage_prepayment
+        )
         self.assertEqual(logs.mapped("step_id"), self.step_1 + self.step_2 + self.step_3)
         self.assertEqual(logs[1].from_stage_id, self.stage_team1_1)
         self.assertEqual(logs[2].from_step_id, self.step_2)
@@ -260,7 +262,9 @@ class TestDealStageHistory(DealStagesCommon):
         self.assertEqual(len(closed), 200)
         self.assertEqual(set(closed.mapped("duration_hours")), {2.0})
         self.assertEqual(
-            len(self._script_activities(deals).filtered(lambda a: a.summary == "Issue the invoice")),
+            len(
+                self._script_activities(deals).filtered(lambda a: a.summary == "Issue the invoice")
+            ),
             200,
         )
 
