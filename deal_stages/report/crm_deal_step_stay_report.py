@@ -143,7 +143,7 @@ class CrmDealStepStayReport(models.Model):
              CROSS JOIN LATERAL (
                    SELECT COALESCE(log.duration_hours, 0)::float8 * 3600 AS seconds
              ) stay
-             WHERE log.step_id IS NOT NULL AND log.date_out IS NOT NULL
+             WHERE log.step_id IS NOT NULL AND log.cause != 'lost' AND log.date_out IS NOT NULL
              UNION ALL
             SELECT %(columns)s,
                    stay.date_out,
@@ -152,7 +152,7 @@ class CrmDealStepStayReport(models.Model):
               FROM crm_deal_stage_log log
               JOIN crm_lead deal ON deal.id = log.lead_id
              CROSS JOIN LATERAL (%(stay)s) stay
-             WHERE log.step_id IS NOT NULL AND log.date_out IS NULL
+             WHERE log.step_id IS NOT NULL AND log.cause != 'lost' AND log.date_out IS NULL
             """,
             columns=columns,
             measures=measures,

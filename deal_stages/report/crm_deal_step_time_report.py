@@ -141,7 +141,7 @@ class CrmDealStepTimeReport(models.Model):
                       FROM crm_deal_stage_log log
                       JOIN crm_lead deal ON deal.id = log.lead_id
                      CROSS JOIN LATERAL (%s) stay
-                     WHERE log.step_id IS NOT NULL
+                     WHERE log.step_id IS NOT NULL AND log.cause != 'lost'
                      GROUP BY log.lead_id, log.step_id
                    ) per_deal
               JOIN crm_lead deal ON deal.id = per_deal.lead_id
