@@ -56,7 +56,13 @@ class CrmDealStageLog(models.Model):
         help="Technical: the script's entry automation has processed this stay.",
     )
 
-    _lead_open_index = models.Index("(lead_id) WHERE date_out IS NULL")
+    # one open stay per deal, guaranteed by the database: two transactions
+    # moving the same deal at once can never both open a stay (the loser
+    # fails and Odoo retries it, or its user gets this message)
+    _lead_open_index = models.UniqueIndex(
+        "(lead_id) WHERE date_out IS NULL",
+        "This deal was moved by someone else at the same time: reload it and try again.",
+    )
     _entry_pending_index = models.Index("(lead_id) WHERE entry_done IS NOT TRUE")
     _lead_date_index = models.Index("(lead_id, date_in)")
     # time-in-step analysis: the stays already left are read from this index

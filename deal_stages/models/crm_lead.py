@@ -63,6 +63,8 @@ class CrmLead(models.Model):
         readonly=False,
         index="btree_not_null",
         tracking=True,
+        # a deal never follows another company's script (RPC and imports too)
+        check_company=True,
         domain="[('is_template', '=', False), ('company_id', 'in', [company_id or current_company_id, False])]",
         help="The process this deal follows. New opportunities take their sales "
         "team's script.",
@@ -251,10 +253,15 @@ class CrmLead(models.Model):
                 (assigned - moved)._deal_open_stays(origins, date_in=None)
 
     def _deal_close_stays(self, date_out):
-        # the history is written by the system: users only read it
-        self.env["crm.deal.stage.log"].sudo().search(
-            [("lead_id", "in", self.ids), ("date_out", "=", False)]
-        ).write({"date_out": date_out})
+        # the history is written by the system: users only read it; date_in
+        # is fetched with the search (the duration needs it: no second query)
+        stays = self.env["crm.deal.stage.log"].sudo().search_fetch(
+            [("lead_id", "in", self.ids), ("date_out", "=", False)], ["date_in"]
+        )
+        stays.write({"date_out": date_out})
+        # written now, before the next stays are inserted: the database allows
+        # one open stay per deal
+        stays.flush_recordset(["date_out"])
         # leaving a step ends its deadline: no escalation for a step left in time
         self._deal_sla_write(dict.fromkeys(self.ids, SLA_CLEARED))
 

@@ -8,3 +8,5 @@ from . import test_deal_sla
 from . import test_deal_digest
 from . import test_deal_control_reports
 from . import test_deal_control_ui
+from . import test_concurrency
+from . import test_security
