@@ -97,9 +97,11 @@ class CrmDealStageLog(models.Model):
         report = DealReport()
         if current:
             leads = current.lead_id.with_env(env)
-            leads._deal_cancel_left_activities()
+            open_activities = leads._deal_cancel_left_activities()
             step_by_lead = {log.lead_id.id: log.step_id for log in current}
-            leads._deal_schedule_activities(step_by_lead, "enter", report)
+            leads._deal_schedule_activities(
+                step_by_lead, "enter", report, open_activities=open_activities
+            )
             leads._deal_send_step_messages(step_by_lead, report)
             current.with_env(env)._run_step_server_actions()
             leads._deal_sla_start(current)
