@@ -484,7 +484,39 @@ class Bench:
             )
             self.sla_script = script.id
         count = SLA_OPEN // 10 if self.quick else SLA_OPEN
-        ids = self.make_deals(self.team_sla, count, chunk=2000)
+        # 1,000 deals through the ORM (the SLA feature sets their deadlines on
+        # entry), then SQL copies of them up to ``count``: same columns, each
+        # with its open stay
+        ids = self.make_deals(self.team_sla, min(1000, count))
+        with self.env() as env:
+            env.cr.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_name = 'crm_lead' AND column_name <> 'id'"
+            )
+            columns = ", ".join(f'"{row[0]}"' for row in env.cr.fetchall())
+            copies = (count - len(ids) + len(ids) - 1) // len(ids)
+            if copies:
+                env.cr.execute(
+                    f"INSERT INTO crm_lead ({columns}) SELECT {columns}"
+                    " FROM crm_lead, generate_series(1, %s) WHERE id = ANY(%s)"
+                    " ORDER BY id LIMIT %s RETURNING id",
+                    [copies, ids, count - len(ids)],
+                )
+                new_ids = [row[0] for row in env.cr.fetchall()]
+                env.cr.execute(
+                    """
+                    INSERT INTO crm_deal_stage_log (
+                        lead_id, script_id, step_id, stage_id, user_id, salesperson_id,
+                        team_id, company_id, date_in, cause, entry_done, duration_hours,
+                        create_uid, create_date, write_uid, write_date)
+                    SELECT id, deal_script_id, deal_step_id, stage_id, user_id, user_id,
+                           team_id, company_id, date_last_stage_update, 'move', true, 0,
+                           1, now() at time zone 'utc', 1, now() at time zone 'utc'
+                      FROM crm_lead WHERE id = ANY(%s)
+                    """,
+                    [new_ids],
+                )
+                ids += new_ids
         self.sla_ids = ids
         due = ids[:SLA_DUE]
         with self.env() as env:
@@ -495,12 +527,14 @@ class Bench:
                 " WHERE lead_id = ANY(%s) AND date_out IS NULL",
                 [due],
             )
-            env.cr.execute(
+            due_sql = (
                 "UPDATE crm_lead SET date_last_stage_update = now() at time zone 'utc'"
                 " - interval '48 hours', deal_sla_deadline = now() at time zone 'utc'"
-                " - interval '24 hours' WHERE id = ANY(%s)",
-                [due],
+                " - interval '24 hours'"
             )
+            if "deal_sla_next_check" in env["crm.lead"]._fields:
+                due_sql += ", deal_sla_next_check = now() at time zone 'utc' - interval '1 hour'"
+            env.cr.execute(due_sql + " WHERE id = ANY(%s)", [due])
             env.cr.execute("ANALYZE crm_lead")
             env.cr.execute("ANALYZE crm_deal_stage_log")
         with self.env() as env:
@@ -560,9 +594,7 @@ class Bench:
             env.cr.execute("ANALYZE crm_deal_stage_log")
         with self.env(uid=self.manager) as env:
             targets = [("crm.deal.stage.log", "step_id", "duration_hours:avg")]
-            report = self.report_model(env)
-            if report:
-                targets.append(report)
+            targets += self.report_model(env)
             for model, groupby, measure_spec in targets:
                 Model = env[model]
                 if hasattr(Model, "formatted_read_grouping_sets"):
@@ -586,17 +618,16 @@ class Bench:
                 )
 
     def report_model(self, env):
-        """Issue 8's time-in-step analysis model, if it is on main."""
-        for name in sorted(env.registry):
-            if not name.startswith("crm.deal.") or not ("report" in name or "analysis" in name):
-                continue
-            fields_ = env[name]._fields
-            if "step_id" not in fields_:
-                continue
-            for fname, field in fields_.items():
-                if field.type == "float" and ("duration" in fname or "hours" in fname):
-                    return name, "step_id", f"{fname}:avg"
-        return None
+        """Issue 8's time-in-step analyses (per deal, per stay), if on main."""
+        found = []
+        for name in ("crm.deal.step.time.report", "crm.deal.step.stay.report"):
+            if name in env and "step_id" in env[name]._fields:
+                fields_ = env[name]._fields
+                for fname in ("hours", "duration_hours"):
+                    if fname in fields_:
+                        found.append((name, "step_id", f"{fname}:avg"))
+                        break
+        return found
 
     # ------------------------------------------------------------ kanban
 
