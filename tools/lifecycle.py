@@ -137,7 +137,8 @@ class Lifecycle:
         return name
 
     def shell(self, db, code):
-        cmd = self.h.odoo_bin("shell", "-d", db, "--no-http", "--log-level=warn")
+        cmd = self.h.odoo_bin("-d", db, "--no-http", "--log-level=warn")
+        cmd.insert(2, "shell")  # the command comes before the options
         out = subprocess.run(cmd, input=code, capture_output=True, text=True, check=False)
         for line in out.stdout.splitlines():
             if line.startswith("RESULT "):

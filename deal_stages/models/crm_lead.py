@@ -63,8 +63,6 @@ class CrmLead(models.Model):
         readonly=False,
         index="btree_not_null",
         tracking=True,
-        # a deal never follows another company's script (RPC and imports too)
-        check_company=True,
         domain="[('is_template', '=', False), ('company_id', 'in', [company_id or current_company_id, False])]",
         help="The process this deal follows. New opportunities take their sales "
         "team's script.",
