@@ -3,6 +3,7 @@
 #   make test  [T=path::Class::test] [TEST_DB=deal_stages_test]
 #   make lint                                      ruff + pylint-odoo
 #   make format                                    ruff format + safe fixes
+#   make bench | load | lifecycle                  performance, workers, upgrade
 #   make clean                                     remove .run/ and caches
 # VENV=/shared/venv lets several worktrees share one virtualenv; give each
 # its own TEST_DB (and DB/PORT) when they run at the same time.
@@ -18,10 +19,10 @@ export VENV
 
 DEVENV = $(PYTHON) $(ROOT)/tools/devenv.py
 
-.PHONY: help run test lint format bench load clean
+.PHONY: help run test lint format bench load lifecycle clean
 
 help:
-	@sed -n '2,9p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,10p' $(ROOT)/Makefile | sed 's/^# \{0,1\}//'
 
 run:
 	@$(DEVENV) run --db '$(DB)' --port '$(PORT)'
@@ -35,8 +36,15 @@ lint:
 format:
 	@$(DEVENV) format
 
-bench load:
-	@echo "make $@: coming with issue 10 (performance and load testing)" >&2; exit 2
+# issue 10: each makes its own fresh databases (BENCH_DB, LOAD_DB, LIFECYCLE_DB)
+bench:
+	@$(DEVENV) prepare && $(VENV)/bin/python $(ROOT)/tools/bench.py
+
+load:
+	@$(DEVENV) prepare && $(VENV)/bin/python $(ROOT)/tools/load.py
+
+lifecycle:
+	@$(DEVENV) prepare && $(VENV)/bin/python $(ROOT)/tools/lifecycle.py
 
 clean:
 	@$(DEVENV) clean

@@ -361,14 +361,19 @@ class CrmDealScript(models.Model):
             steps = lead.deal_script_id.step_ids.sorted(lambda s: (s.sequence, s.id))
             for step in steps[1:position]:
                 lead._deal_move_context("move", skip_gate=True).stage_id = step.stage_id
-            # each stay lasted two to four days, the last one is still running
+            # each stay lasted two to four days, the last one is still running;
+            # a stay ends when the next begins (the history is a gap-free chain)
             stays = lead.deal_log_ids.sorted("id")
-            start = now - timedelta(days=3 * len(stays) + lead.id % 3)
+            lasted = [
+                timedelta(days=2 + (lead.id + index) % 3, hours=lead.id % 7)
+                for index in range(len(stays) - 1)
+            ]
+            moment = now - sum(lasted, timedelta(days=1 + lead.id % 3))
             for index, stay in enumerate(stays):
-                stay_start = start + timedelta(days=3 * index, hours=lead.id % 7)
-                values = {"date_in": stay_start}
+                values = {"date_in": moment}
                 if stay.date_out:
-                    values["date_out"] = stay_start + timedelta(days=2 + (lead.id + index) % 3)
+                    moment += lasted[index]
+                    values["date_out"] = moment
                 stay.sudo().write(values)
             lead.date_last_stage_update = stays[-1:].date_in
         # automation rules are hooked only once the module is loaded: apply the

@@ -57,7 +57,13 @@ class CrmDealStageLog(models.Model):
         help="Technical: the script's entry automation has processed this stay.",
     )
 
-    _lead_open_index = models.Index("(lead_id) WHERE date_out IS NULL")
+    # one open stay per deal, guaranteed by the database: two transactions
+    # moving the same deal at once can never both open a stay (the loser
+    # fails and Odoo retries it, or its user gets this message)
+    _lead_open_index = models.UniqueIndex(
+        "(lead_id) WHERE date_out IS NULL",
+        "This deal was moved by someone else at the same time: reload it and try again.",
+    )
     _entry_pending_index = models.Index("(lead_id) WHERE entry_done IS NOT TRUE")
     _lead_date_index = models.Index("(lead_id, date_in)")
     # time-in-step analysis: the stays already left are read from this index
@@ -92,9 +98,11 @@ class CrmDealStageLog(models.Model):
         report = DealReport()
         if current:
             leads = current.lead_id.with_env(env)
-            leads._deal_cancel_left_activities()
+            open_activities = leads._deal_cancel_left_activities()
             step_by_lead = {log.lead_id.id: log.step_id for log in current}
-            leads._deal_schedule_activities(step_by_lead, "enter", report)
+            leads._deal_schedule_activities(
+                step_by_lead, "enter", report, open_activities=open_activities
+            )
             # a restored deal comes back to its step: its customer was told already
             leads._deal_send_step_messages(
                 {log.lead_id.id: log.step_id for log in current if log.cause != "restore"},

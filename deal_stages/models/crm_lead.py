@@ -276,10 +276,17 @@ class CrmLead(models.Model):
                 (assigned - moved)._deal_open_stays(origins, date_in=None)
 
     def _deal_close_stays(self, date_out):
-        # the history is written by the system: users only read it
-        self.env["crm.deal.stage.log"].sudo().search(
-            [("lead_id", "in", self.ids), ("date_out", "=", False)]
-        ).write({"date_out": date_out})
+        # the history is written by the system: users only read it; date_in
+        # is fetched with the search (the duration needs it: no second query)
+        stays = (
+            self.env["crm.deal.stage.log"]
+            .sudo()
+            .search_fetch([("lead_id", "in", self.ids), ("date_out", "=", False)], ["date_in"])
+        )
+        stays.write({"date_out": date_out})
+        # written now, before the next stays are inserted: the database allows
+        # one open stay per deal
+        stays.flush_recordset(["date_out", "duration_hours"])
         # leaving a step ends its deadline: no escalation for a step left in time
         self._deal_sla_write(dict.fromkeys(self.ids, SLA_CLEARED))
 
@@ -364,19 +371,35 @@ class CrmLead(models.Model):
 
         Only the script's own activities of steps that ask for it go; manual
         activities and those of the current step stay.
+
+        :return: the script's open activities of the deals that remain, for
+            ``_deal_schedule_activities`` (one search serves both)
         """
-        activities = self.env["mail.activity"].search(
+        activities = self._deal_script_open_activities()
+        step_by_lead = {lead.id: lead.deal_step_id for lead in self}
+        left = activities.filtered(
+            lambda act: (
+                act.deal_step_id != step_by_lead[act.res_id]
+                and act.deal_step_id.cancel_activities_on_exit
+            )
+        )
+        left.unlink()
+        return activities - left
+
+    def _deal_script_open_activities(self):
+        """The open activities created by the scripts on the deals ``self``."""
+        return self.env["mail.activity"].search_fetch(
             [
                 ("res_model", "=", "crm.lead"),
                 ("res_id", "in", self.ids),
+                "|",
+                ("deal_script_activity_id", "!=", False),
                 ("deal_step_id", "!=", False),
-                ("deal_step_id.cancel_activities_on_exit", "=", True),
-            ]
+            ],
+            ["res_id", "deal_script_activity_id", "deal_step_id"],
         )
-        step_by_lead = {lead.id: lead.deal_step_id for lead in self}
-        activities.filtered(lambda act: act.deal_step_id != step_by_lead[act.res_id]).unlink()
 
-    def _deal_schedule_activities(self, step_by_lead, trigger, report):
+    def _deal_schedule_activities(self, step_by_lead, trigger, report, open_activities=None):
         """Create the activities the steps' templates of ``trigger`` ask for.
 
         One ``create`` for all deals. Re-entry policy: ``once`` templates are
@@ -386,34 +409,36 @@ class CrmLead(models.Model):
         :param step_by_lead: {lead id: step} the step whose templates apply
         :param trigger: ``enter``, ``lost``, ``sla`` or ``change``
         :param report: a ``DealReport`` collecting what was done and skipped
+        :param open_activities: the script's open activities of these deals,
+            when the caller has them already (saves a search)
         """
-        templates = (
-            self.env["crm.deal.script.step"]
-            .concat(*step_by_lead.values())
-            .activity_template_ids.filtered(lambda t: t.trigger == trigger)
-        )
+        steps = self.env["crm.deal.script.step"].concat(*step_by_lead.values())
+        # one query for the templates and the fields used below
+        templates = self.env["crm.deal.script.activity"].search_fetch(
+            [("step_id", "in", steps.ids), ("trigger", "=", trigger)],
+            [
+                "step_id", "sequence", "activity_type_id", "summary", "note",
+                "deadline_days", "deadline_working_days", "assign_to", "user_id", "reentry",
+            ],
+            order="sequence, id",
+        )  # fmt: skip
         if not templates:
             return self.env["mail.activity"]
+        templates_by_step = templates.grouped("step_id")
         leads = self.browse(step_by_lead)
         applied = leads._deal_applied_template_pairs(templates)
-        open_pairs = {
-            (act.res_id, act.deal_script_activity_id.id)
-            for act in self.env["mail.activity"].search(
-                [
-                    ("res_model", "=", "crm.lead"),
-                    ("res_id", "in", leads.ids),
-                    ("deal_script_activity_id", "in", templates.ids),
-                ]
-            )
-        }
+        if open_activities is None:
+            open_activities = leads._deal_script_open_activities()
+        open_pairs = {(act.res_id, act.deal_script_activity_id.id) for act in open_activities}
+        # the assignee's language matters only where there is a choice
+        multi_lang = len(self.env["res.lang"].get_installed()) > 1
         today = fields.Date.context_today(self)
         deadlines = {}
         model_id = self.env["ir.model"]._get_id("crm.lead")
         vals_list, new_pairs = [], []
         for lead in leads:
-            for template in step_by_lead[lead.id].activity_template_ids.sorted("sequence"):
-                if template.trigger != trigger:
-                    continue
+            step_templates = templates_by_step.get(step_by_lead[lead.id], templates.browse())
+            for template in step_templates:
                 key = (lead.id, template.id)
                 if template.reentry == "once" and key in applied:
                     report.skipped(
@@ -430,7 +455,11 @@ class CrmLead(models.Model):
                     )
                     continue
                 user, warning = lead._deal_activity_assignee(template)
-                template_lang = template.with_context(lang=user.lang or self.env.lang)
+                template_lang = (
+                    template.with_context(lang=user.lang or self.env.lang)
+                    if multi_lang
+                    else template
+                )
                 deadline = lead._deal_activity_deadline(template, user, today, deadlines)
                 vals_list.append(
                     {

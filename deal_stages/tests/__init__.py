@@ -11,3 +11,5 @@ from . import test_deal_control_ui
 from . import test_deal_gate
 from . import test_deal_gate_ui
 from . import test_deal_exceptions
+from . import test_concurrency
+from . import test_security

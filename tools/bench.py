@@ -1,0 +1,848 @@
+#!/usr/bin/env python3
+"""``make bench``: what deal_stages costs, beside vanilla Odoo and native rules.
+
+Creates a fresh database (crm + base_automation + deal_stages, no demo data),
+builds the same work four ways and measures every row in this one run:
+
+- *vanilla*: the stage change on deals without a script;
+- *native rules*: an automation rule "Stage is set to" with three "Create
+  activity" actions and one "Send email" action, built as an admin would;
+- *floor*: the vanilla move, then one ``create`` of all the activities and one
+  batch of template emails - what a perfect engine could approach;
+- *deal_stages*: deals of a team whose script step creates 3 activities, sends
+  1 customer email (the step's ``mail_template_id``) and logs 1 history row.
+
+Every measure includes flushing and the precommit hooks (tracking), as a
+commit does; each request starts with an empty record cache. Prints one table
+with the targets of issue 10 and exits 1 if a target fails.
+
+Usage: tools/bench.py [--db NAME] [--keep] [--reuse] [--profile] [--quick]
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from collections import Counter
+from contextlib import contextmanager
+
+from odoo_harness import Harness, say
+
+SINGLE_WARMUP = 3
+SINGLE_RUNS = 15
+BULK_SIZES = (200, 1000)
+SLA_OPEN, SLA_DUE = 20000, 100
+PIVOT_ROWS = 1_000_000
+KANBAN_LIMIT = 80
+VARIANTS = ("vanilla", "native", "floor", "addon")
+LABELS = {
+    "vanilla": "vanilla",
+    "native": "native rules",
+    "floor": "floor",
+    "addon": "deal_stages",
+}
+
+
+class Measure:
+    __slots__ = ("queries", "seconds")
+
+    def __init__(self, seconds, queries):
+        self.seconds = seconds
+        self.queries = queries
+
+    @property
+    def ms(self):
+        return self.seconds * 1000
+
+    def __str__(self):
+        if self.seconds >= 10:
+            duration = f"{self.seconds:.1f} s"
+        elif self.seconds >= 1:
+            duration = f"{self.seconds:.2f} s"
+        else:
+            duration = f"{self.ms:.0f} ms"
+        return f"{duration} / {self.queries:,} q"
+
+
+class Bench:
+    def __init__(self, registry, quick=False):
+        self.registry = registry
+        self.quick = quick
+        self.notes = []
+        self.results = []  # (row, {variant: text}, target text, ok or None)
+        self.failed = False
+        self.tag = int(time.time())  # unique logins: --reuse may run on used data
+
+    # ------------------------------------------------------------ helpers
+
+    @contextmanager
+    def env(self, uid=None, commit=True):
+        from odoo import SUPERUSER_ID, api
+
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            if uid:
+                env = env(user=uid, context=env["res.users"].browse(uid).context_get())
+            yield env
+            if commit:
+                cr.commit()
+            else:
+                cr.rollback()
+
+    @staticmethod
+    def measured(env, func):
+        """Run ``func`` as one request: cold record cache, flush + precommit."""
+        cr = env.cr
+        env.flush_all()
+        cr.commit()
+        env.invalidate_all()
+        queries = cr.sql_log_count
+        started = time.perf_counter()
+        func()
+        env.flush_all()
+        cr.precommit.run()  # tracking values, followers... as a commit does
+        env.flush_all()
+        seconds = time.perf_counter() - started
+        measure = Measure(seconds, cr.sql_log_count - queries)
+        cr.commit()
+        return measure
+
+    def add(self, row, values, target, ok):
+        self.results.append((row, values, target, ok))
+        if ok is False:
+            self.failed = True
+
+    # ------------------------------------------------------------ data
+
+    def setup(self, deals=True):
+        from odoo import Command
+
+        say("setting up teams, stages, script, rules, templates ...")
+        with self.env() as env:
+            env["res.lang"]._activate_lang("en_US")
+            company = env.ref("base.main_company")
+            group = env.ref("sales_team.group_sale_salesman_all_leads")
+            manager_group = env.ref("sales_team.group_sale_manager")
+            users = (
+                env["res.users"]
+                .with_context(no_reset_password=True, mail_create_nolog=True)
+                .create(
+                    [
+                        {
+                            "name": "Bench Salesperson",
+                            "login": f"bench_sales_{self.tag}",
+                            "email": "bench.sales@example.com",
+                            "group_ids": [Command.link(group.id)],
+                            "company_id": company.id,
+                            "company_ids": [Command.link(company.id)],
+                        },
+                        {
+                            "name": "Bench Supervisor",
+                            "login": f"bench_manager_{self.tag}",
+                            "email": "bench.manager@example.com",
+                            "group_ids": [Command.link(manager_group.id)],
+                            "company_id": company.id,
+                            "company_ids": [Command.link(company.id)],
+                        },
+                    ]
+                )
+            )
+            self.mover, self.manager = users.ids
+            stages = env["crm.stage"].create(
+                [
+                    {"name": "Bench: contract", "sequence": 1001},
+                    {"name": "Bench: invoicing", "sequence": 1002},
+                ]
+            )
+            self.stage_a, self.stage_b = stages.ids
+            teams = env["crm.team"].create(
+                [{"name": f"Bench {LABELS[v]}", "company_id": company.id} for v in VARIANTS]
+                + [{"name": "Bench SLA", "company_id": company.id}]
+            )
+            self.team = dict(zip(VARIANTS, teams.ids, strict=False))
+            self.team_sla = teams[-1].id
+            model = env["ir.model"]._get("crm.lead")
+            template = env["mail.template"].create(
+                {
+                    "name": "Bench: invoice issued",
+                    "model_id": model.id,
+                    "subject": "Invoice issued for {{ object.name }}",
+                    "partner_to": "{{ object.partner_id.id }}",
+                    "body_html": "<p>Hello <t t-out='object.partner_id.name'/>,</p>"
+                    "<p>the invoice for <t t-out='object.name'/> is issued.</p>",
+                }
+            )
+            self.template = template.id
+            todo = env.ref("mail.mail_activity_data_todo")
+            summaries = ["Issue the invoice", "Send the invoice", "Call the customer"]
+            script = env["crm.deal.script"].create(
+                {
+                    "name": "Bench script",
+                    "team_ids": [Command.link(self.team["addon"])],
+                    "step_ids": [
+                        Command.create({"sequence": 1, "stage_id": self.stage_a}),
+                        Command.create(
+                            {
+                                "sequence": 2,
+                                "stage_id": self.stage_b,
+                                "mail_template_id": template.id,
+                                "activity_template_ids": [
+                                    Command.create(
+                                        {
+                                            "sequence": index,
+                                            "activity_type_id": todo.id,
+                                            "summary": summary,
+                                            "deadline_days": index + 1,
+                                        }
+                                    )
+                                    for index, summary in enumerate(summaries)
+                                ],
+                            }
+                        ),
+                    ],
+                }
+            )
+            step_b = script.step_ids.sorted("sequence")[1]
+            if "mail_mode" in step_b._fields:
+                step_b.mail_mode = "auto"
+            self.script = script.id
+            # native rules: what an admin builds in Settings > Automation Rules
+            rule = env["base.automation"].create(
+                {
+                    "name": "Bench: invoicing stage set",
+                    "model_id": model.id,
+                    "trigger": "on_stage_set",
+                    "trg_field_ref": self.stage_b,
+                }
+            )
+            rule.filter_domain = repr(
+                [("stage_id", "=", self.stage_b), ("team_id", "=", self.team["native"])]
+            )
+            env["ir.actions.server"].create(
+                [
+                    {
+                        "name": summary,
+                        "model_id": model.id,
+                        "base_automation_id": rule.id,
+                        "usage": "base_automation",
+                        "state": "next_activity",
+                        "activity_type_id": todo.id,
+                        "activity_summary": summary,
+                        "activity_date_deadline_range": index + 1,
+                        "activity_date_deadline_range_type": "days",
+                        "activity_user_type": "generic",
+                        "activity_user_field_name": "user_id",
+                    }
+                    for index, summary in enumerate(summaries)
+                ]
+                + [
+                    {
+                        "name": "Send the invoice email",
+                        "model_id": model.id,
+                        "base_automation_id": rule.id,
+                        "usage": "base_automation",
+                        "state": "mail_post",
+                        "template_id": template.id,
+                        "mail_post_method": "email",
+                    }
+                ]
+            )
+            self.summaries = summaries
+            self.activity_type = todo.id
+            self.partners = (
+                env["res.partner"]
+                .create(
+                    [
+                        {"name": f"Bench customer {i}", "email": f"customer{i}@example.com"}
+                        for i in range(50)
+                    ]
+                )
+                .ids
+            )
+        self.deals = {}
+        if not deals:
+            return
+        sizes = {"single": SINGLE_WARMUP + SINGLE_RUNS, **{n: n for n in BULK_SIZES}}
+        say("creating deals ...")
+        for variant in VARIANTS:
+            for key, count in sizes.items():
+                self.deals[variant, key] = self.make_deals(self.team[variant], count)
+
+    def make_deals(self, team_id, count, stage_id=None, chunk=1000):
+        ids = []
+        with self.env() as env:
+            leads = env["crm.lead"].with_context(
+                tracking_disable=True, mail_create_nolog=True, mail_notrack=True
+            )
+            for start in range(0, count, chunk):
+                ids += leads.create(
+                    [
+                        {
+                            "name": f"Bench deal {team_id}-{index}",
+                            "type": "opportunity",
+                            "team_id": team_id,
+                            "user_id": self.mover,
+                            "stage_id": stage_id or self.stage_a,
+                            "partner_id": self.partners[index % len(self.partners)],
+                            "expected_revenue": 1000 + index,
+                        }
+                        for index in range(start, min(start + chunk, count))
+                    ]
+                ).ids
+                env.cr.commit()
+        return ids
+
+    # ------------------------------------------------------------ moves
+
+    def move(self, env, variant, ids):
+        leads = env["crm.lead"].browse(ids)
+        leads.write({"stage_id": self.stage_b})
+        if variant == "floor":
+            # the same work done directly, in batch
+            today = env["crm.lead"].env.cr.now().date()
+            from datetime import timedelta
+
+            model_id = env["ir.model"]._get_id("crm.lead")
+            env["mail.activity"].create(
+                [
+                    {
+                        "res_model_id": model_id,
+                        "res_id": lead.id,
+                        "activity_type_id": self.activity_type,
+                        "summary": summary,
+                        "date_deadline": today + timedelta(days=index + 1),
+                        "user_id": lead.user_id.id,
+                        "automated": True,
+                    }
+                    for lead in leads
+                    for index, summary in enumerate(self.summaries)
+                ]
+            )
+            env["mail.template"].browse(self.template).send_mail_batch(leads.ids)
+
+    def work_done(self, env, ids):
+        """(activities, emails, log rows) created on the deals ``ids``."""
+        activities = env["mail.activity"].search_count(
+            [("res_model", "=", "crm.lead"), ("res_id", "in", ids)]
+        )
+        mails = env["mail.mail"].search_count(
+            [("model", "=", "crm.lead"), ("res_id", "in", ids), ("recipient_ids", "!=", False)]
+        )
+        mails += env["mail.mail"].search_count(
+            [
+                ("model", "=", "crm.lead"),
+                ("res_id", "in", ids),
+                ("recipient_ids", "=", False),
+                ("email_to", "!=", False),
+            ]
+        )
+        logs = env["crm.deal.stage.log"].search_count(
+            [("lead_id", "in", ids), ("stage_id", "=", self.stage_b)]
+        )
+        return activities, mails, logs
+
+    def bench_single(self):
+        say("single moves ...")
+        measures = {variant: [] for variant in VARIANTS}
+        with self.env(uid=self.mover) as env:
+            for index in range(SINGLE_WARMUP + SINGLE_RUNS):
+                for variant in VARIANTS:
+                    deal_id = self.deals[variant, "single"][index]
+                    measure = self.measured(
+                        env, lambda v=variant, d=deal_id: self.move(env, v, [d])
+                    )
+                    if index >= SINGLE_WARMUP:
+                        measures[variant].append(measure)
+        result = {}
+        for variant, values in measures.items():
+            result[variant] = Measure(
+                statistics.median(m.seconds for m in values),
+                round(statistics.median(m.queries for m in values)),
+            )
+        work = {}
+        with self.env() as env:
+            for variant in VARIANTS:
+                ids = self.deals[variant, "single"]
+                act, mails, logs = self.work_done(env, ids)
+                work[variant] = f"{act / len(ids):g} act, {mails / len(ids):g} mail, " + (
+                    f"{logs / len(ids):g} log" if variant == "addon" else "-"
+                )
+        vanilla, native, addon = result["vanilla"], result["native"], result["addon"]
+        ok_time = addon.seconds <= native.seconds
+        ok_queries = addon.queries <= vanilla.queries + 25
+        self.add(
+            f"single move (median of {SINGLE_RUNS})",
+            {v: str(result[v]) for v in VARIANTS},
+            f"<= 1.0x native ({addon.seconds / native.seconds:.2f}x), "
+            f"<= vanilla+25 q (+{addon.queries - vanilla.queries})",
+            ok_time and ok_queries,
+        )
+        self.add("  work done per move", work, "", None)
+        if not self.email_feature():
+            self.notes.append(
+                "deal_stages sends no customer email yet: the step's mail_template_id is "
+                "sent on entry by the customer-messages feature (issue 6), not on main yet."
+            )
+        self.single = result
+
+    def bench_bulk(self):
+        for size in BULK_SIZES:
+            say(f"bulk moves of {size} deals ...")
+            result = {}
+            with self.env(uid=self.mover) as env:
+                for variant in VARIANTS:
+                    ids = self.deals[variant, size]
+                    result[variant] = self.measured(
+                        env, lambda v=variant, i=ids: self.move(env, v, i)
+                    )
+            vanilla, floor, addon = result["vanilla"], result["floor"], result["addon"]
+            extra = (addon.queries - vanilla.queries) / size
+            floor_extra = (floor.queries - vanilla.queries) / size
+            ratio = addon.seconds / floor.seconds
+            self.add(
+                f"one write moving {size:,} deals",
+                {v: str(result[v]) for v in VARIANTS},
+                f"<= 1.5x floor ({ratio:.2f}x), < 0.5 q/deal above vanilla "
+                f"({extra:.2f}; floor {floor_extra:.2f})",
+                ratio <= 1.5 and extra < 0.5,
+            )
+            with self.env() as env:
+                act, _mails, logs = self.work_done(env, self.deals["addon", size])
+                if act != 3 * size or logs != size:
+                    self.notes.append(
+                        f"bulk {size}: deal_stages created {act} activities and {logs} log "
+                        f"rows (expected {3 * size} and {size})"
+                    )
+
+    def email_feature(self):
+        """Does the engine send the step's customer email (issue 6 on main)?"""
+        with self.env(commit=False) as env:
+            ids = self.deals["addon", "single"]
+            return bool(
+                env["mail.mail"].search_count([("model", "=", "crm.lead"), ("res_id", "in", ids)])
+                or env["mail.message"].search_count(
+                    [
+                        ("model", "=", "crm.lead"),
+                        ("res_id", "in", ids),
+                        (
+                            "message_type",
+                            "in",
+                            ("email", "email_outgoing", "comment", "auto_comment"),
+                        ),
+                        ("partner_ids", "!=", False),
+                    ]
+                )
+            )
+
+    # ------------------------------------------------------------ SLA cron
+
+    def sla_cron(self, env):
+        if "deal_sla_deadline" not in env["crm.lead"]._fields:
+            return None
+        xmlids = env["ir.model.data"].search(
+            [("module", "=", "deal_stages"), ("model", "=", "ir.cron")]
+        )
+        crons = (
+            env["ir.cron"]
+            .browse(xmlids.mapped("res_id"))
+            .filtered(
+                lambda c: (
+                    "sla" in (c.name or "").lower()
+                    or any("sla" in x.name for x in xmlids if x.res_id == c.id)
+                )
+            )
+        )
+        return crons[:1] or None
+
+    def bench_sla(self):
+        with self.env() as env:
+            cron = self.sla_cron(env)
+            cron_id = cron.id if cron else None
+        if not cron_id:
+            self.add(
+                f"SLA cron, {SLA_OPEN:,} open deals, {SLA_DUE} due",
+                {"addon": "n/a"},
+                "< 2 s: n/a (SLA cron not on main yet)",
+                None,
+            )
+            return
+        say(f"SLA: {SLA_OPEN:,} open deals ...")
+        from odoo import Command
+
+        with self.env() as env:
+            script = env["crm.deal.script"].create(
+                {
+                    "name": "Bench SLA script",
+                    "team_ids": [Command.link(self.team_sla)],
+                    "step_ids": [
+                        Command.create({"sequence": 1, "stage_id": self.stage_a, "sla_hours": 24}),
+                        Command.create({"sequence": 2, "stage_id": self.stage_b}),
+                    ],
+                }
+            )
+            self.sla_script = script.id
+        count = SLA_OPEN // 10 if self.quick else SLA_OPEN
+        # 1,000 deals through the ORM (the SLA feature sets their deadlines on
+        # entry), then SQL copies of them up to ``count``: same columns, each
+        # with its open stay
+        ids = self.make_deals(self.team_sla, min(1000, count))
+        with self.env() as env:
+            env.cr.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_name = 'crm_lead' AND column_name <> 'id'"
+            )
+            columns = ", ".join(f'"{row[0]}"' for row in env.cr.fetchall())
+            copies = (count - len(ids) + len(ids) - 1) // len(ids)
+            if copies:
+                env.cr.execute(
+                    f"INSERT INTO crm_lead ({columns}) SELECT {columns}"
+                    " FROM crm_lead, generate_series(1, %s) WHERE id = ANY(%s)"
+                    " ORDER BY id LIMIT %s RETURNING id",
+                    [copies, ids, count - len(ids)],
+                )
+                new_ids = [row[0] for row in env.cr.fetchall()]
+                env.cr.execute(
+                    """
+                    INSERT INTO crm_deal_stage_log (
+                        lead_id, script_id, step_id, stage_id, user_id, salesperson_id,
+                        team_id, company_id, date_in, cause, entry_done, duration_hours,
+                        create_uid, create_date, write_uid, write_date)
+                    SELECT id, deal_script_id, deal_step_id, stage_id, user_id, user_id,
+                           team_id, company_id, date_last_stage_update, 'move', true, 0,
+                           1, now() at time zone 'utc', 1, now() at time zone 'utc'
+                      FROM crm_lead WHERE id = ANY(%s)
+                    """,
+                    [new_ids],
+                )
+                ids += new_ids
+        self.sla_ids = ids
+        due = ids[:SLA_DUE]
+        with self.env() as env:
+            # the due deals entered their step two days ago; the others now
+            env.cr.execute(
+                "UPDATE crm_deal_stage_log"
+                " SET date_in = now() at time zone 'utc' - interval '48 hours'"
+                " WHERE lead_id = ANY(%s) AND date_out IS NULL",
+                [due],
+            )
+            due_sql = (
+                "UPDATE crm_lead SET date_last_stage_update = now() at time zone 'utc'"
+                " - interval '48 hours', deal_sla_deadline = now() at time zone 'utc'"
+                " - interval '24 hours'"
+            )
+            if "deal_sla_next_check" in env["crm.lead"]._fields:
+                due_sql += ", deal_sla_next_check = now() at time zone 'utc' - interval '1 hour'"
+            env.cr.execute(due_sql + " WHERE id = ANY(%s)", [due])
+            env.cr.execute("ANALYZE crm_lead")
+            env.cr.execute("ANALYZE crm_deal_stage_log")
+        with self.env() as env:
+            cron = env["ir.cron"].browse(cron_id)
+            measure = self.measured(env, cron.method_direct_trigger)
+        self.add(
+            f"SLA cron, {count:,} open deals, {SLA_DUE} due",
+            {"addon": str(measure)},
+            f"< 2 s ({measure.seconds:.2f} s)",
+            measure.seconds < 2,
+        )
+
+    # ------------------------------------------------------------ pivot
+
+    def bench_pivot(self):
+        rows = PIVOT_ROWS // 10 if self.quick else PIVOT_ROWS
+        say(f"pivot: generating {rows:,} stage log rows ...")
+        with self.env() as env:
+            lead_ids = env["crm.lead"].search([("deal_script_id", "!=", False)]).ids
+            step_ids = (
+                env["crm.deal.script.step"].search([("script_id.is_template", "=", False)]).ids
+            )
+            stage_ids = env["crm.stage"].search([]).ids
+            env.cr.execute(
+                """
+                INSERT INTO crm_deal_stage_log (
+                    lead_id, script_id, step_id, stage_id, from_stage_id, user_id,
+                    salesperson_id, team_id, company_id, date_in, date_out,
+                    duration_hours, cause, entry_done, create_uid, create_date,
+                    write_uid, write_date)
+                SELECT (%(leads)s::int[])[1 + g %% %(nleads)s], %(script)s,
+                       (%(steps)s::int[])[1 + g %% %(nsteps)s],
+                       (%(stages)s::int[])[1 + g %% %(nstages)s],
+                       (%(stages)s::int[])[1 + (g + 1) %% %(nstages)s],
+                       %(uid)s, %(uid)s, %(team)s, %(company)s,
+                       now() at time zone 'utc' - (g %% 20000) * interval '1 hour',
+                       now() at time zone 'utc' - (g %% 20000) * interval '1 hour'
+                           + (g %% 97) * interval '1 hour',
+                       g %% 97, 'move', true, 1, now() at time zone 'utc', 1,
+                       now() at time zone 'utc'
+                  FROM generate_series(1, %(rows)s) g
+                """,
+                {
+                    "leads": lead_ids,
+                    "nleads": len(lead_ids),
+                    "steps": step_ids,
+                    "nsteps": len(step_ids),
+                    "stages": stage_ids,
+                    "nstages": len(stage_ids),
+                    "script": self.script,
+                    "uid": self.mover,
+                    "team": self.team["addon"],
+                    "company": env.ref("base.main_company").id,
+                    "rows": rows,
+                },
+            )
+            env.cr.execute("ANALYZE crm_deal_stage_log")
+        with self.env(uid=self.manager) as env:
+            targets = [("crm.deal.stage.log", "step_id", "duration_hours:avg")]
+            targets += self.report_model(env)
+            for model, groupby, measure_spec in targets:
+                Model = env[model]
+                if hasattr(Model, "formatted_read_grouping_sets"):
+
+                    def read(Model=Model, groupby=groupby, measure_spec=measure_spec):
+                        Model.formatted_read_grouping_sets(
+                            [], [[], [groupby]], [measure_spec, "__count"]
+                        )
+                else:
+
+                    def read(Model=Model, groupby=groupby, measure_spec=measure_spec):
+                        Model.formatted_read_group([], [groupby], [measure_spec, "__count"])
+
+                read()  # warm the caches (ACL, rules) as a second pivot load does
+                measure = self.measured(env, read)
+                self.add(
+                    f"pivot time in step, {rows:,} rows ({model})",
+                    {"addon": str(measure)},
+                    f"< 1 s ({measure.seconds:.2f} s)",
+                    measure.seconds < 1,
+                )
+
+    def report_model(self, env):
+        """Issue 8's time-in-step analyses (per deal, per stay), if on main."""
+        found = []
+        for name in ("crm.deal.step.time.report", "crm.deal.step.stay.report"):
+            if name in env and "step_id" in env[name]._fields:
+                fields_ = env[name]._fields
+                for fname in ("hours", "duration_hours"):
+                    if fname in fields_:
+                        found.append((name, "step_id", f"{fname}:avg"))
+                        break
+        return found
+
+    # ------------------------------------------------------------ kanban
+
+    def kanban_spec(self, env, without_addon):
+        """Kanban arch of crm's pipeline and the web client's specification."""
+        from lxml import etree
+
+        view = env.ref("crm.crm_case_kanban_view_leads")
+        with env.cr.savepoint(flush=False) as savepoint:
+            if without_addon:
+                ours = (
+                    env["ir.model.data"]
+                    .sudo()
+                    .search([("module", "=like", "deal_stages%"), ("model", "=", "ir.ui.view")])
+                )
+                env["ir.ui.view"].sudo().browse(ours.mapped("res_id")).filtered(
+                    lambda v: v.model == "crm.lead"
+                ).write({"active": False})
+            env.registry.clear_cache("templates")
+            result = env["crm.lead"].get_views([(view.id, "kanban")])
+            savepoint.rollback()
+        env.invalidate_all()
+        env.registry.clear_cache("templates")
+        arch = etree.fromstring(result["views"]["kanban"]["arch"])
+        fields_ = result["models"]["crm.lead"]["fields"]
+        spec = {}
+        for node in arch.iter("field"):
+            if any(parent.tag == "field" for parent in node.iterancestors()):
+                continue
+            name = node.get("name")
+            field = fields_.get(name) or env["crm.lead"].fields_get([name])[name]
+            if field["type"] == "many2one":
+                spec[name] = {"fields": {"display_name": {}}}
+            elif field["type"] in ("many2many", "one2many"):
+                sub = {"display_name": {}}
+                if node.get("widget") == "many2many_tags":
+                    sub["color"] = {}
+                spec[name] = {"fields": sub} if node.get("widget") else {}
+            else:
+                spec[name] = {}
+        return spec
+
+    def bench_kanban(self):
+        result = {}
+        with self.env(uid=self.mover) as env:
+            for variant, without in (("vanilla", True), ("addon", False)):
+                spec = self.kanban_spec(env, without)
+                # deals with the same activities and emails: the floor's and ours
+                team = self.team["floor" if without else "addon"]
+                domain = [("type", "=", "opportunity"), ("team_id", "=", team)]
+
+                def load(domain=domain, spec=spec):
+                    env["crm.lead"].web_search_read(
+                        domain, spec, limit=KANBAN_LIMIT, count_limit=10001
+                    )
+
+                load()
+                result[variant] = self.measured(env, load)
+        vanilla, addon = result["vanilla"], result["addon"]
+        self.add(
+            f"kanban load, {KANBAN_LIMIT} cards (web_search_read)",
+            {"vanilla": str(vanilla), "addon": str(addon)},
+            f"<= vanilla+3 q (+{addon.queries - vanilla.queries})",
+            addon.queries <= vanilla.queries + 3,
+        )
+
+    # ------------------------------------------------------------ profile
+
+    def profile(self):
+        """Where the queries of one deal_stages move go (``--profile``).
+
+        Three warm-up moves first (ormcaches filled, as in a running server),
+        then one move whose statements are listed with the Odoo code that ran
+        them and the deal_stages frame on the stack, if any.
+        """
+        from odoo_harness import ROOT
+
+        import odoo.sql_db
+
+        ours = str(ROOT / "deal_stages") + "/"
+        captured = []
+        original = odoo.sql_db.Cursor.execute
+
+        def where(frame):
+            return f"{frame.f_code.co_filename.split('/addons/')[-1]}:{frame.f_lineno} " + (
+                frame.f_code.co_name
+            )
+
+        def execute(cr, query, params=None, log_exceptions=True):
+            text = query.code if hasattr(query, "code") else str(query)
+            frame, odoo_origin, our_origin = sys._getframe(1), None, None
+            while frame:
+                path = frame.f_code.co_filename
+                if path.startswith(ours):
+                    our_origin = our_origin or where(frame).replace(ours, "")
+                elif odoo_origin is None and "/addons/" in path and "sql_db" not in path:
+                    odoo_origin = where(frame)
+                frame = frame.f_back
+            captured.append((" ".join(text.split())[:100], odoo_origin or "?", our_origin))
+            return original(cr, query, params, log_exceptions)
+
+        deal_ids = self.make_deals(self.team["addon"], 4)
+        with self.env(uid=self.mover) as env:
+            for deal_id in deal_ids[:3]:
+                self.measured(env, lambda d=deal_id: self.move(env, "addon", [d]))
+            env.flush_all()
+            env.cr.commit()
+            env.invalidate_all()
+            odoo.sql_db.Cursor.execute = execute
+            try:
+                self.move(env, "addon", deal_ids[3:])
+                env.flush_all()
+                env.cr.precommit.run()
+                env.flush_all()
+            finally:
+                odoo.sql_db.Cursor.execute = original
+        say(f"\n--profile: {len(captured)} queries for one deal_stages move (warm)")
+        say("by deal_stages frame on the stack:")
+        for origin, count in Counter(o or "(Odoo only)" for _q, _w, o in captured).most_common():
+            say(f"  {count:3}  {origin}")
+        say("statements in order:")
+        for index, (query, odoo_origin, our_origin) in enumerate(captured, 1):
+            say(f"  {index:3}  {query}")
+            say(f"         <- {odoo_origin}" + (f"  [{our_origin}]" if our_origin else ""))
+
+    # ------------------------------------------------------------ output
+
+    def print_table(self, header):
+        columns = ["", *(LABELS[v] for v in VARIANTS), "target", "result"]
+        rows = []
+        for row, values, target, ok in self.results:
+            status = "" if ok is None else ("PASS" if ok else "FAIL")
+            rows.append([row, *(values.get(v, "") for v in VARIANTS), target, status])
+        widths = [max(len(str(r[i])) for r in [columns, *rows]) for i in range(len(columns))]
+        say("")
+        say(header)
+        say("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+        say("  ".join("-" * w for w in widths))
+        for r in rows:
+            say("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
+        for note in self.notes:
+            say(f"note: {note}")
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0
+    return f"{cpu}, {os.cpu_count()} cores, load {load:.1f}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default=os.environ.get("BENCH_DB", "deal_stages_bench"))
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--reuse", action="store_true", help="use the existing database (no reinstall)"
+    )
+    parser.add_argument("--profile", action="store_true", help="list the queries of one move")
+    parser.add_argument(
+        "--profile-only", action="store_true", help="--profile, no bench (use with --reuse)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="1/10 of the SLA and pivot data (development)"
+    )
+    args = parser.parse_args()
+    harness = Harness()
+    started = time.monotonic()
+    try:
+        if not args.reuse:
+            say(f"creating database {args.db} (crm, base_automation, deal_stages) ...")
+            harness.create_db(args.db)
+        registry = harness.registry(args.db)
+        bench = Bench(registry, quick=args.quick)
+        bench.setup(deals=not args.profile_only)
+        if args.profile or args.profile_only:
+            bench.profile()
+        if args.profile_only:
+            return 0
+        bench.bench_single()
+        bench.bench_bulk()
+        bench.bench_kanban()
+        bench.bench_sla()
+        bench.bench_pivot()
+        with bench.env() as env:
+            version = env.cr.execute("SHOW server_version") or env.cr.fetchone()[0]
+        from odoo.release import version as odoo_version
+
+        bench.print_table(
+            f"make bench - Odoo {odoo_version}, PostgreSQL {version}, {machine()}; "
+            f"database {args.db}, {time.monotonic() - started:.0f} s"
+        )
+    finally:
+        if not args.keep:
+            try:
+                from odoo.modules.registry import Registry
+
+                Registry.delete(args.db)
+            except Exception:  # noqa: BLE001, S110 - best effort before the drop
+                pass
+            harness.drop_db(args.db)
+        harness.close()
+    if bench.failed:
+        say("bench: some targets FAIL")
+        return 1
+    say("bench: all targets pass")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

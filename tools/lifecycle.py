@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""``make lifecycle``: install, upgrade and uninstall deal_stages on real databases.
+
+Each check needs databases of its own, so it runs outside pytest (``make test``
+runs it after the test suite). Three checks:
+
+- upgrade: ``-u deal_stages`` on a demo database keeps every script, step,
+  template, stage history row, script activity and rule, unchanged;
+- install on a CRM with 1,000 opportunities: installs, adds no stage to the
+  existing pipeline, and the existing opportunities (no script) behave as in
+  vanilla Odoo: a stage move logs no history and creates no activity;
+- uninstall: CRM keeps working (views load, leads are created, converted,
+  moved and won) and the addon's tables and rules are gone.
+
+Prints one line per check and a pytest-style summary; exits 1 on a failure.
+
+Usage: tools/lifecycle.py [--db-prefix NAME] [--keep] [-k upgrade|install|uninstall]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+
+from odoo_harness import Harness, say
+
+COUNTS_SQL = {
+    "scripts": "SELECT count(*), md5(string_agg(id || ':' || name::text, ',' ORDER BY id))"
+    " FROM crm_deal_script",
+    "steps": "SELECT count(*), md5(string_agg(id || ':' || script_id || ':' ||"
+    " coalesce(stage_id, 0), ',' ORDER BY id)) FROM crm_deal_script_step",
+    "activity templates": "SELECT count(*), md5(string_agg(id || ':' || step_id || ':' ||"
+    " coalesce(summary::text, ''), ',' ORDER BY id)) FROM crm_deal_script_activity",
+    "stage history": "SELECT count(*), md5(string_agg(concat_ws(':', id, lead_id, stage_id,"
+    " from_stage_id, date_in, date_out, cause, duration_hours), ',' ORDER BY id))"
+    " FROM crm_deal_stage_log",
+    "deals with a script": "SELECT count(*), md5(string_agg(concat_ws(':', id, deal_script_id,"
+    " deal_step_id, stage_id), ',' ORDER BY id)) FROM crm_lead WHERE deal_script_id IS NOT NULL",
+    "script activities": "SELECT count(*), md5(string_agg(concat_ws(':', id, res_id,"
+    " deal_script_activity_id, active), ',' ORDER BY id)) FROM mail_activity"
+    " WHERE deal_script_activity_id IS NOT NULL",
+    "applied templates": "SELECT count(*), 'n/a' FROM crm_lead_deal_applied_activity_rel",
+    "automation rules": "SELECT count(*), md5(string_agg(concat_ws(':', a.id, a.active,"
+    " a.trigger), ',' ORDER BY a.id)) FROM base_automation a JOIN ir_model_data d"
+    " ON d.model = 'base.automation' AND d.res_id = a.id AND d.module = 'deal_stages'",
+}
+OPTIONAL_TABLES = {
+    "checklists": "crm_deal_check",
+    "order changes": "crm_deal_order_change",
+}
+
+VANILLA_MOVE = """
+import json
+leads = env["crm.lead"].search([("type", "=", "opportunity")], order="id")
+stages = env["crm.stage"].search([], order="sequence, id")
+deal = leads[0]
+target = (stages - deal.stage_id)[0]
+Log = env["crm.deal.stage.log"] if "crm.deal.stage.log" in env else None
+logs_before = Log.search_count([]) if Log is not None else 0
+acts_before = env["mail.activity"].search_count([])
+msgs_domain = [("model", "=", "crm.lead"), ("res_id", "=", deal.id)]
+msgs_before = env["mail.message"].search_count(msgs_domain)
+deal.write({"stage_id": target.id})
+env.flush_all()
+env.cr.precommit.run()
+scripted = "deal_script_id" in env["crm.lead"]._fields
+print("RESULT " + json.dumps({
+    "opportunities": len(leads),
+    "stages": len(stages),
+    "with_script": len(leads.filtered(lambda r: r["deal_script_id"])) if scripted else 0,
+    "moved": deal.stage_id == target,
+    "new_logs": (Log.search_count([]) if Log is not None else 0) - logs_before,
+    "new_activities": env["mail.activity"].search_count([]) - acts_before,
+    "tracking_messages": env["mail.message"].search_count(msgs_domain) - msgs_before,
+}))
+env.cr.rollback()
+"""
+
+MAKE_OPPORTUNITIES = """
+import json
+stages = env["crm.stage"].search([], order="sequence, id")
+team = env["crm.team"].search([], limit=1)
+partners = env["res.partner"].create([{"name": f"Customer {i}", "email": f"c{i}@example.com"}
+                                      for i in range(50)])
+leads = env["crm.lead"].with_context(tracking_disable=True, mail_create_nolog=True).create([{
+    "name": f"Existing opportunity {i}",
+    "type": "opportunity",
+    "team_id": team.id,
+    "stage_id": stages[i % len(stages)].id,
+    "partner_id": partners[i % 50].id,
+    "expected_revenue": 1000 + i,
+} for i in range(1000)])
+env.cr.commit()
+print("RESULT " + json.dumps({"opportunities": len(leads), "stages": len(stages)}))
+"""
+
+CRM_SMOKE = """
+import json
+result = {}
+Lead = env["crm.lead"]
+result["deal_fields_left"] = [f for f in Lead._fields if f.startswith("deal_")]
+result["models_left"] = [m for m in env.registry if m.startswith("crm.deal")]
+for view_type in ("kanban", "list", "form", "search", "pivot", "graph", "calendar", "activity"):
+    Lead.get_views([(False, view_type)])
+lead = Lead.create({"name": "After uninstall", "type": "lead", "email_from": "x@example.com"})
+lead.convert_opportunity(env["res.partner"].create({"name": "After uninstall customer"}))
+stages = env["crm.stage"].search([], order="sequence, id")
+lead.write({"stage_id": stages[1].id})
+lead.action_set_won()
+env.flush_all()
+env.cr.precommit.run()
+result["won"] = lead.won_status == "won" if "won_status" in lead._fields else lead.stage_id.is_won
+result["activity"] = bool(lead.activity_schedule("mail.mail_activity_data_todo", summary="Call"))
+env.flush_all()
+print("RESULT " + json.dumps(result))
+env.cr.rollback()
+"""
+
+UNINSTALL = """
+env["ir.module.module"].search([("name", "=", "deal_stages")]).button_immediate_uninstall()
+"""
+
+
+class Lifecycle:
+    def __init__(self, harness, prefix, keep):
+        self.h = harness
+        self.prefix = prefix
+        self.keep = keep
+        self.dbs = []
+
+    def db(self, suffix):
+        name = f"{self.prefix}_{suffix}"
+        self.dbs.append(name)
+        return name
+
+    def shell(self, db, code):
+        cmd = self.h.odoo_bin("-d", db, "--no-http", "--log-level=warn")
+        cmd.insert(2, "shell")  # the command comes before the options
+        out = subprocess.run(cmd, input=code, capture_output=True, text=True, check=False)
+        for line in out.stdout.splitlines():
+            if line.startswith("RESULT "):
+                return json.loads(line[7:])
+        if out.returncode or "Traceback" in out.stderr + out.stdout:
+            raise AssertionError(f"odoo shell failed:\n{out.stdout[-3000:]}{out.stderr[-3000:]}")
+        return None
+
+    def snapshot(self, db):
+        values = {}
+        for name, sql in COUNTS_SQL.items():
+            values[name] = list(self.h.pg.query(sql, dbname=db)[0])
+        for name, table in OPTIONAL_TABLES.items():
+            exists = self.h.pg.query("SELECT to_regclass(%s) IS NOT NULL", (table,), dbname=db)
+            if exists[0][0]:
+                values[name] = list(
+                    self.h.pg.query(
+                        "SELECT count(*), md5(string_agg(t::text, ',' ORDER BY id))"
+                        f" FROM {table} t",
+                        dbname=db,
+                    )[0]
+                )
+        return values
+
+    # ------------------------------------------------------------ checks
+
+    def demo_db(self):
+        """The demo database, made once: upgraded first, then uninstalled."""
+        if not getattr(self, "_demo_db", None):
+            self._demo_db = self.db("demo")
+            self.h.create_db(self._demo_db, demo=True)
+        return self._demo_db
+
+    def check_upgrade(self):
+        db = self.demo_db()
+        before = self.snapshot(db)
+        assert before["stage history"][0] > 0, "the demo has no stage history to keep"
+        assert before["automation rules"][0] > 0, "no shipped automation rule found"
+        seconds, _out = self.h.run_odoo(db, "-u", "deal_stages")
+        after = self.snapshot(db)
+        changed = {k: (before[k], after.get(k)) for k in before if before[k] != after.get(k)}
+        assert not changed, f"data changed by the upgrade: {changed}"
+        counts = ", ".join(f"{v[0]} {k}" for k, v in before.items())
+        return f"upgrade in {seconds:.0f} s kept {counts}"
+
+    def check_install_on_existing(self):
+        db = self.db("install")
+        self.h.create_db(db, modules="crm")
+        made = self.shell(db, MAKE_OPPORTUNITIES)
+        stages_before = made["stages"]
+        seconds, _out = self.h.run_odoo(db, "-i", "deal_stages")
+        state = self.h.pg.query(
+            "SELECT state FROM ir_module_module WHERE name = 'deal_stages'", dbname=db
+        )[0][0]
+        assert state == "installed", f"deal_stages is {state}"
+        moved = self.shell(db, VANILLA_MOVE)
+        assert moved["opportunities"] == 1000, moved
+        assert moved["stages"] == stages_before, (
+            f"install added stages to the pipeline: {stages_before} -> {moved['stages']}"
+        )
+        assert moved["with_script"] == 0, moved
+        assert moved["moved"], moved
+        assert moved["new_logs"] == 0 and moved["new_activities"] == 0, moved
+        assert moved["tracking_messages"] >= 1, f"stage tracking lost: {moved}"
+        return (
+            f"installed on 1,000 opportunities in {seconds:.0f} s; "
+            "no stage added; a move of an existing opportunity is vanilla"
+        )
+
+    def check_uninstall(self):
+        db = self.demo_db()
+        started = time.monotonic()
+        self.shell(db, UNINSTALL)
+        seconds = time.monotonic() - started
+        state = self.h.pg.query(
+            "SELECT state FROM ir_module_module WHERE name = 'deal_stages'", dbname=db
+        )[0][0]
+        assert state == "uninstalled", f"deal_stages is {state}"
+        tables = self.h.pg.query(
+            "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'crm_deal%%'", dbname=db
+        )[0][0]
+        assert tables == 0, f"{tables} crm_deal* tables left"
+        rules = self.h.pg.query(
+            "SELECT count(*) FROM ir_model_data WHERE module = 'deal_stages'", dbname=db
+        )[0][0]
+        assert rules == 0, f"{rules} records of deal_stages left"
+        smoke = self.shell(db, CRM_SMOKE)
+        assert not smoke["deal_fields_left"], smoke
+        assert not smoke["models_left"], smoke
+        assert smoke["won"] and smoke["activity"], smoke
+        return f"uninstalled in {seconds:.0f} s; CRM views load, leads convert, move, win"
+
+    def cleanup(self):
+        if not self.keep:
+            for db in self.dbs:
+                self.h.drop_db(db)
+
+
+CHECKS = {
+    "upgrade": Lifecycle.check_upgrade,
+    "install": Lifecycle.check_install_on_existing,
+    "uninstall": Lifecycle.check_uninstall,
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--db-prefix", default=os.environ.get("LIFECYCLE_DB", "deal_stages_lifecycle")
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument("-k", dest="only", choices=sorted(CHECKS), action="append")
+    args = parser.parse_args()
+    harness = Harness()
+    lifecycle = Lifecycle(harness, args.db_prefix, args.keep)
+    started = time.monotonic()
+    passed = failed = 0
+    try:
+        for name, check in CHECKS.items():
+            if args.only and name not in args.only:
+                continue
+            try:
+                detail = check(lifecycle)
+            except (AssertionError, SystemExit, Exception) as exc:  # noqa: BLE001
+                failed += 1
+                say(f"tools/lifecycle.py::{name} FAILED: {exc}")
+                if not isinstance(exc, (AssertionError, SystemExit)):
+                    traceback.print_exc()
+            else:
+                passed += 1
+                say(f"tools/lifecycle.py::{name} PASSED ({detail})")
+    finally:
+        lifecycle.cleanup()
+        harness.close()
+    say(f"lifecycle: {passed} passed, {failed} failed in {time.monotonic() - started:.0f}s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

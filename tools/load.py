@@ -1,0 +1,484 @@
+#!/usr/bin/env python3
+"""``make load``: deal_stages under concurrent RPC clients and several workers.
+
+Creates a fresh demo database, starts Odoo with ``--workers=2`` and one cron
+thread on the loopback interface, runs 10 XML-RPC clients at once for 60 s
+(salespeople and an administrator moving deals forward and back, ticking
+checklists, changing deals and orders), stops Odoo, then checks in the
+database that nothing was lost or duplicated:
+
+- every deal's stage history is a gap-free chain (each stay ends when the next
+  begins and the next starts from the stage it ended in), with exactly one open
+  stay per deal that follows a script, in the deal's current stage;
+- no deal has two open activities of the same script activity template;
+- no deal left a step with a required checklist item not done (gates);
+- no server error: faults other than the expected refusals (UserError,
+  ValidationError, AccessError) and unanswered requests count as errors.
+
+Prints the operations per second and the invariants; exits 1 on a violation.
+
+Usage: tools/load.py [--db NAME] [--port N] [--seconds 60] [--clients 10] [--keep]
+"""
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import xmlrpc.client
+from collections import Counter
+
+from odoo_harness import ROOT, Harness, devenv, say
+
+PASSWORD = "load-test-password"
+
+
+class Client(threading.Thread):
+    """One XML-RPC user doing random deal work until the deadline."""
+
+    def __init__(self, run, name, login, password, deal_ids):
+        super().__init__(name=name, daemon=True)
+        self.run_ = run
+        self.login = login
+        self.password = password
+        self.deal_ids = deal_ids
+        self.ops = Counter()
+        self.outcomes = Counter()
+        self.errors = []
+        self.rng = random.Random(name)
+
+    def call(self, model, method, *args, **kwargs):
+        return self.proxy.execute_kw(
+            self.run_.db, self.uid, self.password, model, method, list(args), kwargs
+        )
+
+    def run(self):
+        common = xmlrpc.client.ServerProxy(f"{self.run_.url}/xmlrpc/2/common")
+        self.uid = common.authenticate(self.run_.db, self.login, self.password, {})
+        self.proxy = xmlrpc.client.ServerProxy(f"{self.run_.url}/xmlrpc/2/object", allow_none=True)
+        operations = [
+            (self.move, 45),
+            (self.tick, 20 if self.run_.has_checks else 0),
+            (self.change_deal, 15),
+            (self.order_change, 10 if self.run_.has_changes else 0),
+            (self.read, 10),
+        ]
+        funcs = [f for f, w in operations if w]
+        weights = [w for _f, w in operations if w]
+        while time.monotonic() < self.run_.deadline:
+            operation = self.rng.choices(funcs, weights)[0]
+            deal_id = self.rng.choice(self.deal_ids)
+            started = time.monotonic()
+            try:
+                operation(deal_id)
+                self.outcomes["ok"] += 1
+            except xmlrpc.client.Fault as fault:
+                if fault.faultCode == 2:
+                    self.outcomes["refused (UserError/ValidationError)"] += 1
+                elif fault.faultCode in (3, 4):
+                    self.outcomes["refused (AccessError)"] += 1
+                else:
+                    self.outcomes["SERVER ERROR"] += 1
+                    self.errors.append(f"{operation.__name__}: {fault.faultString[-600:]}")
+            except (OSError, xmlrpc.client.ProtocolError) as exc:
+                self.outcomes["SERVER ERROR"] += 1
+                self.errors.append(f"{operation.__name__}: {exc!r}")
+            self.ops[operation.__name__] += 1
+            self.run_.latencies.append(time.monotonic() - started)
+
+    # -------------------------------------------------------- operations
+
+    def move(self, deal_id):
+        stage_id = self.call("crm.lead", "read", [deal_id], ["stage_id"])[0]["stage_id"]
+        stages = self.run_.stage_ids
+        index = stages.index(stage_id[0]) if stage_id and stage_id[0] in stages else 0
+        step = 1 if self.rng.random() < 0.7 else -1
+        target = stages[max(0, min(len(stages) - 1, index + step))]
+        self.call("crm.lead", "write", [deal_id], {"stage_id": target})
+
+    def tick(self, deal_id):
+        checks = self.call(
+            "crm.deal.check", "search", [("lead_id", "=", deal_id), ("done", "=", False)], limit=1
+        )
+        if checks:
+            self.call("crm.deal.check", "write", checks, {"done": True})
+
+    def change_deal(self, deal_id):
+        self.call(
+            "crm.lead",
+            "write",
+            [deal_id],
+            {
+                "expected_revenue": self.rng.randint(1000, 90000),
+                "priority": str(self.rng.randint(0, 3)),
+            },
+        )
+
+    def order_change(self, deal_id):
+        deal = self.call("crm.lead", "read", [deal_id], ["deal_step_id"])[0]
+        return_step = self.rng.choice(self.run_.step_ids)
+        if deal["deal_step_id"] and self.run_.step_ids.index(deal["deal_step_id"][0]) <= 1:
+            return_step = deal["deal_step_id"][0]
+        self.call(
+            "crm.deal.order.change",
+            "create",
+            {
+                "lead_id": deal_id,
+                "change_type": "correction",
+                "amount_delta": 0,
+                "description": "Load test correction",
+                "return_step_id": return_step,
+            },
+        )
+
+    def read(self, deal_id):
+        self.call(
+            "crm.lead",
+            "read",
+            [deal_id],
+            ["name", "stage_id", "deal_step_id", "deal_progress", "deal_log_ids", "activity_ids"],
+        )
+
+
+class LoadRun:
+    def __init__(self, args):
+        self.args = args
+        self.db = args.db
+        self.port = args.port or devenv.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.latencies = []
+        self.server = None
+
+    # -------------------------------------------------------- server
+
+    def start_server(self, harness):
+        log = ROOT / ".run" / f"load-{self.db}.log"
+        self.log = log
+        cmd = harness.odoo_bin(
+            "-d", self.db, f"--db-filter=^{self.db}$",
+            "--http-interface=127.0.0.1", f"--http-port={self.port}",
+            "--workers=2", "--max-cron-threads=1",
+            "--limit-time-real=300", "--limit-time-cpu=120",
+            f"--logfile={log}", "--log-level=info",
+            # XML-RPC is what integrators use today; its deprecation notice
+            # would be logged at every call
+            "--log-handler=odoo.addons.rpc.controllers.xmlrpc:ERROR",
+        )  # fmt: skip
+        say(f"starting Odoo: 2 workers + cron on {self.url} (log: {log}) ...")
+        log.parent.mkdir(exist_ok=True)
+        with open(log.with_suffix(".out"), "w") as out:
+            self.server = subprocess.Popen(
+                cmd, start_new_session=True, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.server.poll() is not None:
+                raise SystemExit(f"Odoo stopped at start (see {log})")
+            try:
+                with urllib.request.urlopen(f"{self.url}/web/health", timeout=5) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(1)
+        raise SystemExit(f"Odoo did not answer on {self.url} within 180 s (see {log})")
+
+    def stop_server(self):
+        if self.server and self.server.poll() is None:
+            # the prefork master stops its workers and cron on SIGTERM
+            os.killpg(self.server.pid, signal.SIGTERM)
+            try:
+                self.server.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.server.pid, signal.SIGKILL)
+                self.server.wait(10)
+
+    # -------------------------------------------------------- data
+
+    def admin(self):
+        common = xmlrpc.client.ServerProxy(f"{self.url}/xmlrpc/2/common")
+        uid = common.authenticate(self.db, "admin", "admin", {})
+        proxy = xmlrpc.client.ServerProxy(f"{self.url}/xmlrpc/2/object", allow_none=True)
+
+        def call(model, method, *args, **kwargs):
+            return proxy.execute_kw(self.db, uid, "admin", model, method, list(args), kwargs)
+
+        return call
+
+    def prepare(self):
+        call = self.admin()
+        models = {
+            m["model"]
+            for m in call(
+                "ir.model",
+                "search_read",
+                [("model", "in", ["crm.deal.check", "crm.deal.order.change"])],
+                ["model"],
+            )
+        }
+        self.has_checks = "crm.deal.check" in models
+        self.has_changes = "crm.deal.order.change" in models
+        team_id = call(
+            "ir.model.data",
+            "search_read",
+            [("module", "=", "deal_stages"), ("name", "=", "crm_team_b2b")],
+            ["res_id"],
+        )[0]["res_id"]
+        script_id = call("crm.deal.script", "search", [("team_ids", "in", [team_id])], limit=1)[0]
+        steps = call(
+            "crm.deal.script.step",
+            "search_read",
+            [("script_id", "=", script_id)],
+            ["stage_id"],
+            order="sequence, id",
+        )
+        self.step_ids = [s["id"] for s in steps]
+        self.stage_ids = [s["stage_id"][0] for s in steps]
+        group_id = call(
+            "ir.model.data",
+            "search_read",
+            [("module", "=", "sales_team"), ("name", "=", "group_sale_salesman")],
+            ["res_id"],
+        )[0]["res_id"]
+        sellers = self.args.clients // 2
+        user_ids = [
+            call(
+                "res.users",
+                "create",
+                {
+                    "name": f"Load Salesperson {i}",
+                    "login": f"load_sales_{i}",
+                    "password": PASSWORD,
+                    "email": f"load.sales{i}@example.com",
+                    "group_ids": [(4, group_id)],
+                },
+            )
+            for i in range(sellers)
+        ]
+        call(
+            "crm.team.member",
+            "create",
+            [{"crm_team_id": team_id, "user_id": uid} for uid in user_ids],
+        )
+        partner_ids = call(
+            "res.partner",
+            "create",
+            [{"name": f"Load customer {i}", "email": f"load{i}@example.com"} for i in range(20)],
+        )
+        owners = [*user_ids, 2]  # the salespeople and the administrator
+        deal_ids = call(
+            "crm.lead",
+            "create",
+            [
+                {
+                    "name": f"Load deal {i}",
+                    "type": "opportunity",
+                    "team_id": team_id,
+                    "user_id": owners[i % len(owners)],
+                    "partner_id": partner_ids[i % len(partner_ids)],
+                    "expected_revenue": 1000 * (i + 1),
+                }
+                for i in range(self.args.deals)
+            ],
+        )
+        demo_deals = call(
+            "crm.lead", "search", [("team_id", "=", team_id), ("id", "not in", deal_ids)]
+        )
+        self.clients = []
+        for i in range(self.args.clients):
+            if i < sellers:
+                login, password = f"load_sales_{i}", PASSWORD
+                mine = [d for n, d in enumerate(deal_ids) if owners[n % len(owners)] == user_ids[i]]
+            else:
+                login, password = "admin", "admin"
+                mine = deal_ids + demo_deals
+            self.clients.append(Client(self, f"client-{i}", login, password, mine))
+        return team_id
+
+    # -------------------------------------------------------- invariants
+
+    def invariants(self, harness):
+        def q(sql, args=()):
+            return harness.pg.query(sql, args, dbname=self.db)
+
+        results = []
+        chain = q(
+            """
+            WITH l AS (
+                SELECT lead_id, stage_id, date_out,
+                       lead(id) OVER w AS next_id,
+                       lead(date_in) OVER w AS next_in,
+                       lead(from_stage_id) OVER w AS next_from
+                  FROM crm_deal_stage_log
+                WINDOW w AS (PARTITION BY lead_id ORDER BY date_in, id))
+            SELECT count(*) FILTER (WHERE next_id IS NOT NULL
+                                      AND date_out IS DISTINCT FROM next_in),
+                   count(*) FILTER (WHERE next_id IS NOT NULL
+                                      AND next_from IS DISTINCT FROM stage_id),
+                   count(*) FILTER (WHERE next_id IS NOT NULL AND date_out IS NULL),
+                   count(*)
+              FROM l
+            """
+        )[0]
+        results.append(("history: stay not ending when the next begins", chain[0]))
+        results.append(("history: next stay not starting from the stage left", chain[1]))
+        results.append(("history: open stay followed by another", chain[2]))
+        open_stays = q(
+            """
+            SELECT count(*) FILTER (WHERE n <> 1),
+                   count(*) FILTER (WHERE n = 1 AND open_stage IS DISTINCT FROM stage_id)
+              FROM (SELECT lead.id, lead.stage_id, count(log.id) AS n,
+                           max(log.stage_id) AS open_stage
+                      FROM crm_lead lead
+                      LEFT JOIN crm_deal_stage_log log
+                        ON log.lead_id = lead.id AND log.date_out IS NULL
+                     WHERE lead.deal_script_id IS NOT NULL AND lead.active
+                       AND lead.type = 'opportunity'
+                     GROUP BY lead.id) per_deal
+            """
+        )[0]
+        results.append(("deals with a script without exactly one open stay", open_stays[0]))
+        results.append(("open stay in another stage than the deal's", open_stays[1]))
+        duplicates = q(
+            """
+            SELECT count(*) FROM (
+                SELECT 1 FROM mail_activity
+                 WHERE res_model = 'crm.lead' AND deal_script_activity_id IS NOT NULL
+                   AND active
+                 GROUP BY res_id, deal_script_activity_id HAVING count(*) > 1) d
+            """
+        )[0][0]
+        results.append(("duplicate open activity per (deal, template)", duplicates))
+        if self.has_checks:
+            past_gate = q(
+                """
+                SELECT count(DISTINCT log.id)
+                  FROM crm_deal_stage_log log
+                  JOIN crm_deal_check chk
+                    ON chk.lead_id = log.lead_id AND chk.step_id = log.step_id
+                  JOIN crm_deal_script_check tmpl ON tmpl.id = chk.check_id
+                 WHERE log.date_out IS NOT NULL AND log.cause = 'move'
+                   AND tmpl.required
+                   AND (NOT chk.done OR chk.done_date > log.date_out)
+                """
+            )[0][0]
+            results.append(("deal left a step with a required check not done", past_gate))
+        else:
+            results.append(("deal past an unmet gate (gates not on main yet)", None))
+        return results, chain[3]
+
+    def server_log_errors(self):
+        """(errors, retried): ERROR entries of the server log.
+
+        Serialization failures are not errors: Odoo retries the request that
+        hit one, and a cron job that hit one is rolled back and runs again.
+        """
+        errors, retried = [], 0
+        try:
+            lines = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return errors, retried
+        for index, line in enumerate(lines):
+            if " ERROR " not in line and " CRITICAL " not in line:
+                continue
+            if "bad query" in line or "could not serialize" in line:
+                retried += 1
+                continue
+            # the entry's traceback runs until the next log line
+            entry = []
+            for follow in lines[index + 1 : index + 80]:
+                if follow[:4].isdigit() and " INFO " in follow[:40] or " ERROR " in follow[:40]:
+                    break
+                entry.append(follow)
+            if any("SerializationFailure" in text for text in entry):
+                retried += 1
+                continue
+            errors.append(line[:300])
+        return errors, retried
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default=os.environ.get("LOAD_DB", "deal_stages_load"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("LOAD_PORT", "0")))
+    parser.add_argument("--seconds", type=int, default=int(os.environ.get("LOAD_SECONDS", "60")))
+    parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--deals", type=int, default=60)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", action="store_true", help="use the existing database")
+    args = parser.parse_args()
+    harness = Harness()
+    run = LoadRun(args)
+    try:
+        if not args.reuse:
+            say(f"creating demo database {args.db} with deal_stages ...")
+            seconds = harness.create_db(args.db, demo=True)
+            say(f"  installed in {seconds:.0f} s")
+        devenv.ensure_admin_password(harness.pg, args.db)
+        run.start_server(harness)
+        run.prepare()
+        say(
+            f"{len(run.clients)} clients for {args.seconds} s "
+            f"(checklists: {'yes' if run.has_checks else 'not on main'}, "
+            f"order changes: {'yes' if run.has_changes else 'not on main'}) ..."
+        )
+        run.deadline = time.monotonic() + args.seconds
+        started = time.monotonic()
+        for client in run.clients:
+            client.start()
+        for client in run.clients:
+            client.join(args.seconds + 320)
+        elapsed = time.monotonic() - started
+        stuck = [c.name for c in run.clients if c.is_alive()]
+    finally:
+        run.stop_server()
+    ops, outcomes, errors = Counter(), Counter(), []
+    for client in run.clients:
+        ops.update(client.ops)
+        outcomes.update(client.outcomes)
+        errors += client.errors
+    total = sum(ops.values())
+    latencies = sorted(run.latencies)
+    say("")
+    say(f"make load - {len(run.clients)} XML-RPC clients, {elapsed:.0f} s, Odoo --workers=2 + cron")
+    say(f"operations: {total:,} ({total / elapsed:.1f}/s)")
+    for name, count in ops.most_common():
+        say(f"  {name:<14} {count:6,}  ({count / elapsed:.1f}/s)")
+    if latencies:
+        median = latencies[len(latencies) // 2]
+        p95 = latencies[int(len(latencies) * 0.95)]
+        say(f"latency: median {median * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+    for name, count in outcomes.most_common():
+        say(f"  {name:<38} {count:6,}")
+    invariants, stays = run.invariants(harness)
+    log_errors, retried = run.server_log_errors()
+    say(f"  serialization failures rolled back and retried: {retried}")
+    invariants.append(("server errors (faults, no answer)", outcomes["SERVER ERROR"]))
+    invariants.append(("errors in the server log (not retried)", len(log_errors)))
+    invariants.append(("clients stuck at the end", len(stuck)))
+    say(f"invariants ({stays:,} stays checked):")
+    failed = False
+    for name, value in invariants:
+        if value is None:
+            say(f"  n/a   {name}")
+            continue
+        status = "ok  " if not value else "FAIL"
+        failed = failed or bool(value)
+        say(f"  {status}  {name}: {value}")
+    for line in (errors + log_errors)[:10]:
+        say(f"  error: {line}")
+    if not args.keep:
+        harness.drop_db(args.db)
+    harness.close()
+    if total == 0:
+        say("load: no operation ran")
+        return 1
+    say("load: " + ("FAIL" if failed else "all invariants hold, no server error"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
