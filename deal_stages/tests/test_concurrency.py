@@ -145,7 +145,8 @@ class TestDealConcurrency(BaseCase):
                 with self.registry.cursor() as cr:
                     env = self._env(cr)
                     deal = env["crm.lead"].browse(self.deal_id)
-                    deal.stage_id  # noqa: B018 - the transaction's snapshot starts here
+                    # reading starts the transaction's snapshot
+                    self.assertTrue(deal.stage_id)
                     before_write()
                     deal.write({"stage_id": stage_id})
                     env.flush_all()
