@@ -353,16 +353,24 @@ class LoadRun:
         )[0][0]
         results.append(("duplicate open activity per (deal, template)", duplicates))
         if self.has_checks:
+            # a stay is left by the cause of the next stay: only moves and
+            # automatic advances go through the gate (override, order change,
+            # lost and restore do not)
             past_gate = q(
                 """
-                SELECT count(DISTINCT log.id)
-                  FROM crm_deal_stage_log log
+                WITH l AS (
+                    SELECT id, lead_id, step_id, date_out,
+                           lead(cause) OVER w AS left_by
+                      FROM crm_deal_stage_log
+                    WINDOW w AS (PARTITION BY lead_id ORDER BY date_in, id))
+                SELECT count(DISTINCT l.id)
+                  FROM l
                   JOIN crm_deal_check chk
-                    ON chk.lead_id = log.lead_id AND chk.step_id = log.step_id
+                    ON chk.lead_id = l.lead_id AND chk.step_id = l.step_id
                   JOIN crm_deal_script_check tmpl ON tmpl.id = chk.check_id
-                 WHERE log.date_out IS NOT NULL AND log.cause = 'move'
+                 WHERE l.date_out IS NOT NULL AND l.left_by IN ('move', 'auto')
                    AND tmpl.required
-                   AND (NOT chk.done OR chk.done_date > log.date_out)
+                   AND (NOT chk.done OR chk.done_date > l.date_out)
                 """
             )[0][0]
             results.append(("deal left a step with a required check not done", past_gate))
