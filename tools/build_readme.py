@@ -69,7 +69,7 @@ def build(addon):
 def main(argv):
     check = "--check" in argv
     names = [arg for arg in argv if not arg.startswith("--")]
-    addons = [Path(name) for name in names] or sorted(
+    addons = [Path(name).resolve() for name in names] or sorted(
         path.parent for path in ROOT.glob("*/__manifest__.py") if (path.parent / "readme").is_dir()
     )
     stale = []
