@@ -716,33 +716,130 @@ class CrmLead(models.Model):
         return messages
 
     def _deal_post_template(self, template, author=None):
-        """Post ``template`` to the deals' customers, emails queued. One composer.
+        """Post ``template`` to the deals' customers, emails queued. In batch.
 
-        The composer renders the template in each customer's language (the
-        template's ``lang``) and posts it on each deal's chatter.
+        What ``message_post`` of a rendered template does deal by deal, done
+        once for all the deals: the template is rendered for all of them, each
+        in its customer's language, then one ``create`` makes every chatter
+        message (a message to the customer, which the salesperson reads in the
+        deal's chatter) with its email, and one more their delivery
+        notifications (the chatter's envelope: sent, failed, retry). The emails
+        wait in the mail queue: nothing is sent during the move, an SMTP
+        failure leaves the email failed and retryable.
+
+        :return: the messages posted
         """
-        vals = {
-            "message_type": "comment",
-            "subtype_id": self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_comment"),
-            # queued: the mail cron sends it; SMTP never runs during the move
-            "force_send": False,
-            # to the customer only: the salesperson sees it in the chatter
-            "notify_skip_followers": True,
-        }
-        if author:
-            vals["author_id"] = author.id
-        composer = (
-            self.env["mail.compose.message"]
-            .with_context(
-                default_composition_mode="comment",
-                default_model=self._name,
-                default_res_ids=self.ids,
-                default_template_id=template.id,
-                mail_notify_force_send=False,
-            )
-            .create(vals)
+        if not self:
+            return self.env["mail.message"]
+        render_fields = (
+            "attachment_ids", "auto_delete", "body_html", "email_cc", "email_from",
+            "email_to", "mail_server_id", "partner_to", "reply_to",
+            "report_template_ids", "scheduled_date", "subject",
+        )  # fmt: skip
+        # addresses without a contact become contacts, as when posting to them
+        rendered = template._generate_template(
+            self.ids, render_fields, find_or_create_partners=True
         )
-        return composer._action_send_mail()[1]
+        layout = template.email_layout_xmlid
+        langs = template._render_lang(self.ids) if layout else {}
+        author_id, default_from = self._message_compute_author(author and author.id)
+        comment_subtype = self.env.ref("mail.mt_comment")
+        companies = self._mail_get_companies(default=self.env.company)
+        alias_domains = self._mail_get_alias_domains(default_company=self.env.company)
+        emails_from = {
+            lead.id: rendered[lead.id].get("email_from") or default_from for lead in self
+        }
+        reply_tos = self._notify_get_reply_to_batch(
+            defaults=emails_from, author_ids=dict.fromkeys(self.ids, author_id)
+        )
+        # reports rendered for the template: attached to their deal, in one create
+        report_values, report_owner = [], []
+        for lead in self:
+            for name, datas in rendered[lead.id].get("attachments") or ():
+                report_values.append(
+                    {
+                        "name": name,
+                        "datas": datas,
+                        "type": "binary",
+                        "res_model": self._name,
+                        "res_id": lead.id,
+                    }
+                )
+                report_owner.append(lead.id)
+        report_ids = defaultdict(list)
+        for lead_id, attachment in zip(
+            report_owner, self.env["ir.attachment"].create(report_values), strict=True
+        ):
+            report_ids[lead_id].append(attachment.id)
+        Message = self.env["mail.message"]
+        vals_list = []
+        for lead in self:
+            values = rendered[lead.id]
+            partner_ids = list(dict.fromkeys(values.get("partner_ids") or ()))
+            body = values.get("body_html") or ""
+            body_html = body
+            if layout:
+                lang = langs.get(lead.id) or self.env.lang
+                body_html = template.with_context(lang=lang)._render_encapsulate(
+                    layout,
+                    body,
+                    add_context={"company": companies[lead.id]},
+                    context_record=lead.with_context(lang=lang),
+                )
+            message_id = Message._get_message_id({"model": self._name, "res_id": lead.id})
+            attachment_ids = (values.get("attachment_ids") or []) + report_ids[lead.id]
+            vals = {
+                # the chatter message
+                "model": self._name,
+                "res_id": lead.id,
+                "message_type": "comment",
+                "subtype_id": comment_subtype.id,
+                "author_id": author_id,
+                "email_from": emails_from[lead.id],
+                "reply_to": values.get("reply_to") or reply_tos[lead.id],
+                "subject": values.get("subject") or lead.name,
+                "body": body,
+                "partner_ids": [(6, 0, partner_ids)],
+                "message_id": message_id,
+                "record_company_id": companies[lead.id].id,
+                "record_alias_domain_id": alias_domains[lead.id].id,
+                # its email: kept in the chatter once sent (is_notification)
+                "body_html": body_html,
+                "recipient_ids": [(6, 0, partner_ids)],
+                "is_notification": True,
+                "auto_delete": values.get("auto_delete", True),
+                "mail_server_id": values.get("mail_server_id") or False,
+                "scheduled_date": values.get("scheduled_date") or False,
+                "references": message_id,
+                "headers": repr(lead._notify_by_email_get_headers()),
+            }
+            if attachment_ids:
+                vals["attachment_ids"] = [(6, 0, attachment_ids)]
+            vals_list.append(vals)
+        # mail.mail is technical (sudo as in message_post's notification); the
+        # deals are the caller's, who just moved them
+        mails = self.env["mail.mail"].sudo().create(vals_list)
+        self.env["mail.notification"].sudo().create(
+            [
+                {
+                    "mail_message_id": mail.mail_message_id.id,
+                    "mail_mail_id": mail.id,
+                    "res_partner_id": partner.id,
+                    "author_id": author_id,
+                    "notification_type": "email",
+                    "notification_status": "ready",
+                    "is_read": True,
+                }
+                for mail in mails
+                for partner in mail.recipient_ids
+            ]
+        )
+        messages = Message.concat(*(mail.mail_message_id for mail in mails)).sudo(False)
+        # crm links a deal without customer to the contact made from its address
+        for lead, message, values in zip(self, messages, vals_list, strict=True):
+            if not lead.partner_id:
+                lead._message_post_after_hook(message, values)
+        return messages
 
     def _deal_propose_template(self, template, report, missing_email=False):
         """Activity "Send <template>" for the salesperson of each deal.

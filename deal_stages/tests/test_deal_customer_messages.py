@@ -1,11 +1,9 @@
 import smtplib
-from unittest.mock import patch
 
 from odoo.tests import Form, tagged, users
 from odoo.tools import mute_logger
 
 from odoo.addons.mail.tools.discuss import Store
-from odoo.addons.mail.wizard.mail_compose_message import MailComposeMessage
 
 from .common import DealStagesCommon
 
@@ -145,24 +143,32 @@ class TestDealCustomerMessages(DealCommunicationCommon):
         self.assertIn("Good news: your order", mail_en.body_html)
         self.assertNotIn("Хорошие", mail_en.body_html)
 
-    def test_batch_one_composer_for_many_deals(self):
+    def test_batch_one_create_for_many_deals(self):
+        """A batch of deals: their emails and chatter messages are created at once."""
         deals = self.env["crm.lead"]
+        partners = self.env["res.partner"]
         for index in range(5):
             partner = self.env["res.partner"].create(
                 {"name": f"Customer {index}", "email": f"customer{index}@example.com"}
             )
+            partners |= partner
             deals |= self._create_deal(partner, name=f"Deal {index}")
-        create_origin = MailComposeMessage.create
-        with (
-            self.mock_mail_gateway(),
-            patch.object(
-                MailComposeMessage, "create", autospec=True, side_effect=create_origin
-            ) as composer_create,
-        ):
+        with self.mock_mail_gateway():
             self._move(deals, self.stage_team1_2)
-        self.assertEqual(composer_create.call_count, 1, "one composer for the whole batch")
+            # the gateway's spy on mail.mail's create
+            self.assertEqual(
+                self.mail_mail_create_mocked.call_count, 1, "one create for the whole batch"
+            )
         self.assertEqual(len(self._new_mails), 5)
         self.assertEqual(set(self._new_mails.mapped("state")), {"outgoing"})
+        for deal, partner in zip(deals, partners, strict=True):
+            mail = self._customer_mails(partner)
+            self.assertEqual(len(mail), 1)
+            self.assertEqual(mail.res_id, deal.id)
+            self.assertIn(deal.name, mail.subject)
+            message = deal.message_ids.filtered(lambda m: m.message_type == "comment")
+            self.assertEqual(message, mail.mail_message_id)
+            self.assertEqual(message.partner_ids, partner)
 
     @users("user_sales_salesman")
     @mute_logger("odoo.addons.mail.models.mail_mail")
