@@ -1339,18 +1339,29 @@ class CrmLead(models.Model):
                 "deal_sla_next_check": min(pending) if pending else False,
             }
         notes = defaultdict(list)
+        # one create of the batch's activities, without Odoo's notification per
+        # activity: each assignee is told once below, listing their deals; the
+        # emails wait in the mail queue (no SMTP inside the cron's batches)
+        leads = leads.with_context(mail_activity_quick_update=True, mail_notify_force_send=False)
+        vals_list, activities = [], self.env["mail.activity"]
         if warn:
-            warn._deal_sla_warn(notes)
+            vals_list += warn._deal_sla_warn(notes)
         if breach:
-            breach._deal_sla_breach(notes)
+            breach_vals, activities = breach.with_env(leads.env)._deal_sla_breach(notes)
+            vals_list += breach_vals
         if escalate:
-            escalate._deal_sla_escalate(notes)
+            vals_list += escalate._deal_sla_escalate(notes)
+        activities |= leads.env["mail.activity"].create(vals_list)
         leads._deal_sla_write(values)
         leads._deal_sla_post(notes, breach)
+        leads._deal_sla_notify_assignees(activities)
         return len(leads), len(leads) == limit
 
     def _deal_sla_warn(self, notes):
-        """First rung: an activity for the salesperson, most of the time is used."""
+        """First rung: an activity for the salesperson, most of the time is used.
+
+        :return: the values of the activities to create
+        """
         vals_list = []
         for lead in self:
             user = lead.user_id or lead.team_id.user_id
@@ -1379,11 +1390,15 @@ class CrmLead(models.Model):
                     else self.env._(" No salesperson nor team leader to warn.")
                 )
             )
-        self.env["mail.activity"].create(vals_list)
+        return vals_list
 
     def _deal_sla_breach(self, notes):
         """Second rung: the step's "deadline breach" activities (default: one
-        for the team leader), the stay marked breached, the supervisors told."""
+        for the team leader), the stay marked breached, the supervisors told.
+
+        :return: (values of the default activities to create, the activities
+            the steps' templates created)
+        """
         report = SlaReport(notes)
         step_by_lead = {lead.id: lead.deal_step_id for lead in self}
         with_templates = self.filtered(
@@ -1399,8 +1414,9 @@ class CrmLead(models.Model):
                     deadline=lead._deal_sla_format_datetime(),
                 )
             )
+        scheduled = self.env["mail.activity"]
         if with_templates:
-            with_templates._deal_schedule_activities(
+            scheduled = with_templates._deal_schedule_activities(
                 {lead.id: step_by_lead[lead.id] for lead in with_templates}, "sla", report
             )
         vals_list = []
@@ -1427,14 +1443,17 @@ class CrmLead(models.Model):
                         ),
                     )
                 )
-        self.env["mail.activity"].create(vals_list)
         # the history is system-owned
         self.env["crm.deal.stage.log"].sudo().search(
             [("lead_id", "in", self.ids), ("date_out", "=", False)]
         ).sla_breached = True
+        return vals_list, scheduled
 
     def _deal_sla_escalate(self, notes):
-        """Third rung: the script's sales manager gets an activity."""
+        """Third rung: the script's sales manager gets an activity.
+
+        :return: the values of the activities to create
+        """
         vals_list = []
         for lead in self:
             manager = lead.deal_script_id.sla_escalation_user_id
@@ -1453,15 +1472,18 @@ class CrmLead(models.Model):
                 )
             )
             notes[lead.id].append(self.env._("Escalated to %(user)s.", user=manager.name))
-        self.env["mail.activity"].create(vals_list)
+        return vals_list
 
     def _deal_sla_activity_values(self, user, summary, note):
         self.ensure_one()
         tz = pytz.timezone(user.tz or "UTC")
         return {
+            # cached look-ups: no query per deal
             "res_model_id": self.env["ir.model"]._get_id("crm.lead"),
             "res_id": self.id,
-            "activity_type_id": self.env.ref("mail.mail_activity_data_todo").id,
+            "activity_type_id": self.env["ir.model.data"]._xmlid_to_res_id(
+                "mail.mail_activity_data_todo"
+            ),
             "summary": summary,
             "note": Markup("<p>%s</p>") % note,
             "date_deadline": max(
@@ -1474,17 +1496,22 @@ class CrmLead(models.Model):
             "deal_step_id": self.deal_step_id.id,
         }
 
-    def _deal_sla_format_datetime(self, user=None):
-        """The deal's deadline in ``user``'s (or the context's) timezone."""
+    def _deal_sla_format_datetime(self, user=None, tz=None):
+        """The deal's deadline in ``tz``, or ``user``'s (or the context's) timezone."""
         self.ensure_one()
         user = user or self.user_id or self.team_id.user_id
-        tz = user.tz or self.env.context.get("tz") or "UTC"
+        tz = tz or user.tz or self.env.context.get("tz") or "UTC"
         return fields.Datetime.context_timestamp(
             self.with_context(tz=tz), self.deal_sla_deadline
         ).strftime("%Y-%m-%d %H:%M %Z")
 
     def _deal_sla_post(self, notes, breached):
-        """One note per deal; breaches also notify the supervisors."""
+        """One note per deal, in one insert; breaches also tell the supervisors.
+
+        The note of a breach names the supervisors told; they get one message
+        for the whole batch (in their inbox or by email, as each chose),
+        listing the stalled deals.
+        """
         bodies = {
             lead_id: Markup("<ul>%s</ul>")
             % Markup().join(Markup("<li>%s</li>") % line for line in lines)
@@ -1505,20 +1532,94 @@ class CrmLead(models.Model):
                 ]
             )
         )
-        for lead in breached:
+        # the supervisors who may see the deal's company
+        by_partners = defaultdict(list)
+        for company, leads in breached.grouped("company_id").items():
             partners = supervisors.filtered(
-                lambda user, lead=lead: lead.company_id in user.company_ids or not lead.company_id
+                lambda user, company=company: company in user.company_ids or not company
             ).partner_id
-            lead.with_context(mail_post_autofollow=False).message_post(
-                body=Markup("<p>%s</p>%s")
-                % (
-                    self.env._("Deal stalled: the step's deadline has passed."),
-                    bodies.get(lead.id, ""),
-                ),
+            by_partners[partners] += leads.ids
+        title = self.env._("Deal stalled: the step's deadline has passed.")
+        for partners, lead_ids in by_partners.items():
+            leads = self.browse(lead_ids)
+            leads._message_log_batch(
+                bodies={
+                    lead_id: Markup("<p>%s</p>%s") % (title, bodies.get(lead_id, ""))
+                    for lead_id in lead_ids
+                },
                 partner_ids=partners.ids,
-                message_type="comment",
-                subtype_xmlid="mail.mt_note",
             )
+            leads._deal_sla_notify(partners, lambda leads, tz: leads._deal_sla_stalled_message(tz))
+
+    def _deal_sla_stalled_message(self, tz):
+        """(subject, body) telling the supervisors the deals ``self`` stalled."""
+        return (
+            self.env._("Deals stalled: %(count)s", count=len(self)),
+            Markup("<p>%s</p><ul>%s</ul>")
+            % (
+                self.env._("The deadline of these deals' steps has passed:"),
+                Markup().join(
+                    Markup("<li>%s</li>")
+                    % self.env._(
+                        "%(deal)s: step %(step)s, deadline %(deadline)s",
+                        deal=lead._deal_sla_link(),
+                        step=lead.deal_step_id.name,
+                        deadline=lead._deal_sla_format_datetime(tz=tz),
+                    )
+                    for lead in self
+                ),
+            ),
+        )
+
+    def _deal_sla_notify_assignees(self, activities):
+        """Tell each assignee once about the activities the deadlines gave them.
+
+        Stands for Odoo's notification per assigned activity: one message per
+        person for the whole batch.
+        """
+        for user, user_activities in activities.grouped("user_id").items():
+            if not user.partner_id:
+                continue
+
+            def message(leads, tz, user_activities=user_activities):
+                acts = user_activities.with_env(leads.env)
+                return (
+                    leads.env._("Deal deadlines: activities for you (%(count)s)", count=len(acts)),
+                    Markup("<p>%s</p><ul>%s</ul>")
+                    % (
+                        leads.env._("The step deadlines of these deals gave you activities:"),
+                        Markup().join(
+                            Markup("<li>%s</li>")
+                            % leads.env._(
+                                "%(deal)s: %(activity)s, due %(date)s",
+                                deal=leads.browse(act.res_id)._deal_sla_link(),
+                                activity=act.summary or act.activity_type_id.name,
+                                date=fields.Date.to_string(act.date_deadline),
+                            )
+                            for act in acts
+                        ),
+                    ),
+                )
+
+            self._deal_sla_notify(user.partner_id, message)
+
+    def _deal_sla_notify(self, partners, make_message):
+        """Notify ``partners`` (inbox or email, as each chose; emails queued).
+
+        :param make_message: callable(leads, tz) returning (subject, body), with
+            ``leads`` the deals ``self`` in the recipients' language
+        """
+        for (lang, tz), group in partners.grouped(lambda p: (p.lang, p.tz)).items():
+            subject, body = make_message(self.with_context(lang=lang), tz)
+            self.env["mail.thread"].with_context(lang=lang).message_notify(
+                partner_ids=group.ids, subject=subject, body=body
+            )
+
+    def _deal_sla_link(self):
+        """The deal as a link that opens it, in the web client or from an email."""
+        self.ensure_one()
+        url = f"{self.get_base_url()}/mail/view?model={self._name}&res_id={self.id}"
+        return Markup('<a href="%s">%s</a>') % (url, self.display_name)
 
     # ------------------------------------------------------------
     # GATES: exit requirements, transition policy, supervisor
