@@ -73,6 +73,7 @@ class TestTranslations(TransactionCase):
                     msgid
                     for msgid, entry in russian.items()
                     if entry.msgstr
-                    and sorted(PLACEHOLDER.findall(msgid)) != sorted(PLACEHOLDER.findall(entry.msgstr))
+                    and sorted(PLACEHOLDER.findall(msgid))
+                    != sorted(PLACEHOLDER.findall(entry.msgstr))
                 ]
                 self.assertFalse(broken, f"{module}: placeholders differ in ru.po")
