@@ -661,13 +661,17 @@ class CrmLead(models.Model):
         :param step_by_lead: {lead id: step} the steps the deals entered
         :param report: a ``DealReport`` collecting what was done and skipped
         """
-        feedback_template = self.env.ref(
-            "deal_stages.mail_template_deal_thank_you", raise_if_not_found=False
-        )
+        feedback_template = None  # looked up only for a feedback step
         groups = {}
         for lead in self.browse(list(step_by_lead)):
             step = step_by_lead[lead.id]
-            template = step.mail_template_id or (step.is_feedback_step and feedback_template)
+            template = step.mail_template_id
+            if not template and step.is_feedback_step:
+                if feedback_template is None:
+                    feedback_template = self.env.ref(
+                        "deal_stages.mail_template_deal_thank_you", raise_if_not_found=False
+                    )
+                template = feedback_template
             if template:
                 key = (template, step.mail_mode or "auto")
                 groups[key] = groups.get(key, self.browse()) | lead
@@ -703,10 +707,18 @@ class CrmLead(models.Model):
             return messages
         name = template.name
         no_email = self.filtered(lambda lead: not lead._deal_customer_email())
-        # the deal's own address and its customer's both count
-        blacklisted = (self - no_email).filtered(
-            lambda lead: lead.is_blacklisted or lead.partner_id.is_blacklisted
+        # the deal's own address and its customer's both count (one query for all)
+        emails = {
+            lead.id: {lead.email_normalized, lead.partner_id.email_normalized} - {False}
+            for lead in self - no_email
+        }
+        opted_out = set(
+            self.env["mail.blacklist"]
+            .sudo()
+            .search_fetch([("email", "in", list(set().union(*emails.values())))], ["email"])
+            .mapped("email")
         )
+        blacklisted = (self - no_email).filtered(lambda lead: emails[lead.id] & opted_out)
         for lead in blacklisted:
             report.skipped(
                 lead,
@@ -753,19 +765,11 @@ class CrmLead(models.Model):
         """
         if not self:
             return self.env["mail.message"]
-        render_fields = (
-            "attachment_ids", "auto_delete", "body_html", "email_cc", "email_from",
-            "email_to", "mail_server_id", "partner_to", "reply_to",
-            "report_template_ids", "scheduled_date", "subject",
-        )  # fmt: skip
-        # addresses without a contact become contacts, as when posting to them
-        rendered = template._generate_template(
-            self.ids, render_fields, find_or_create_partners=True
-        )
+        rendered = self._deal_render_template(template)
         layout = template.email_layout_xmlid
         langs = template._render_lang(self.ids) if layout else {}
         author_id, default_from = self._message_compute_author(author and author.id)
-        comment_subtype = self.env.ref("mail.mt_comment")
+        comment_subtype_id = self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_comment")
         companies = self._mail_get_companies(default=self.env.company)
         alias_domains = self._mail_get_alias_domains(default_company=self.env.company)
         emails_from = {
@@ -774,25 +778,7 @@ class CrmLead(models.Model):
         reply_tos = self._notify_get_reply_to_batch(
             defaults=emails_from, author_ids=dict.fromkeys(self.ids, author_id)
         )
-        # reports rendered for the template: attached to their deal, in one create
-        report_values, report_owner = [], []
-        for lead in self:
-            for name, datas in rendered[lead.id].get("attachments") or ():
-                report_values.append(
-                    {
-                        "name": name,
-                        "datas": datas,
-                        "type": "binary",
-                        "res_model": self._name,
-                        "res_id": lead.id,
-                    }
-                )
-                report_owner.append(lead.id)
-        report_ids = defaultdict(list)
-        for lead_id, attachment in zip(
-            report_owner, self.env["ir.attachment"].create(report_values), strict=True
-        ):
-            report_ids[lead_id].append(attachment.id)
+        documents = self._deal_template_documents(rendered)
         Message = self.env["mail.message"]
         vals_list = []
         for lead in self:
@@ -809,13 +795,13 @@ class CrmLead(models.Model):
                     context_record=lead.with_context(lang=lang),
                 )
             message_id = Message._get_message_id({"model": self._name, "res_id": lead.id})
-            attachment_ids = (values.get("attachment_ids") or []) + report_ids[lead.id]
+            attachment_ids = documents[lead.id]
             vals = {
                 # the chatter message
                 "model": self._name,
                 "res_id": lead.id,
                 "message_type": "comment",
-                "subtype_id": comment_subtype.id,
+                "subtype_id": comment_subtype_id,
                 "author_id": author_id,
                 "email_from": emails_from[lead.id],
                 "reply_to": values.get("reply_to") or reply_tos[lead.id],
@@ -862,6 +848,83 @@ class CrmLead(models.Model):
             if not lead.partner_id:
                 lead._message_post_after_hook(message, values)
         return messages
+
+    def _deal_render_template(self, template):
+        """{lead id: values} of ``template`` rendered for the deals ``self``.
+
+        Each deal in its customer's language, with ``partner_ids`` (the
+        recipients) and the template's documents and reports if it has any.
+        """
+        render_fields = [
+            "auto_delete", "body_html", "email_from", "mail_server_id", "reply_to",
+            "scheduled_date", "subject",
+        ]  # fmt: skip
+        # its documents and reports, if it has any (one query for both)
+        documents, reports = (
+            template._fields[name] for name in ("attachment_ids", "report_template_ids")
+        )
+        has_documents, has_reports = self.env.execute_query(
+            SQL(
+                "SELECT EXISTS(SELECT FROM %s WHERE %s = %s), EXISTS(SELECT FROM %s WHERE %s = %s)",
+                SQL.identifier(documents.relation),
+                SQL.identifier(documents.column1),
+                template.id,
+                SQL.identifier(reports.relation),
+                SQL.identifier(reports.column1),
+                template.id,
+            )
+        )[0]
+        if has_documents:
+            render_fields.append("attachment_ids")
+        if has_reports:
+            render_fields.append("report_template_ids")
+        # the default recipient is the deal's customer, whose address the
+        # engine checked (missing, blacklisted); other templates say theirs
+        own_recipients = template.use_default_to
+        if not own_recipients:
+            render_fields += ["email_cc", "email_to", "partner_to"]
+        # addresses without a contact become contacts, as when posting to them
+        rendered = template._generate_template(
+            self.ids, render_fields, find_or_create_partners=True
+        )
+        if own_recipients:
+            walk_in = self.filtered(lambda lead: not lead.partner_id.email_normalized)
+            for lead in self - walk_in:
+                rendered[lead.id]["partner_ids"] = lead.partner_id.ids
+            if walk_in:
+                for lead_id, values in template._generate_template(
+                    walk_in.ids, ("email_to", "partner_to"), find_or_create_partners=True
+                ).items():
+                    rendered[lead_id]["partner_ids"] = values.get("partner_ids") or []
+        return rendered
+
+    def _deal_template_documents(self, rendered):
+        """{lead id: attachment ids} for the rendered template's documents.
+
+        Reports rendered for the deals are attached to them, in one create.
+        """
+        report_values, report_owner = [], []
+        for lead in self:
+            for name, datas in rendered[lead.id].get("attachments") or ():
+                report_values.append(
+                    {
+                        "name": name,
+                        "datas": datas,
+                        "type": "binary",
+                        "res_model": self._name,
+                        "res_id": lead.id,
+                    }
+                )
+                report_owner.append(lead.id)
+        documents = {
+            lead_id: list(values.get("attachment_ids") or [])
+            for lead_id, values in rendered.items()
+        }
+        for lead_id, attachment in zip(
+            report_owner, self.env["ir.attachment"].create(report_values), strict=True
+        ):
+            documents[lead_id].append(attachment.id)
+        return documents
 
     def _deal_propose_template(self, template, report, missing_email=False):
         """Activity "Send <template>" for the salesperson of each deal.
@@ -2698,8 +2761,10 @@ class CrmLead(models.Model):
         if data.get("deal_stages.board_notified"):
             return
         data["deal_stages.board_notified"] = True
+        # browse, not env.ref: no existence query on every move
+        group_id = self.env["ir.model.data"]._xmlid_to_res_id("sales_team.group_sale_salesman")
         self.env["bus.bus"]._sendone(
-            self.env.ref("sales_team.group_sale_salesman"), DEAL_BOARD_NOTIFICATION, {}
+            self.env["res.groups"].browse(group_id), DEAL_BOARD_NOTIFICATION, {}
         )
 
 

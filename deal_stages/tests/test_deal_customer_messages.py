@@ -257,6 +257,32 @@ class TestDealCustomerMessages(DealCommunicationCommon):
         self.assertFalse(activity.exists() and activity.active)
 
     @mute_logger("odoo.addons.mail.models.mail_mail")
+    def test_auto_to_walk_in_address(self):
+        """A deal with only an address: the customer is emailed and becomes a contact."""
+        deal = self._create_deal(False, name="Walk-in", email_from="Amy Wong <amy@example.com>")
+        with self.mock_mail_gateway():
+            self._move(deal, self.stage_team1_2)
+        self.assertEqual(len(self._new_mails), 1)
+        contact = self._new_mails.recipient_ids
+        self.assertEqual(contact.email_normalized, "amy@example.com")
+        self.assertEqual(deal.partner_id, contact, "linked to the deal, as Odoo does on a post")
+        message = deal.message_ids.filtered(lambda m: m.message_type == "comment")
+        self.assertEqual(message.partner_ids, contact)
+
+    @mute_logger("odoo.addons.mail.models.mail_mail")
+    def test_auto_sends_the_template_documents(self):
+        terms = self.env["ir.attachment"].create(
+            {"name": "terms.pdf", "raw": b"%PDF-1.4 terms", "res_model": "mail.template"}
+        )
+        self.template.attachment_ids = terms
+        with self.mock_mail_gateway():
+            self._move(self.deal, self.stage_team1_2)
+        mail = self._customer_mails(self.customer)
+        self.assertEqual(mail.attachment_ids.mapped("name"), ["terms.pdf"])
+        message = self.deal.message_ids.filtered(lambda m: m.message_type == "comment")
+        self.assertEqual(message.attachment_ids.mapped("raw"), [b"%PDF-1.4 terms"])
+
+    @mute_logger("odoo.addons.mail.models.mail_mail")
     def test_blacklisted_address_gets_nothing(self):
         self.env["mail.blacklist"].sudo()._add(self.customer.email)
         other = self._create_deal(False, name="Walk-in", email_from="Opted Out <out@example.com>")
