@@ -40,6 +40,10 @@ class DealMove:
         self.skip_gate = skip_gate
 
 
+# the code of the shipped rules' actions (data/base_automation_data.xml)
+DEAL_ENGINE_CODE = "records._deal_run_entry_automation()"
+
+
 class BaseAutomation(models.Model):
     _inherit = "base.automation"
 
@@ -66,18 +70,108 @@ class BaseAutomation(models.Model):
         self.env.registry.clear_cache()
         return super()._update_registry()
 
+    @api.model
+    @tools.ormcache()
+    def _deal_engine_rules(self):
+        """{rule id: trigger field names} of the active rules on deals whose
+        only action is the deal engine's (the shipped ones, unless an admin
+        added an action). Cleared when rules or their actions change."""
+        rules = self.sudo().search([("model_name", "=", "crm.lead")])
+        return {
+            rule.id: tuple(rule.trigger_field_ids.mapped("name"))
+            for rule in rules
+            if rule.action_server_ids
+            and all(
+                action.state == "code" and (action.code or "").strip() == DEAL_ENGINE_CODE
+                for action in rule.action_server_ids
+            )
+        }
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {"trigger_field_ids", "action_server_ids"}.intersection(vals):
+            self.env.registry.clear_cache()  # _deal_engine_rules
+        return result
+
     def _process(self, records, domain_post=None):
         """Run the deal engine once per batch rather than once per record.
 
         Odoo runs an automation's server actions record by record. Under this
         context the engine's entry points only collect the records; the engine
         then runs once on the whole batch (one create per model for 1,000 deals).
+        A rule whose only action is the engine hands its records over directly.
         """
-        if records._name != "crm.lead" or self.env.context.get("deal_engine_collector"):
-            # an outer collector (a deal being written) runs the engine later
+        if records._name != "crm.lead":
             return super()._process(records, domain_post=domain_post)
-        collector = DealEngineCollector()
-        super(BaseAutomation, self.with_context(deal_engine_collector=collector))._process(
-            records.with_context(deal_engine_collector=collector), domain_post=domain_post
-        )
-        collector.run(records)
+        # an outer collector (a deal being written) runs the engine later
+        outer = self.env.context.get("deal_engine_collector")
+        collector = outer or DealEngineCollector()
+        trigger_names = self._deal_engine_rules().get(self.id)
+        if trigger_names is not None:
+            self._deal_collect(records, trigger_names, collector)
+        elif outer:
+            return super()._process(records, domain_post=domain_post)
+        else:
+            super(BaseAutomation, self.with_context(deal_engine_collector=collector))._process(
+                records.with_context(deal_engine_collector=collector), domain_post=domain_post
+            )
+        if not outer:
+            collector.run(records)
+
+    def _deal_collect(self, records, trigger_names, collector):
+        """Odoo's ``_process`` for an engine-only rule, without running its code.
+
+        Same bookkeeping (records done once per rule, only those whose trigger
+        fields changed, last run date), then the records join the engine's
+        batch at once: the action's code would only collect them, record by
+        record, after reading the action and its groups.
+        """
+        automation_done = self.env.context.get("__action_done", {})
+        records_done = automation_done.get(self, records.browse())
+        records -= records_done
+        if not records:
+            return
+        if not self.env.context.get("__action_feedback"):
+            # a new mark for what follows (Odoo's own writes included)
+            automation_done = dict(automation_done)
+            self = self.with_context(__action_done=automation_done)
+            records = records.with_context(__action_done=automation_done)
+        automation_done[self] = records_done + records
+        old_values = self.env.context.get("old_values")
+        if trigger_names and old_values is not None:
+            records = records.filtered(
+                lambda record: any(
+                    name in old_values.get(record.id, {})
+                    and record[name] != old_values[record.id][name]
+                    for name in trigger_names
+                )
+            )
+            automation_done[self] = records_done + records
+        if records and "date_automation_last" in records._fields:
+            records.date_automation_last = self.env.cr.now()
+        collector.add("_deal_run_entry_automation", records.ids)
+
+
+class IrActionsServer(models.Model):
+    _inherit = "ir.actions.server"
+
+    # the actions of automation rules decide which rules only run the deal
+    # engine (base.automation._deal_engine_rules, cached)
+    @api.model_create_multi
+    def create(self, vals_list):
+        actions = super().create(vals_list)
+        if actions.filtered("base_automation_id"):
+            self.env.registry.clear_cache()
+        return actions
+
+    def write(self, vals):
+        rules_before = self.filtered("base_automation_id")
+        result = super().write(vals)
+        if rules_before or self.filtered("base_automation_id"):
+            self.env.registry.clear_cache()
+        return result
+
+    def unlink(self):
+        if self.filtered("base_automation_id"):
+            self.env.registry.clear_cache()
+        return super().unlink()

@@ -150,6 +150,30 @@ class TestDealAutomationRulesOff(DealStagesCommon):
         self.assertEqual(len(deal.deal_log_ids), 2, "history is always kept")
 
 
+    def test_admin_action_added_to_the_shipped_rule(self):
+        """The shipped rule hands deals straight to the engine; an action an
+        admin adds to it runs as well, and the engine still runs once."""
+        rule = self.env.ref("deal_stages.base_automation_deal_stage_entry")
+        self.assertIn(rule.id, self.env["base.automation"]._deal_engine_rules())
+        self.env["ir.actions.server"].create(
+            {
+                "name": "Tag deals entering a step",
+                "model_id": self.env["ir.model"]._get_id("crm.lead"),
+                "base_automation_id": rule.id,
+                "usage": "base_automation",
+                "state": "code",
+                "code": "records.write({'priority': '3'})",
+            }
+        )
+        self.assertNotIn(rule.id, self.env["base.automation"]._deal_engine_rules())
+        deals = self._create_deals(3)
+        deals.stage_id = self.stage_team1_2
+        self.assertEqual(set(deals.mapped("priority")), {"3"})
+        for deal in deals:
+            self.assertEqual(
+                self._script_activities(deal).mapped("summary").count("Issue the invoice"), 1
+            )
+
 @tagged("post_install", "-at_install", "deal_stages")
 class TestDealScriptAssignment(DealStagesCommon):
     @users("user_sales_salesman")
