@@ -5,6 +5,44 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Domain
 
 
+class DealStepConfig:
+    """One step of a script, as plain data (see ``DealConfig``)."""
+
+    __slots__ = (
+        "back_step_ids", "check_ids", "field_names", "id", "index", "require_activities_done",
+        "required_check_ids", "script_id", "server_action_ids", "stage_id",
+    )  # fmt: skip
+
+    def __init__(self, **values):
+        for name, value in values.items():
+            setattr(self, name, value)
+
+
+class DealConfig:
+    """The structure of the deal scripts as plain data, cached across requests.
+
+    The hot paths (the gate of every move, the entry automation, the kanban
+    cards) read scripts and steps here rather than in the database, where a
+    request would read them again each time; texts (names, messages) are read
+    from the records, when a message needs them.
+
+    - ``scripts``: {script id: (strict order, step ids in order)}
+    - ``steps``: {step id: ``DealStepConfig``}
+    - ``step_by_key``: {(script id, stage id): step id}
+    """
+
+    __slots__ = ("scripts", "step_by_key", "steps")
+
+    def __init__(self, scripts, steps):
+        self.scripts = scripts
+        self.steps = steps
+        self.step_by_key = {(step.script_id, step.stage_id): step.id for step in steps.values()}
+
+    def script_steps(self, script_id):
+        """Step ids of the script, in order (empty if unknown)."""
+        return self.scripts.get(script_id, (False, ()))[1]
+
+
 class CrmDealScript(models.Model):
     """A deal script: the ordered process a deal follows through the pipeline."""
 
@@ -214,13 +252,73 @@ class CrmDealScript(models.Model):
         return super().create(vals_list)
 
     def write(self, vals):
-        if {"active", "team_ids", "is_template"}.intersection(vals):
-            self.env.registry.clear_cache()  # _script_id_by_team
+        if {"active", "team_ids", "is_template", "strict_order", "step_ids"}.intersection(vals):
+            self.env.registry.clear_cache()  # _script_id_by_team, _deal_config
+            result = super().write(vals)
+            self.env.registry.clear_cache()  # what was read meanwhile is outdated
+            return result
         return super().write(vals)
 
     def unlink(self):
-        self.env.registry.clear_cache()  # _script_id_by_team
-        return super().unlink()
+        self.env.registry.clear_cache()  # _script_id_by_team, _deal_config
+        result = super().unlink()
+        self.env.registry.clear_cache()
+        return result
+
+    @api.model
+    @tools.ormcache()
+    def _deal_config(self):
+        """The scripts' structure as plain data (``DealConfig``), cached.
+
+        Cleared when scripts, steps or check items change.
+        """
+        # shared by all users (cached): configuration, not what a reader sees
+        scripts = (
+            self.sudo()
+            .with_context(active_test=False)
+            .search_fetch([("is_template", "=", False)], ["strict_order"])
+        )
+        steps = (
+            self.env["crm.deal.script.step"]
+            .sudo()
+            .search_fetch(
+                [("script_id", "in", scripts.ids)],
+                [
+                    "script_id", "stage_id", "sequence", "require_activities_done",
+                    "back_step_ids", "server_action_ids", "required_field_ids",
+                ],
+                order="sequence, id",
+            )
+        )  # fmt: skip
+        checks = (
+            self.env["crm.deal.script.check"]
+            .sudo()
+            .search_fetch([("step_id", "in", steps.ids)], ["step_id", "required"])
+        )
+        checks_of = checks.grouped("step_id")
+        step_ids_of = {script.id: [] for script in scripts}
+        for step in steps:
+            step_ids_of[step.script_id.id].append(step.id)
+        field_names = {field.id: field.name for field in steps.required_field_ids}
+        step_configs = {}
+        for step in steps:
+            step_checks = checks_of.get(step, checks.browse())
+            step_configs[step.id] = DealStepConfig(
+                id=step.id,
+                script_id=step.script_id.id,
+                stage_id=step.stage_id.id,
+                index=step_ids_of[step.script_id.id].index(step.id),
+                check_ids=tuple(step_checks.ids),
+                required_check_ids=tuple(step_checks.filtered("required").ids),
+                field_names=tuple(field_names[fid] for fid in step.required_field_ids.ids),
+                back_step_ids=frozenset(step.back_step_ids.ids),
+                require_activities_done=step.require_activities_done,
+                server_action_ids=tuple(step.server_action_ids.ids),
+            )
+        return DealConfig(
+            {script.id: (script.strict_order, tuple(step_ids_of[script.id])) for script in scripts},
+            step_configs,
+        )
 
     @api.model
     @tools.ormcache()

@@ -19,10 +19,27 @@ class CrmDealScriptCheck(models.Model):
         "that are not required are reminders only.",
     )
 
+    # the scripts' structure is cached (crm.deal.script._deal_config)
     @api.model_create_multi
     def create(self, vals_list):
+        self.env.registry.clear_cache()
         checks = super().create(vals_list)
+        self.env.registry.clear_cache()
         # deals already standing in the step get the new item too, so the
         # checklist and the gate always agree
         self.env["crm.lead"]._deal_create_checks_for_steps(checks.step_id)
         return checks
+
+    def write(self, vals):
+        if {"step_id", "required"}.intersection(vals):
+            self.env.registry.clear_cache()
+            result = super().write(vals)
+            self.env.registry.clear_cache()
+            return result
+        return super().write(vals)
+
+    def unlink(self):
+        self.env.registry.clear_cache()
+        result = super().unlink()
+        self.env.registry.clear_cache()
+        return result

@@ -124,6 +124,29 @@ class CrmDealScriptStep(models.Model):
         "The deadline of a step cannot be negative.",
     )
 
+    # ------------------------------------------------------------
+    # ORM: the scripts' structure is cached (crm.deal.script._deal_config)
+    # ------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        self.env.registry.clear_cache()
+        steps = super().create(vals_list)
+        self.env.registry.clear_cache()  # what was read meanwhile is outdated
+        return steps
+
+    def write(self, vals):
+        self.env.registry.clear_cache()
+        result = super().write(vals)
+        self.env.registry.clear_cache()
+        return result
+
+    def unlink(self):
+        self.env.registry.clear_cache()
+        result = super().unlink()
+        self.env.registry.clear_cache()
+        return result
+
     @api.depends("stage_id")
     def _compute_name(self):
         for step in self:

@@ -115,10 +115,16 @@ class CrmDealStageLog(models.Model):
         self.entry_done = True
 
     def _run_step_server_actions(self):
+        # which steps have actions: the scripts' structure (cached), no query
+        config = self.env["crm.deal.script"]._deal_config()
         for step, stays in self.grouped("step_id").items():
+            step_config = config.steps.get(step.id)
+            if not (step_config and step_config.server_action_ids):
+                continue
             # server actions are configured by administrators and, like
             # automation rules, run whoever moved the deal
-            actions = step.sudo().server_action_ids
+            actions = self.env["ir.actions.server"].sudo().browse(step_config.server_action_ids)
+            actions = actions.exists()
             if actions:
                 leads = stays.lead_id
                 actions.with_context(

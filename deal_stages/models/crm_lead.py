@@ -162,19 +162,19 @@ class CrmLead(models.Model):
 
     @api.depends("stage_id", "deal_script_id", "deal_script_id.step_ids.stage_id")
     def _compute_deal_step_id(self):
-        step_by_key = {
-            (step.script_id, step.stage_id): step for step in self.deal_script_id.step_ids
-        }
+        # the scripts' structure is cached: no query on a stage change
+        step_by_key = self.env["crm.deal.script"]._deal_config().step_by_key
         for lead in self:
-            lead.deal_step_id = step_by_key.get((lead.deal_script_id, lead.stage_id), False)
+            lead.deal_step_id = step_by_key.get((lead.deal_script_id.id, lead.stage_id.id), False)
 
     @api.depends("deal_step_id", "deal_script_id.step_ids.sequence")
     def _compute_deal_progress(self):
+        config = self.env["crm.deal.script"]._deal_config()
         for lead in self:
-            steps = lead.deal_script_id.step_ids.sorted(lambda s: (s.sequence, s.id))
-            if lead.deal_step_id and steps:
-                position = list(steps).index(lead.deal_step_id) + 1
-                lead.deal_progress = round(position * 100 / len(steps))
+            step = config.steps.get(lead.deal_step_id.id)
+            if step:
+                count = len(config.script_steps(step.script_id))
+                lead.deal_progress = round((step.index + 1) * 100 / count)
             else:
                 lead.deal_progress = 0
 
@@ -775,9 +775,14 @@ class CrmLead(models.Model):
         emails_from = {
             lead.id: rendered[lead.id].get("email_from") or default_from for lead in self
         }
-        reply_tos = self._notify_get_reply_to_batch(
-            defaults=emails_from, author_ids=dict.fromkeys(self.ids, author_id)
-        )
+        # as message_post: the sales team's alias if any (crm), per sender
+        by_sender, reply_tos = defaultdict(list), {}
+        for lead_id, email_from in emails_from.items():
+            by_sender[email_from].append(lead_id)
+        for email_from, lead_ids in by_sender.items():
+            reply_tos.update(
+                self.browse(lead_ids)._notify_get_reply_to(default=email_from, author_id=author_id)
+            )
         documents = self._deal_template_documents(rendered)
         Message = self.env["mail.message"]
         vals_list = []
@@ -1729,22 +1734,27 @@ class CrmLead(models.Model):
     )
 
     def _compute_deal_gate_summary(self):
-        deals = self.filtered(lambda lead: lead.deal_step_id and lead.id)
-        step_by_lead = {lead.id: lead.deal_step_id for lead in deals}
+        # kanban cards: the scripts' structure is cached, the ticks are read
+        # in one query (none when the steps have no checklist)
+        config = self.env["crm.deal.script"]._deal_config()
+        step_of = {lead.id: config.steps.get(lead.deal_step_id.id) for lead in self if lead.id}
+        deals = self.browse([lead_id for lead_id, step in step_of.items() if step])
         done_pairs = deals._deal_done_check_pairs(
-            self.env["crm.deal.script.step"].concat(*step_by_lead.values()).check_ids
+            self.env["crm.deal.script.check"].browse(
+                [check_id for step in step_of.values() if step for check_id in step.check_ids]
+            )
         )
         for lead in self:
-            step = step_by_lead.get(lead.id)
+            step = step_of.get(lead.id)
             if not step:
                 lead.deal_step_position = False
                 lead.deal_check_total = lead.deal_check_done = 0
                 continue
-            steps = lead.deal_script_id.step_ids
-            lead.deal_step_position = f"{list(steps).index(step) + 1}/{len(steps)}"
+            count = len(config.script_steps(step.script_id))
+            lead.deal_step_position = f"{step.index + 1}/{count}"
             lead.deal_check_total = len(step.check_ids)
             lead.deal_check_done = sum(
-                (lead.id, check.id) in done_pairs for check in step.check_ids
+                (lead.id, check_id) in done_pairs for check_id in step.check_ids
             )
 
     @api.depends_context("uid")
@@ -1844,6 +1854,8 @@ class CrmLead(models.Model):
         """
         vals = vals or {}
         Step = self.env["crm.deal.script.step"]
+        # the scripts' structure (cached); step records only for the messages
+        config = self.env["crm.deal.script"]._deal_config()
         if "deal_script_id" in vals:
             new_script = self.env["crm.deal.script"].browse(vals["deal_script_id"] or [])
             script_of = dict.fromkeys(self.ids, new_script)
@@ -1854,30 +1866,28 @@ class CrmLead(models.Model):
         )
         if not leads:
             return {}
-        step_by_key = {
-            (step.script_id, step.stage_id): step
-            for step in self.env["crm.deal.script"].concat(*script_of.values()).step_ids
-        }
+        step_by_key = config.step_by_key
         # deals standing outside their script continue where they left it
         outside = leads.filtered(
             lambda lead: (
-                script_of[lead.id].strict_order
-                and not step_by_key.get((script_of[lead.id], lead.stage_id))
+                config.scripts.get(script_of[lead.id].id, (False,))[0]
+                and (script_of[lead.id].id, lead.stage_id.id) not in step_by_key
             )
         )
         last_step_of = outside._deal_last_steps(script_of) if outside else {}
         issues, from_step_of = {}, {}
         for lead in leads:
-            script = script_of[lead.id]
-            steps = list(script.step_ids)
-            from_step = step_by_key.get((script, lead.stage_id))
-            to_step = step_by_key.get((script, stage))
+            script_id = script_of[lead.id].id
+            strict_order, step_ids = config.scripts.get(script_id, (False, ()))
+            steps = Step.browse(step_ids)
+            from_step = step_by_key.get((script_id, lead.stage_id.id))
+            to_step = step_by_key.get((script_id, stage.id))
             lead_issues = issues.setdefault(lead.id, [])
             if not from_step:
                 if lead.id in last_step_of and (to_step or stage.is_won):
                     last = last_step_of[lead.id]
-                    allowed = steps.index(last) + 1 if last else 0
-                    target = steps.index(to_step) if to_step else len(steps)
+                    allowed = step_ids.index(last.id) + 1 if last else 0
+                    target = step_ids.index(to_step) if to_step else len(step_ids)
                     if target > allowed:
                         lead_issues.append(
                             self._deal_issue_order(steps[allowed] if allowed < len(steps) else Step)
@@ -1885,18 +1895,20 @@ class CrmLead(models.Model):
                             else self._deal_issue_won(steps)
                         )
                 continue
-            index = steps.index(from_step)
-            if to_step and steps.index(to_step) < index:
-                if to_step not in from_step.back_step_ids:
-                    lead_issues.append(self._deal_issue_back(from_step, to_step))
+            index = config.steps[from_step].index
+            if to_step and config.steps[to_step].index < index:
+                if to_step not in config.steps[from_step].back_step_ids:
+                    lead_issues.append(
+                        self._deal_issue_back(Step.browse(from_step), Step.browse(to_step))
+                    )
                 continue
             # leaving the step forward (or out of the script): its requirements
             # must be met
-            from_step_of[lead.id] = from_step
+            from_step_of[lead.id] = Step.browse(from_step)
             next_step = steps[index + 1] if index + 1 < len(steps) else Step
-            if not script.strict_order:
+            if not strict_order:
                 continue
-            if to_step and to_step != next_step:
+            if to_step and to_step != next_step.id:
                 lead_issues.append(self._deal_issue_order(next_step))
             elif not to_step and stage.is_won and next_step:
                 lead_issues.append(self._deal_issue_won(steps))
@@ -1969,15 +1981,26 @@ class CrmLead(models.Model):
         if not step_by_lead:
             return {}
         steps = self.env["crm.deal.script.step"].concat(*step_by_lead.values())
+        # what each step requires (cached structure): no query when nothing is
+        config = self.env["crm.deal.script"]._deal_config()
+        step_config = {step.id: config.steps.get(step.id) for step in steps}
         issues = {}
         # checklist: the step's required items must be ticked on the deal
-        required_checks = steps.check_ids.filtered("required")
+        required_checks = self.env["crm.deal.script.check"].browse(
+            [
+                check_id
+                for step in step_config.values()
+                if step
+                for check_id in step.required_check_ids
+            ]
+        )
         if required_checks:
             done_pairs = self._deal_done_check_pairs(required_checks, vals)
             deal_check_ids = self._deal_check_ids_by_pair(required_checks)
             for lead in self:
-                for check in step_by_lead[lead.id].check_ids:
-                    if check.required and (lead.id, check.id) not in done_pairs:
+                step = step_config[step_by_lead[lead.id].id]
+                for check in required_checks.browse(step.required_check_ids if step else ()):
+                    if (lead.id, check.id) not in done_pairs:
                         issues.setdefault(lead.id, []).append(
                             {
                                 "kind": "check",
@@ -1988,10 +2011,10 @@ class CrmLead(models.Model):
                                 "deal_check_id": deal_check_ids.get((lead.id, check.id), False),
                             }
                         )
-        # fields: "set" is non-empty, non-zero (relational and monetary too);
-        # the field definitions (ir.model.fields) are configuration only
-        # administrators read: the gate reads their names
-        field_names = {step.id: step.required_field_ids.mapped("name") for step in steps.sudo()}
+        # fields: "set" is non-empty, non-zero (relational and monetary too)
+        field_names = {
+            step_id: step.field_names if step else () for step_id, step in step_config.items()
+        }
         if any(field_names.values()):
             for lead in self:
                 for field_name in field_names[step_by_lead[lead.id].id]:
@@ -2008,7 +2031,13 @@ class CrmLead(models.Model):
                             }
                         )
         # activities: those this step created on the deal must be done
-        steps_with_activities = steps.filtered("require_activities_done")
+        steps_with_activities = steps.browse(
+            [
+                step_id
+                for step_id, step in step_config.items()
+                if step and step.require_activities_done
+            ]
+        )
         if steps_with_activities:
             # the gate judges every open activity of the step, whoever sees it
             activities = (
@@ -2092,20 +2121,29 @@ class CrmLead(models.Model):
         :param step_by_lead: {lead id: step entered}
         :param report: optional ``DealReport`` of the entry
         """
-        steps = self.env["crm.deal.script.step"].concat(*step_by_lead.values())
-        if not steps.check_ids:
+        # which steps have items: the scripts' structure (cached), no query
+        config = self.env["crm.deal.script"]._deal_config()
+        Check = self.env["crm.deal.script.check"]
+        check_ids_of = {
+            lead_id: config.steps[step.id].check_ids if step.id in config.steps else ()
+            for lead_id, step in step_by_lead.items()
+        }
+        all_checks = Check.browse(
+            list(dict.fromkeys(cid for ids in check_ids_of.values() for cid in ids))
+        )
+        if not all_checks:
             return self.env["crm.deal.check"]
         # check items are system-owned: users only tick them
         DealCheck = self.env["crm.deal.check"].sudo()
         existing = {
             (check.lead_id.id, check.check_id.id)
             for check in DealCheck.search(
-                [("lead_id", "in", list(step_by_lead)), ("check_id", "in", steps.check_ids.ids)]
+                [("lead_id", "in", list(step_by_lead)), ("check_id", "in", all_checks.ids)]
             )
         }
         vals_list = []
         for lead in self.browse(step_by_lead):
-            for check in step_by_lead[lead.id].check_ids:
+            for check in all_checks.browse(check_ids_of[lead.id]):
                 if (lead.id, check.id) in existing:
                     continue
                 vals_list.append(

@@ -85,6 +85,8 @@ class TestDealCustomerMessages(DealCommunicationCommon):
             content="is now in production",
         )
         self.assertIn("Your order is in production", mails.subject)
+        # the customer's reply goes to the sales team's alias, as for any post
+        self.assertIn(f"{self.sales_team_1.alias_name}@", mails.reply_to)
         # the progress page link, with the deal's token
         self.assertTrue(deal.access_token)
         self.assertIn(f"/my/deals/{deal.id}?access_token={deal.access_token}", mails.body_html)
