@@ -18,6 +18,8 @@ class DealEngineCollector:
 
     def run(self, records):
         """Call the collected engine methods once each, on all their records."""
+        if not any(self.pending.values()):
+            return
         records = records.with_context(deal_engine_collector=None)
         while self.pending:
             method_name, ids = self.pending.popitem()
@@ -101,7 +103,7 @@ class BaseAutomation(models.Model):
         then runs once on the whole batch (one create per model for 1,000 deals).
         A rule whose only action is the engine hands its records over directly.
         """
-        if records._name != "crm.lead":
+        if records._name != "crm.lead" or not records:
             return super()._process(records, domain_post=domain_post)
         # an outer collector (a deal being written) runs the engine later
         outer = self.env.context.get("deal_engine_collector")
@@ -117,6 +119,19 @@ class BaseAutomation(models.Model):
             )
         if not outer:
             collector.run(records)
+
+    def _filter_post_export_domain(self, records, feedback=False):
+        # Odoo checks every rule on deals after each write and each recompute of
+        # a stored field; an engine rule whose trigger fields were not written
+        # keeps no record anyway: skip evaluating its condition
+        old_values = self.env.context.get("old_values")
+        if records and records._name == "crm.lead" and old_values is not None:
+            trigger_names = self._deal_engine_rules().get(self.id)
+            if trigger_names and not any(
+                name in values for values in old_values.values() for name in trigger_names
+            ):
+                return records.browse(), None
+        return super()._filter_post_export_domain(records, feedback=feedback)
 
     def _deal_collect(self, records, trigger_names, collector):
         """Odoo's ``_process`` for an engine-only rule, without running its code.

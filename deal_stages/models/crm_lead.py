@@ -487,6 +487,8 @@ class CrmLead(models.Model):
                     {
                         "res_model_id": model_id,
                         "res_id": lead.id,
+                        # known here: spares Odoo's recompute and its update
+                        "res_name": lead.display_name,
                         "activity_type_id": template.activity_type_id.id,
                         "summary": template_lang.summary or template.activity_type_id.summary,
                         "note": template_lang.note or template.activity_type_id.default_note,
