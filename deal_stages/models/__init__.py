@@ -7,6 +7,7 @@ from . import crm_lead
 from . import crm_team
 from . import mail_activity
 from . import mail_compose_message
+from . import mail_template
 from . import res_config_settings
 from . import res_users
 from . import crm_deal_script_check

@@ -9,8 +9,9 @@ class DealStepConfig:
     """One step of a script, as plain data (see ``DealConfig``)."""
 
     __slots__ = (
-        "back_step_ids", "check_ids", "field_names", "id", "index", "require_activities_done",
-        "required_check_ids", "script_id", "server_action_ids", "stage_id",
+        "back_step_ids", "cancel_activities_on_exit", "check_ids", "field_names", "id", "index",
+        "is_feedback_step", "mail_mode", "mail_template_id", "require_activities_done",
+        "required_check_ids", "script_id", "server_action_ids", "sla_hours", "stage_id",
     )  # fmt: skip
 
     def __init__(self, **values):
@@ -285,7 +286,9 @@ class CrmDealScript(models.Model):
                 [("script_id", "in", scripts.ids)],
                 [
                     "script_id", "stage_id", "sequence", "require_activities_done",
-                    "back_step_ids", "server_action_ids", "required_field_ids",
+                    "cancel_activities_on_exit", "back_step_ids", "server_action_ids",
+                    "required_field_ids", "mail_template_id", "mail_mode", "is_feedback_step",
+                    "sla_hours",
                 ],
                 order="sequence, id",
             )
@@ -313,12 +316,29 @@ class CrmDealScript(models.Model):
                 field_names=tuple(field_names[fid] for fid in step.required_field_ids.ids),
                 back_step_ids=frozenset(step.back_step_ids.ids),
                 require_activities_done=step.require_activities_done,
+                cancel_activities_on_exit=step.cancel_activities_on_exit,
+                mail_template_id=step.mail_template_id.id,
+                mail_mode=step.mail_mode or "auto",
+                is_feedback_step=step.is_feedback_step,
+                sla_hours=step.sla_hours,
                 server_action_ids=tuple(step.server_action_ids.ids),
             )
         return DealConfig(
             {script.id: (script.strict_order, tuple(step_ids_of[script.id])) for script in scripts},
             step_configs,
         )
+
+    @api.model
+    @tools.ormcache("self.env.lang")
+    def _deal_step_names(self):
+        """{step id: name} of the scripts' steps in the context's language,
+        cached like ``_deal_config``: the notes of every move name the step."""
+        steps = (
+            self.env["crm.deal.script.step"]
+            .sudo()
+            .search_fetch([("script_id.is_template", "=", False)], ["name"])
+        )
+        return {step.id: step.name for step in steps}
 
     @api.model
     @tools.ormcache()

@@ -147,6 +147,14 @@ class CrmDealScriptStep(models.Model):
         self.env.registry.clear_cache()
         return result
 
+    def _update_field_translations(self, field_name, translations, digest=None, source_lang=""):
+        # step names are cached per language (crm.deal.script._deal_step_names)
+        result = super()._update_field_translations(
+            field_name, translations, digest=digest, source_lang=source_lang
+        )
+        self.env.registry.clear_cache()
+        return result
+
     @api.depends("stage_id")
     def _compute_name(self):
         for step in self:

@@ -98,10 +98,10 @@ class CrmDealStageLog(models.Model):
         report = DealReport()
         if current:
             leads = current.lead_id.with_env(env)
-            open_activities = leads._deal_cancel_left_activities()
+            activities = leads._deal_cancel_left_activities()
             step_by_lead = {log.lead_id.id: log.step_id for log in current}
             leads._deal_schedule_activities(
-                step_by_lead, "enter", report, open_activities=open_activities
+                step_by_lead, "enter", report, open_activities=activities
             )
             # a restored deal comes back to its step: its customer was told already
             leads._deal_send_step_messages(
@@ -147,6 +147,8 @@ class DealReport:
     def post(self, leads, stays):
         """Post one internal note per deal that had anything done or skipped."""
         env = leads.env
+        # the steps' names are cached: no read of the steps for the notes
+        names = env["crm.deal.script"]._deal_step_names()
         step_by_lead = {log.lead_id.id: log.step_id for log in stays}
         bodies = {}
         for lead in leads:
@@ -154,7 +156,8 @@ class DealReport:
             if not (done or skipped):
                 continue
             body = Markup("<p>%s</p>") % env._(
-                "Step %(step)s entered.", step=step_by_lead[lead.id].name
+                "Step %(step)s entered.",
+                step=names.get(step_by_lead[lead.id].id) or step_by_lead[lead.id].name,
             )
             if done:
                 body += Markup("<p>%s</p><ul>%s</ul>") % (

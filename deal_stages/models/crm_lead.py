@@ -394,19 +394,55 @@ class CrmLead(models.Model):
         Only the script's own activities of steps that ask for it go; manual
         activities and those of the current step stay.
 
-        :return: the script's open activities of the deals that remain, for
-            ``_deal_schedule_activities`` (one search serves both)
+        :return: ``DealActivities`` of the deals (the script's open activities
+            that remain, the templates already applied), for
+            ``_deal_schedule_activities``: one query serves both
         """
-        activities = self._deal_script_open_activities()
-        step_by_lead = {lead.id: lead.deal_step_id for lead in self}
-        left = activities.filtered(
-            lambda act: (
-                act.deal_step_id != step_by_lead[act.res_id]
-                and act.deal_step_id.cancel_activities_on_exit
+        Activity = self.env["mail.activity"]
+        Activity.flush_model(
+            ["res_model", "res_id", "active", "deal_script_activity_id", "deal_step_id"]
+        )
+        self.flush_model(["deal_applied_activity_ids"])
+        # the deals are the mover's: their activities are read as the gate does
+        rows = self.env.execute_query(
+            SQL(
+                """
+                SELECT id, res_id, deal_script_activity_id, deal_step_id
+                  FROM mail_activity
+                 WHERE res_model = 'crm.lead' AND res_id = ANY(%s) AND active
+                   AND (deal_script_activity_id IS NOT NULL OR deal_step_id IS NOT NULL)
+                 UNION ALL
+                SELECT NULL, lead_id, script_activity_id, NULL
+                  FROM crm_lead_deal_applied_activity_rel
+                 WHERE lead_id = ANY(%s)
+                """,
+                self.ids,
+                self.ids,
             )
         )
-        left.unlink()
-        return activities - left
+        config = self.env["crm.deal.script"]._deal_config()
+        step_of = {lead.id: lead.deal_step_id.id for lead in self}
+        done = DealActivities()
+        left = []
+        for activity_id, lead_id, template_id, step_id in rows:
+            if activity_id is None:
+                done.applied.add((lead_id, template_id))
+                continue
+            step = config.steps.get(step_id)
+            if (
+                step_id
+                and step_id != step_of[lead_id]
+                and (
+                    step.cancel_activities_on_exit
+                    if step
+                    else self.env["crm.deal.script.step"].browse(step_id).cancel_activities_on_exit
+                )
+            ):
+                left.append(activity_id)
+            else:
+                done.open_pairs.add((lead_id, template_id))
+        Activity.browse(left).unlink()
+        return done
 
     def _deal_script_open_activities(self):
         """The open activities created by the scripts on the deals ``self``."""
@@ -432,7 +468,8 @@ class CrmLead(models.Model):
         :param trigger: ``enter``, ``lost``, ``sla`` or ``change``
         :param report: a ``DealReport`` collecting what was done and skipped
         :param open_activities: the script's open activities of these deals,
-            when the caller has them already (saves a search)
+            when the caller has them already (saves a search), or the
+            ``DealActivities`` of ``_deal_cancel_left_activities``
         """
         steps = self.env["crm.deal.script.step"].concat(*step_by_lead.values())
         # one query for the templates and the fields used below
@@ -448,10 +485,13 @@ class CrmLead(models.Model):
             return self.env["mail.activity"]
         templates_by_step = templates.grouped("step_id")
         leads = self.browse(step_by_lead)
-        applied = leads._deal_applied_template_pairs(templates)
-        if open_activities is None:
-            open_activities = leads._deal_script_open_activities()
-        open_pairs = {(act.res_id, act.deal_script_activity_id.id) for act in open_activities}
+        if isinstance(open_activities, DealActivities):
+            applied, open_pairs = open_activities.applied, open_activities.open_pairs
+        else:
+            applied = leads._deal_applied_template_pairs(templates)
+            if open_activities is None:
+                open_activities = leads._deal_script_open_activities()
+            open_pairs = {(act.res_id, act.deal_script_activity_id.id) for act in open_activities}
         # the assignee's language matters only where there is a choice
         multi_lang = len(self.env["res.lang"].get_installed()) > 1
         today = fields.Date.context_today(self)
@@ -663,11 +703,16 @@ class CrmLead(models.Model):
         :param step_by_lead: {lead id: step} the steps the deals entered
         :param report: a ``DealReport`` collecting what was done and skipped
         """
+        # what each step sends: the scripts' structure (cached)
+        config = self.env["crm.deal.script"]._deal_config()
+        Template = self.env["mail.template"]
         feedback_template = None  # looked up only for a feedback step
         groups = {}
         for lead in self.browse(list(step_by_lead)):
-            step = step_by_lead[lead.id]
-            template = step.mail_template_id
+            step = config.steps.get(step_by_lead[lead.id].id)
+            if not step:
+                continue
+            template = Template.browse(step.mail_template_id)
             if not template and step.is_feedback_step:
                 if feedback_template is None:
                     feedback_template = self.env.ref(
@@ -675,7 +720,7 @@ class CrmLead(models.Model):
                     )
                 template = feedback_template
             if template:
-                key = (template, step.mail_mode or "auto")
+                key = (template, step.mail_mode)
                 groups[key] = groups.get(key, self.browse()) | lead
         for (template, mode), leads in groups.items():
             leads._deal_send_template(template, mode, report)
@@ -866,21 +911,8 @@ class CrmLead(models.Model):
             "auto_delete", "body_html", "email_from", "mail_server_id", "reply_to",
             "scheduled_date", "subject",
         ]  # fmt: skip
-        # its documents and reports, if it has any (one query for both)
-        documents, reports = (
-            template._fields[name] for name in ("attachment_ids", "report_template_ids")
-        )
-        has_documents, has_reports = self.env.execute_query(
-            SQL(
-                "SELECT EXISTS(SELECT FROM %s WHERE %s = %s), EXISTS(SELECT FROM %s WHERE %s = %s)",
-                SQL.identifier(documents.relation),
-                SQL.identifier(documents.column1),
-                template.id,
-                SQL.identifier(reports.relation),
-                SQL.identifier(reports.column1),
-                template.id,
-            )
-        )[0]
+        # its documents and reports, if it has any (cached)
+        has_documents, has_reports = template._deal_has_documents()
         if has_documents:
             render_fields.append("attachment_ids")
         if has_reports:
@@ -1261,20 +1293,23 @@ class CrmLead(models.Model):
         """
         cache = {}
         values = {}
+        # which steps have a deadline: the scripts' structure (cached)
+        config = self.env["crm.deal.script"]._deal_config()
         for stay in stays:
             lead = self.browse(stay.lead_id.id)
             step = stay.step_id
-            if not step or not step.sla_hours or lead.deal_step_id != step:
+            step_config = config.steps.get(step.id)
+            if not (step_config and step_config.sla_hours) or lead.deal_step_id != step:
                 values[lead.id] = SLA_CLEARED
                 continue
             script = lead.deal_script_id
             calendar = lead._deal_sla_calendar()
             start = stay.date_in
-            deadline = self._deal_sla_add_hours(calendar, start, step.sla_hours, cache)
+            deadline = self._deal_sla_add_hours(calendar, start, step_config.sla_hours, cache)
             warning = escalation = False
             if script.sla_warning_percent:
                 warning = self._deal_sla_add_hours(
-                    calendar, start, step.sla_hours * script.sla_warning_percent / 100, cache
+                    calendar, start, step_config.sla_hours * script.sla_warning_percent / 100, cache
                 )
             if script.sla_escalation_hours and script.sla_escalation_user_id:
                 escalation = self._deal_sla_add_hours(
@@ -2806,6 +2841,17 @@ class CrmLead(models.Model):
         self.env["bus.bus"]._sendone(
             self.env["res.groups"].browse(group_id), DEAL_BOARD_NOTIFICATION, {}
         )
+
+
+class DealActivities:
+    """What the deals' script activities are: open (lead id, template id)
+    pairs and templates already applied (see ``_deal_cancel_left_activities``)."""
+
+    __slots__ = ("applied", "open_pairs")
+
+    def __init__(self):
+        self.applied = set()
+        self.open_pairs = set()
 
 
 class SlaReport:

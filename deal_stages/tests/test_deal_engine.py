@@ -111,6 +111,19 @@ class TestDealEngine(DealStagesCommon):
         self.assertEqual(deal.deal_step_id, self.step_3)
         self.assertEqual(deal.deal_progress, 100)
 
+    def test_note_names_the_step_as_configured_now(self):
+        """The scripts' structure and names are cached: a change shows at once."""
+        self.step_2.name = "Invoicing"
+        deal = self._create_deals()
+        deal.stage_id = self.stage_team1_2
+        self.assertTrue(deal.message_ids.filtered(lambda m: "Step Invoicing entered." in m.body))
+        self.step_2.update_field_translations("name", {"en_US": "Billing"})
+        self.step_2.sla_hours = 8
+        other = self._create_deals()
+        other.stage_id = self.stage_team1_2
+        self.assertTrue(other.message_ids.filtered(lambda m: "Step Billing entered." in m.body))
+        self.assertTrue(other.deal_sla_deadline, "the step's new deadline applies")
+
     def test_server_actions_of_step(self):
         action = self.env["ir.actions.server"].create(
             {
