@@ -523,6 +523,11 @@ class CrmLead(models.Model):
                     else template
                 )
                 deadline = lead._deal_activity_deadline(template, user, today, deadlines)
+                summary, note = template_lang.summary, template_lang.note
+                if not (summary and note):
+                    # the type's own texts (cached), in the assignee's language
+                    type_summary, type_note = template_lang.activity_type_id._deal_defaults()
+                    summary, note = summary or type_summary, note or type_note
                 vals_list.append(
                     {
                         "res_model_id": model_id,
@@ -530,8 +535,8 @@ class CrmLead(models.Model):
                         # known here: spares Odoo's recompute and its update
                         "res_name": lead.display_name,
                         "activity_type_id": template.activity_type_id.id,
-                        "summary": template_lang.summary or template.activity_type_id.summary,
-                        "note": template_lang.note or template.activity_type_id.default_note,
+                        "summary": summary,
+                        "note": note,
                         "date_deadline": deadline,
                         "user_id": user.id,
                         "automated": True,

@@ -1,4 +1,4 @@
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 
 from odoo.addons.mail.tools.discuss import Store
 
@@ -69,3 +69,27 @@ class MailActivity(models.Model):
         lead_ids = [activity.res_id for activity in self if activity.res_model == "crm.lead"]
         if lead_ids:
             self.env["crm.lead"].browse(lead_ids)._deal_board_notify()
+
+
+class MailActivityType(models.Model):
+    _inherit = "mail.activity.type"
+
+    @tools.ormcache("self.id", "self.env.lang")
+    def _deal_defaults(self):
+        """(summary, default note) in the context's language: what a script
+        activity without its own texts gets. Cached, as the entry automation
+        creates activities on every move; cleared when they change."""
+        return self.summary, self.default_note
+
+    def write(self, vals):
+        result = super().write(vals)
+        if {"summary", "default_note"}.intersection(vals):
+            self.env.registry.clear_cache()  # _deal_defaults
+        return result
+
+    def _update_field_translations(self, field_name, translations, digest=None, source_lang=""):
+        result = super()._update_field_translations(
+            field_name, translations, digest=digest, source_lang=source_lang
+        )
+        self.env.registry.clear_cache()  # _deal_defaults
+        return result

@@ -124,6 +124,21 @@ class TestDealEngine(DealStagesCommon):
         self.assertTrue(other.message_ids.filtered(lambda m: "Step Billing entered." in m.body))
         self.assertTrue(other.deal_sla_deadline, "the step's new deadline applies")
 
+    def test_activity_without_texts_takes_its_type_texts(self):
+        """A template without summary or note gives the activity its type's (now)."""
+        self.activity_type_todo.write({"summary": "Follow up", "default_note": "<p>Call first</p>"})
+        self.step_2.activity_template_ids.write({"summary": False, "note": False})
+        deal = self._create_deals()
+        deal.stage_id = self.stage_team1_2
+        activity = self._script_activities(deal).filtered(lambda a: a.deal_step_id == self.step_2)
+        self.assertEqual(activity.summary, "Follow up")
+        self.assertIn("Call first", activity.note)
+        self.activity_type_todo.default_note = "<p>Email first</p>"
+        other = self._create_deals()
+        other.stage_id = self.stage_team1_2
+        activity = self._script_activities(other).filtered(lambda a: a.deal_step_id == self.step_2)
+        self.assertIn("Email first", activity.note)
+
     def test_server_actions_of_step(self):
         action = self.env["ir.actions.server"].create(
             {
