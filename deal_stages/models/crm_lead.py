@@ -1,3 +1,4 @@
+import uuid
 from collections import defaultdict
 from datetime import datetime, time, timedelta
 
@@ -14,6 +15,8 @@ from odoo.addons.rating.models.rating_data import RATING_LIMIT_SATISFIED
 from .base_automation import DealEngineCollector, DealMove
 from .crm_deal_stage_log import DealReport
 
+# what a template calls to link a deal's progress page (it needs the token)
+PORTAL_LINK_NAMES = ("get_portal_url", "_portal_ensure_token", "access_token", "_get_share_url")
 # deals listed in full in a refusal; the others are counted
 GATE_ERROR_DEALS = 20
 
@@ -927,6 +930,7 @@ class CrmLead(models.Model):
         own_recipients = template.use_default_to
         if not own_recipients:
             render_fields += ["email_cc", "email_to", "partner_to"]
+        self._deal_ensure_tokens(template)
         # addresses without a contact become contacts, as when posting to them
         rendered = template._generate_template(
             self.ids, render_fields, find_or_create_partners=True
@@ -941,6 +945,21 @@ class CrmLead(models.Model):
                 ).items():
                     rendered[lead_id]["partner_ids"] = values.get("partner_ids") or []
         return rendered
+
+    def _deal_ensure_tokens(self, template):
+        """Give the deals their progress page token before ``template`` links it.
+
+        Rendering would write each deal's token on its own (a write per deal,
+        with all that a deal's write triggers); one statement does it here.
+        """
+        body = template.body_html or ""
+        if not any(name in body for name in PORTAL_LINK_NAMES):
+            return
+        missing = self.filtered(lambda lead: not lead.access_token)
+        if missing:
+            # a technical field, unknown to automation rules and tracking
+            missing.sudo()._write_multi([{"access_token": str(uuid.uuid4())} for _lead in missing])
+            missing.invalidate_recordset(["access_token"])
 
     def _deal_template_documents(self, rendered):
         """{lead id: attachment ids} for the rendered template's documents.
