@@ -177,7 +177,6 @@ class TestDealAutomationRulesOff(DealStagesCommon):
         self.assertFalse(self._script_activities(deal))
         self.assertEqual(len(deal.deal_log_ids), 2, "history is always kept")
 
-
     def test_admin_action_added_to_the_shipped_rule(self):
         """The shipped rule hands deals straight to the engine; an action an
         admin adds to it runs as well, and the engine still runs once."""
@@ -201,6 +200,7 @@ class TestDealAutomationRulesOff(DealStagesCommon):
             self.assertEqual(
                 self._script_activities(deal).mapped("summary").count("Issue the invoice"), 1
             )
+
 
 @tagged("post_install", "-at_install", "deal_stages")
 class TestDealScriptAssignment(DealStagesCommon):
