@@ -1,0 +1,132 @@
+from odoo.tests import tagged
+
+from .common import DealInvoicingCommon
+
+
+@tagged("post_install", "-at_install", "deal_stages")
+class TestDealInvoicing(DealInvoicingCommon):
+    """Invoices and payments move the B2B deal on, one step per event."""
+
+    def test_invoice_posted_moves_to_prepayment(self):
+        deal = self._create_b2b_deal(self.step_invoicing)
+        order = self._confirmed_order(deal)
+        invoice = order.sudo()._create_invoices()
+        self.assertEqual(deal.deal_step_id, self.step_invoicing, "a draft invoice is not issued")
+        self.assertFalse(deal.deal_invoice_posted)
+
+        invoice.with_user(self.accountant).action_post()
+        self.assertEqual(deal.deal_step_id, self.step_prepayment, "one step, no further")
+        self.assertRecordValues(
+            deal,
+            [
+                {
+                    "deal_invoiced_amount": 1000.0,
+                    "deal_paid_amount": 0.0,
+                    "deal_paid_ratio": 0.0,
+                    "deal_invoice_posted": True,
+                    "deal_invoiced_in_full": True,
+                    "deal_paid_in_full": False,
+                }
+            ],
+        )
+        stay = self._auto_stays(deal)
+        self.assertEqual(len(stay), 1)
+        self.assertEqual(stay.from_step_id, self.step_invoicing)
+        self.assertEqual(stay.note, "Condition met: Invoice posted for the deal's amount")
+        # the accountant, who has no right on deals, moved it by posting
+        self.assertEqual(stay.user_id, self.accountant)
+
+    def test_partial_payment_below_prepayment_stays(self):
+        deal = self._create_b2b_deal(self.step_invoicing)
+        invoice = self._post_invoice(self._confirmed_order(deal))
+        self.assertEqual(deal.deal_step_id, self.step_prepayment)
+
+        self._register_payment(invoice, 200.0)
+        self.assertEqual(deal.deal_paid_ratio, 20.0)
+        self.assertEqual(deal.deal_step_id, self.step_prepayment, "20 % is below the 30 % asked")
+        self.assertEqual(len(self._auto_stays(deal)), 1)
+
+        self._register_payment(invoice, 150.0)
+        self.assertEqual(deal.deal_paid_ratio, 35.0)
+        self.assertEqual(deal.deal_step_id, self.step_production, "one step, no further")
+        stay = self._auto_stays(deal)[-1]
+        self.assertEqual(stay.from_step_id, self.step_prepayment)
+        self.assertEqual(stay.note, "Condition met: Prepayment of 30 % received")
+        self.assertEqual(stay.user_id, self.accountant)
+
+    def test_amounts_untaxed_paid_share_and_credit_notes(self):
+        # a deal of the test script (no conditions): the figures alone
+        deal = self._create_deals(partner_id=self.customer.id, expected_revenue=1000.0)
+        invoice = self._post_invoice(self._confirmed_order(deal, taxes=self.tax_15))
+        self.assertEqual(invoice.amount_total, 1150.0)
+        self._register_payment(invoice, 575.0)
+        self.assertRecordValues(
+            deal,
+            [
+                {
+                    # untaxed, like the expected revenue: half paid is 500
+                    "deal_invoiced_amount": 1000.0,
+                    "deal_paid_amount": 500.0,
+                    "deal_paid_ratio": 50.0,
+                    "deal_invoiced_in_full": True,
+                    "deal_paid_in_full": False,
+                }
+            ],
+        )
+        # a credit note of 200 (not refunded yet) lowers the invoiced amount
+        refund = invoice.sudo()._reverse_moves()
+        refund.invoice_line_ids.price_unit = 200.0
+        refund.with_user(self.accountant).action_post()
+        self.assertRecordValues(
+            deal,
+            [
+                {
+                    "deal_invoiced_amount": 800.0,
+                    "deal_paid_amount": 500.0,
+                    "deal_paid_ratio": 50.0,
+                    "deal_invoiced_in_full": False,
+                }
+            ],
+        )
+        # the customer agreed on 800: the posted documents cover it
+        deal.expected_revenue = 800.0
+        self.assertRecordValues(
+            deal, [{"deal_paid_ratio": 62.5, "deal_invoiced_in_full": True}]
+        )
+
+    def test_increase_needs_an_invoice_of_the_new_amount(self):
+        deal = self._create_b2b_deal(self.step_invoicing)
+        order = self._confirmed_order(deal)
+        invoice = self._post_invoice(order)
+        self._register_payment(invoice, 400.0)
+        self.assertEqual(deal.deal_step_id, self.step_prepayment)
+
+        # the customer orders more: the deal goes back to Invoicing
+        self.env["crm.deal.order.change"].with_user(self.user_sales_salesman).create(
+            {"lead_id": deal.id, "change_type": "increase", "amount_delta": 500.0}
+        )
+        self.assertEqual(deal.expected_revenue, 1500.0)
+        self.assertEqual(deal.deal_step_id, self.step_invoicing)
+        self.assertFalse(deal.deal_invoiced_in_full, "the invoice of 1,000 no longer covers it")
+        # saving the deal does not push it on again: the first invoice exists
+        deal.with_user(self.user_sales_salesman).description = "Two more machines, half price"
+        self.assertEqual(deal.deal_step_id, self.step_invoicing)
+
+        # the order is amended and invoiced in two parts: the first is not enough
+        order.sudo().order_line = [
+            (0, 0, {"product_id": self.product.id, "product_uom_qty": 2, "price_unit": 250.0})
+        ]
+        first = order.sudo()._create_invoices()
+        first.invoice_line_ids.quantity = 1
+        first.with_user(self.accountant).action_post()
+        self.assertEqual(deal.deal_invoiced_amount, 1250.0)
+        self.assertEqual(deal.deal_step_id, self.step_invoicing)
+        auto_before = len(self._auto_stays(deal))
+
+        self._post_invoice(order)
+        self.assertTrue(deal.deal_invoiced_in_full)
+        self.assertEqual(deal.deal_step_id, self.step_prepayment, "one step: 400 of 1,500 paid")
+        self.assertEqual(deal.deal_paid_ratio, 26.67)
+        stays = self._auto_stays(deal)
+        self.assertEqual(len(stays), auto_before + 1)
+        self.assertEqual(stays[-1].from_step_id, self.step_invoicing)
