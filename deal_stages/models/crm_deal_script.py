@@ -225,14 +225,18 @@ class CrmDealScript(models.Model):
     @api.model
     @tools.ormcache()
     def _script_id_by_team(self):
-        """{team id: script id} of the active scripts, for new deals.
+        """{team id: (script id, script company id)} of the active scripts.
 
         Cached: every lead of a team gets its default script from here, and a
         search per lead creation would cost Odoo's own flows a query each.
         """
         # shared by all users (cached): the team, not the reader, decides
         scripts = self.sudo().search([("is_template", "=", False), ("team_ids", "!=", False)])
-        return {team.id: script.id for script in scripts for team in script.team_ids}
+        return {
+            team.id: (script.id, script.company_id.id)
+            for script in scripts
+            for team in script.team_ids
+        }
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_used(self):
