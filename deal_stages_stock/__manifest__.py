@@ -13,6 +13,8 @@
         "views/crm_lead_views.xml",
         "data/crm_deal_script_template_data.xml",
     ],
+    "post_init_hook": "post_init_hook",
+    "uninstall_hook": "uninstall_hook",
     "installable": True,
     "auto_install": True,
 }

@@ -20,9 +20,10 @@ class AccountMove(models.Model):
     def _deal_auto_advance_leads(self):
         """Let the deals invoiced by these documents move on (see the deal's
         auto-advance conditions on invoicing and payment)."""
-        if self.env.context.get("deal_auto_advance_deferred") or not self.env[
-            "crm.deal.script.step"
-        ]._deal_auto_advance_step_ids():
+        if (
+            self.env.context.get("deal_auto_advance_deferred")
+            or not self.env["crm.deal.script.step"]._deal_auto_advance_step_ids()
+        ):
             return
         # sudo: whoever posts or pays an invoice need not read its sales orders
         # or deals; the deals move as the script's system action, logged as
@@ -30,4 +31,4 @@ class AccountMove(models.Model):
         invoices = self.sudo().filtered(lambda move: move.move_type in DEAL_INVOICE_TYPES)
         leads = invoices.invoice_line_ids.sale_line_ids.order_id.opportunity_id
         if leads:
-            leads._deal_auto_advance()
+            leads._deal_auto_advance_written()

@@ -1,5 +1,6 @@
 from odoo.tests import tagged
 
+from ..hooks import post_init_hook, uninstall_hook
 from .common import DealInvoicingCommon
 
 
@@ -90,16 +91,14 @@ class TestDealInvoicing(DealInvoicingCommon):
         )
         # the customer agreed on 800: the posted documents cover it
         deal.expected_revenue = 800.0
-        self.assertRecordValues(
-            deal, [{"deal_paid_ratio": 62.5, "deal_invoiced_in_full": True}]
-        )
+        self.assertRecordValues(deal, [{"deal_paid_ratio": 62.5, "deal_invoiced_in_full": True}])
 
     def test_increase_needs_an_invoice_of_the_new_amount(self):
         deal = self._create_b2b_deal(self.step_invoicing)
         order = self._confirmed_order(deal)
         invoice = self._post_invoice(order)
         self._register_payment(invoice, 400.0)
-        self.assertEqual(deal.deal_step_id, self.step_prepayment)
+        self.assertEqual(deal.deal_step_id, self.step_production)
 
         # the customer orders more: the deal goes back to Invoicing
         self.env["crm.deal.order.change"].with_user(self.user_sales_salesman).create(
@@ -130,3 +129,65 @@ class TestDealInvoicing(DealInvoicingCommon):
         stays = self._auto_stays(deal)
         self.assertEqual(len(stays), auto_before + 1)
         self.assertEqual(stays[-1].from_step_id, self.step_invoicing)
+
+    def test_paid_in_full_waits_for_the_closing_documents(self):
+        deal = self._create_b2b_deal(self.step_closing)
+        invoice = self._post_invoice(self._confirmed_order(deal))
+        self._register_payment(invoice, 1000.0)
+        self.assertTrue(deal.deal_paid_in_full)
+        self.assertEqual(deal.deal_step_id, self.step_closing, "documents not signed yet")
+        self.assertFalse(self._auto_stays(deal))
+        # the salesperson ticks the last item: the deal goes to Completion
+        deal.deal_check_ids.filtered(
+            lambda check: check.name == "Closing documents signed"
+        ).with_user(self.user_sales_salesman).done = True
+        self.assertEqual(deal.deal_step_id, self.step_completion)
+        self.assertEqual(self._auto_stays(deal).note, "Condition met: Paid in full")
+
+    def test_one_posting_moves_every_deal_invoiced(self):
+        deals = self._create_b2b_deal(self.step_invoicing) | self._create_b2b_deal(
+            self.step_invoicing, revenue=3000.0
+        )
+        orders = self._confirmed_order(deals[0]) | self._confirmed_order(deals[1], quantity=2)
+        invoices = orders.sudo()._create_invoices(grouped=True)
+        self.assertEqual(len(invoices), 2)
+        invoices.with_user(self.accountant).action_post()
+        self.assertEqual(deals[0].deal_step_id, self.step_prepayment)
+        self.assertEqual(deals[1].deal_step_id, self.step_invoicing, "2,000 of 3,000 invoiced")
+        # one payment for both invoices: the first deal's prepayment is there
+        self._register_payment(invoices, 1000.0)
+        self.assertEqual(deals[0].deal_step_id, self.step_production)
+
+
+@tagged("post_install", "-at_install", "deal_stages")
+class TestDealInvoicingInstall(DealInvoicingCommon):
+    """Scripts created from the template before the add-on get its conditions."""
+
+    def test_install_and_uninstall_hooks(self):
+        prepayment_item = self.step_prepayment.check_ids
+        self.assertEqual(prepayment_item.name, "Prepayment received")
+        self.assertFalse(prepayment_item.required, "the payments prove it")
+        # as the script was before the add-on: no condition, the item required
+        self.step_prepayment.auto_advance_domain = False
+        prepayment_item.required = True
+        post_init_hook(self.env)
+        self.assertEqual(
+            self.step_prepayment.auto_advance_domain, '[("deal_paid_ratio", ">=", 30)]'
+        )
+        self.assertEqual(self.step_prepayment.auto_advance_label, "Prepayment of 30 % received")
+        self.assertFalse(prepayment_item.required)
+        # a condition of the administrator's own is kept
+        self.step_closing.auto_advance_domain = "[('deal_paid_ratio', '>=', 90)]"
+        post_init_hook(self.env)
+        self.assertEqual(self.step_closing.auto_advance_domain, "[('deal_paid_ratio', '>=', 90)]")
+
+        uninstall_hook(self.env)
+        self.assertFalse(
+            (
+                self.b2b.step_ids | self.env.ref("deal_stages.deal_script_template_b2b").step_ids
+            ).filtered(lambda step: "deal_paid" in (step.auto_advance_domain or ""))
+        )
+        self.assertTrue(prepayment_item.required)
+        self.assertTrue(
+            self.env.ref("deal_stages.deal_script_template_b2b_check_paid_in_full").required
+        )

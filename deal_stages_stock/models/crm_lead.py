@@ -18,7 +18,9 @@ class CrmLead(models.Model):
         self.order_ids.picking_ids.fetch(["state", "picking_type_code"])
         for lead in self:
             deliveries = lead.order_ids.picking_ids.filtered(
-                lambda picking: picking.picking_type_code == "outgoing" and picking.state != "cancel"
+                lambda picking: (
+                    picking.picking_type_code == "outgoing" and picking.state != "cancel"
+                )
             )
             lead.deal_delivered = bool(deliveries) and all(
                 picking.state == "done" for picking in deliveries

@@ -44,7 +44,7 @@ class DealDeliveryCommon(DealStagesCommon):
         )
         cls.env["stock.quant"]._update_available_quantity(cls.machine, warehouse.lot_stock_id, 10)
 
-    def _create_b2b_deal(self, step):
+    def _create_b2b_deal(self, step, **values):
         """A B2B deal of the salesperson standing at ``step``."""
         return (
             self.env["crm.lead"]
@@ -58,6 +58,7 @@ class DealDeliveryCommon(DealStagesCommon):
                     "partner_id": self.customer.id,
                     "expected_revenue": 2000.0,
                     "stage_id": step.stage_id.id,
+                    **values,
                 }
             )
         )

@@ -40,7 +40,9 @@ class StockPicking(models.Model):
         leads_by_values = defaultdict(lambda: self.env["crm.lead"].sudo())
         for lead in leads:
             deliveries = lead.order_ids.picking_ids.filtered(
-                lambda picking: picking.picking_type_code == "outgoing" and picking.state != "cancel"
+                lambda picking: (
+                    picking.picking_type_code == "outgoing" and picking.state != "cancel"
+                )
             ).sorted("id")
             values = {}
             carriers = list(dict.fromkeys(deliveries.carrier_id.mapped("name")))
