@@ -42,5 +42,5 @@ def uninstall_hook(env):
         Domain("auto_advance_domain", "ilike", field_name) for field_name in OWN_FIELDS
     )
     env["crm.deal.script.step"].with_context(active_test=False).search(domain).write(
-        {"auto_advance_domain": False, "auto_advance_label": False}
+        {"auto_advance_domain": False}
     )

@@ -71,7 +71,6 @@ class TestDealSale(DealStagesCommon):
         )
         self.assertEqual(self.step_contract.auto_advance_domain, template_step.auto_advance_domain)
         self.assertEqual(self.step_contract.auto_advance_label, "Quotation confirmed")
-        self.assertFalse(self.step_invoicing.auto_advance_label)
 
     @users("user_sales_salesman")
     def test_confirmed_quotation_moves_one_step(self):
