@@ -63,7 +63,7 @@ def uninstall_hook(env):
     Step = env["crm.deal.script.step"].with_context(active_test=False)
     Step.search(
         Domain.OR(Domain("auto_advance_domain", "ilike", name) for name in OWN_FIELDS)
-    ).write({"auto_advance_domain": False, "auto_advance_label": False})
+    ).write({"auto_advance_domain": False})
     for template_step, check in _template_steps(env).items():
         if check:
             steps = Step.search([("template_step_id", "=", template_step.id)])

@@ -8,6 +8,11 @@ class AccountMove(models.Model):
 
     def _post(self, soft=True):
         posted = super()._post(soft=soft)
+        # the invoice or credit note an order change of the amount waited for;
+        # sudo: see _deal_auto_advance_leads
+        leads = posted.sudo()._deal_leads().filtered("deal_invoice_pending")
+        if leads:
+            leads.deal_invoice_pending = False
         posted._deal_auto_advance_leads()
         return posted
 
@@ -28,7 +33,11 @@ class AccountMove(models.Model):
         # sudo: whoever posts or pays an invoice need not read its sales orders
         # or deals; the deals move as the script's system action, logged as
         # such (cause "auto", the user who triggered it)
-        invoices = self.sudo().filtered(lambda move: move.move_type in DEAL_INVOICE_TYPES)
-        leads = invoices.invoice_line_ids.sale_line_ids.order_id.opportunity_id
+        leads = self.sudo()._deal_leads()
         if leads:
             leads._deal_auto_advance_written()
+
+    def _deal_leads(self):
+        """The deals whose orders these customer invoices and credit notes bill."""
+        invoices = self.filtered(lambda move: move.move_type in DEAL_INVOICE_TYPES)
+        return invoices.invoice_line_ids.sale_line_ids.order_id.opportunity_id

@@ -44,8 +44,15 @@ class CrmLead(models.Model):
         string="Invoiced in Full",
         compute="_compute_deal_invoicing",
         store=True,
-        help="Posted invoices cover the deal's expected revenue. An order change that "
-        "raises the amount makes it false until an invoice covers the difference.",
+        help="Posted invoices cover the deal's expected revenue. After an order change "
+        "of the amount, it waits for an invoice or credit note of the change.",
+    )
+    deal_invoice_pending = fields.Boolean(
+        string="Awaiting Invoice Update",
+        readonly=True,
+        copy=False,
+        help="An order change altered the deal's amount: it counts as invoiced in full "
+        "again only once an invoice or a credit note of its orders is posted.",
     )
     deal_paid_in_full = fields.Boolean(
         string="Paid in Full",
@@ -56,6 +63,7 @@ class CrmLead(models.Model):
 
     @api.depends(
         "expected_revenue",
+        "deal_invoice_pending",
         "order_ids.order_line.invoice_lines.move_id.state",
         "order_ids.order_line.invoice_lines.move_id.amount_untaxed_signed",
         "order_ids.order_line.invoice_lines.move_id.amount_total_signed",
@@ -82,6 +90,7 @@ class CrmLead(models.Model):
             posted = any(move.move_type == "out_invoice" for move in invoices)
             in_full = (
                 posted
+                and not lead.deal_invoice_pending
                 and currency.compare_amounts(invoiced, 0.0) > 0
                 and currency.compare_amounts(invoiced, lead.expected_revenue) >= 0
             )

@@ -107,6 +107,7 @@ class TestDealInvoicing(DealInvoicingCommon):
         self.assertEqual(deal.expected_revenue, 1500.0)
         self.assertEqual(deal.deal_step_id, self.step_invoicing)
         self.assertFalse(deal.deal_invoiced_in_full, "the invoice of 1,000 no longer covers it")
+        self.assertTrue(deal.deal_invoice_pending)
         # saving the deal does not push it on again: the first invoice exists
         deal.with_user(self.user_sales_salesman).description = "Two more machines, half price"
         self.assertEqual(deal.deal_step_id, self.step_invoicing)
@@ -157,6 +158,32 @@ class TestDealInvoicing(DealInvoicingCommon):
         # one payment for both invoices: the first deal's prepayment is there
         self._register_payment(invoices, 1000.0)
         self.assertEqual(deals[0].deal_step_id, self.step_production)
+
+    def test_decrease_needs_a_credit_note(self):
+        deal = self._create_b2b_deal(self.step_invoicing)
+        invoice = self._post_invoice(self._confirmed_order(deal))
+        self._register_payment(invoice, 400.0)
+        self.assertEqual(deal.deal_step_id, self.step_production)
+
+        # the customer takes less: back to Invoicing, where the invoice of
+        # 1,000 is too much, so the deal does not move on by itself
+        self.env["crm.deal.order.change"].with_user(self.user_sales_salesman).create(
+            {"lead_id": deal.id, "change_type": "decrease", "amount_delta": -200.0}
+        )
+        self.assertEqual(deal.deal_step_id, self.step_invoicing)
+        self.assertTrue(deal.deal_invoice_pending)
+        self.assertFalse(deal.deal_invoiced_in_full)
+
+        refund = invoice.sudo()._reverse_moves()
+        refund.invoice_line_ids.price_unit = 200.0
+        refund.with_user(self.accountant).action_post()
+        self.assertFalse(deal.deal_invoice_pending)
+        self.assertEqual(deal.deal_invoiced_amount, 800.0)
+        # invoiced, and the 400 paid is half of the new amount: the deal goes
+        # on through Prepayment to where it was
+        self.assertEqual(deal.deal_step_id, self.step_production)
+        stays = self._auto_stays(deal)[-2:]
+        self.assertEqual(stays.mapped("from_step_id"), self.step_invoicing | self.step_prepayment)
 
 
 @tagged("post_install", "-at_install", "deal_stages")
