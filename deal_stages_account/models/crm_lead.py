@@ -72,7 +72,13 @@ class CrmLead(models.Model):
     def _compute_deal_invoicing(self):
         # one read of the documents of all the deals; the loop runs in memory
         self.order_ids.order_line.invoice_lines.move_id.fetch(
-            ["state", "move_type", "amount_untaxed_signed", "amount_total_signed"]
+            [
+                "state",
+                "move_type",
+                "amount_untaxed_signed",
+                "amount_total_signed",
+                "amount_residual_signed",
+            ]
         )
         for lead in self:
             currency = lead.company_currency or self.env.company.currency_id
