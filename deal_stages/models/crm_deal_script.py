@@ -293,7 +293,14 @@ class CrmDealScript(models.Model):
         )
         # stages take the translations of the steps' names
         Stage = self.env["crm.stage"]
-        base_sequence = max(Stage.search([("team_ids", "in", team.ids)]).mapped("sequence") or [0])
+        # after the open stages the team's pipeline already shows (its own and
+        # the shared ones), before its won stage: the deal steps follow lead
+        # qualification and the existing stages keep their order
+        pipeline = Stage.search(Domain("team_ids", "=", False) | Domain("team_ids", "in", team.ids))
+        won_sequence = min(pipeline.filtered("is_won").mapped("sequence") or [float("inf")])
+        base_sequence = max(
+            [s.sequence for s in pipeline if not s.is_won and s.sequence < won_sequence] or [0]
+        )
         template_steps = template.step_ids.sorted(lambda s: (s.sequence, s.id))
         step_map = {}
         for index, template_step in enumerate(template_steps, start=1):
