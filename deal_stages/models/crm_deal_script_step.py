@@ -294,3 +294,73 @@ class CrmDealScriptStep(models.Model):
             "Condition met: %(condition)s",
             condition=self.auto_advance_label or self.auto_advance_domain,
         )
+
+    # ------------------------------------------------------------
+    # BRIDGE ADD-ONS (their install / uninstall hooks)
+    # ------------------------------------------------------------
+
+    @api.model
+    def _deal_bridge_install(self, proven_checks):
+        """Give the steps copied from the template the conditions a bridge
+        add-on just set on the template's steps (in its data file).
+
+        Only copies without a condition of their own; the checklist item the
+        condition proves becomes optional on them, as on the template.
+
+        :param proven_checks: {template step xml id: xml id of the checklist
+            item the documents now prove, or None}
+        """
+        for template_step, check in self._deal_bridge_template_steps(proven_checks).items():
+            steps = self.search(
+                [
+                    ("template_step_id", "=", template_step.id),
+                    ("auto_advance_domain", "in", [False, "", "[]"]),
+                ]
+            )
+            if not steps:
+                continue
+            steps.write(
+                {
+                    "auto_advance_domain": template_step.auto_advance_domain,
+                    "auto_advance_label": template_step.auto_advance_label,
+                }
+            )
+            # the label in every language the template has it in
+            translations = {
+                tr["lang"]: tr["value"]
+                for tr in template_step.get_field_translations("auto_advance_label")[0]
+                if tr["value"]
+            }
+            for step in steps:
+                step.update_field_translations("auto_advance_label", translations)
+            if check:
+                steps.check_ids.filtered(lambda item, c=check: item.name == c.name).required = False
+
+    @api.model
+    def _deal_bridge_uninstall(self, field_names, proven_checks):
+        """Remove the conditions that use a bridge add-on's fields (invalid
+        once it is gone) and make the items they proved required again.
+
+        :param field_names: the ``crm.lead`` fields the add-on brings
+        :param proven_checks: as for ``_deal_bridge_install``
+        """
+        Step = self.with_context(active_test=False)
+        Step.search(
+            Domain.OR(Domain("auto_advance_domain", "ilike", name) for name in field_names)
+        ).write({"auto_advance_domain": False})
+        for template_step, check in self._deal_bridge_template_steps(proven_checks).items():
+            if check:
+                steps = Step.search([("template_step_id", "=", template_step.id)])
+                copies = steps.check_ids.filtered(lambda item, c=check: item.name == c.name)
+                (check | copies).required = True
+
+    @api.model
+    def _deal_bridge_template_steps(self, proven_checks):
+        """{template step: its proven checklist item (or an empty recordset)}"""
+        result = {}
+        for step_xmlid, check_xmlid in proven_checks.items():
+            step = self.env.ref(step_xmlid, raise_if_not_found=False)
+            if step:
+                check = check_xmlid and self.env.ref(check_xmlid, raise_if_not_found=False)
+                result[step] = check or self.env["crm.deal.script.check"]
+        return result
