@@ -1,5 +1,7 @@
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
+from odoo.fields import Domain
+from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
 
 
 class CrmDealScriptStep(models.Model):
@@ -101,6 +103,21 @@ class CrmDealScriptStep(models.Model):
         help="When deals in this step match this condition and the step's "
         "requirements are met, they move to the next step by themselves.",
     )
+    auto_advance_label = fields.Char(
+        string="Condition Name",
+        translate=True,
+        help="How the stage history names the automation that moved the deal, "
+        "e.g. 'Quotation confirmed'. Empty: the condition itself is shown.",
+    )
+    template_step_id = fields.Many2one(
+        "crm.deal.script.step",
+        copy=False,
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+        help="Technical: the template step this step was created from, so that "
+        "add-ons can update the steps created from a template.",
+    )
     # refusal (lost) at this step
     lost_reason_required = fields.Boolean(
         help="A deal can be marked lost at this step only with a lost reason.",
@@ -125,7 +142,8 @@ class CrmDealScriptStep(models.Model):
     )
 
     # ------------------------------------------------------------
-    # ORM: the scripts' structure is cached (crm.deal.script._deal_config)
+    # ORM: the scripts' structure is cached (crm.deal.script._deal_config,
+    # _deal_step_names, _deal_auto_advance_step_ids)
     # ------------------------------------------------------------
 
     @api.model_create_multi
@@ -212,6 +230,21 @@ class CrmDealScriptStep(models.Model):
                     )
                 )
 
+    @api.constrains("auto_advance_domain")
+    def _check_auto_advance_domain(self):
+        for step in self.filtered("auto_advance_domain"):
+            try:
+                step._deal_auto_advance_condition().validate(step.env["crm.lead"])
+            except Exception as error:
+                raise ValidationError(
+                    self.env._(
+                        "The auto-advance condition of the step %(step)s is not a valid "
+                        "condition on deals: %(error)s",
+                        step=step.name,
+                        error=error,
+                    )
+                ) from error
+
     @api.ondelete(at_uninstall=False)
     def _unlink_except_deals_in_step(self):
         busy = self.filtered("deal_count")
@@ -235,3 +268,115 @@ class CrmDealScriptStep(models.Model):
         steps = self.script_id.step_ids.sorted(lambda s: (s.sequence, s.id))
         index = list(steps).index(self)
         return steps[index + 1] if index + 1 < len(steps) else self.browse()
+
+    # ------------------------------------------------------------
+    # AUTO-ADVANCE
+    # ------------------------------------------------------------
+
+    @api.model
+    @tools.ormcache()
+    def _deal_auto_advance_step_ids(self):
+        """Ids of the scripts' steps that have an auto-advance condition.
+
+        Cached: every write of a deal asks it, and most databases have none,
+        so deals are written without any extra query.
+        """
+        # shared by all users (cached): the configuration, not the reader, decides
+        steps = self.sudo().search(
+            [
+                ("auto_advance_domain", "not in", [False, "", "[]"]),
+                ("script_id.is_template", "=", False),
+            ]
+        )
+        return frozenset(steps.ids)
+
+    def _deal_auto_advance_condition(self):
+        """The step's auto-advance condition as a ``Domain`` on ``crm.lead``."""
+        self.ensure_one()
+        context = {
+            "datetime": datetime,
+            "dateutil": dateutil,
+            "time": time,
+            "uid": self.env.uid,
+            "user": self.env.user,
+            "context_today": lambda: fields.Date.context_today(self),
+        }
+        return Domain(safe_eval(self.auto_advance_domain or "[]", context))
+
+    def _deal_auto_advance_note(self):
+        """What the stage history says moved the deal."""
+        self.ensure_one()
+        return self.env._(
+            "Condition met: %(condition)s",
+            condition=self.auto_advance_label or self.auto_advance_domain,
+        )
+
+    # ------------------------------------------------------------
+    # BRIDGE ADD-ONS (their install / uninstall hooks)
+    # ------------------------------------------------------------
+
+    @api.model
+    def _deal_bridge_install(self, proven_checks):
+        """Give the steps copied from the template the conditions a bridge
+        add-on just set on the template's steps (in its data file).
+
+        Only copies without a condition of their own; the checklist item the
+        condition proves becomes optional on them, as on the template.
+
+        :param proven_checks: {template step xml id: xml id of the checklist
+            item the documents now prove, or None}
+        """
+        for template_step, check in self._deal_bridge_template_steps(proven_checks).items():
+            steps = self.search(
+                [
+                    ("template_step_id", "=", template_step.id),
+                    ("auto_advance_domain", "in", [False, "", "[]"]),
+                ]
+            )
+            if not steps:
+                continue
+            steps.write(
+                {
+                    "auto_advance_domain": template_step.auto_advance_domain,
+                    "auto_advance_label": template_step.auto_advance_label,
+                }
+            )
+            # the label in every language the template has it in
+            translations = {
+                tr["lang"]: tr["value"]
+                for tr in template_step.get_field_translations("auto_advance_label")[0]
+                if tr["value"]
+            }
+            for step in steps:
+                step.update_field_translations("auto_advance_label", translations)
+            if check:
+                steps.check_ids.filtered(lambda item, c=check: item.name == c.name).required = False
+
+    @api.model
+    def _deal_bridge_uninstall(self, field_names, proven_checks):
+        """Remove the conditions that use a bridge add-on's fields (invalid
+        once it is gone) and make the items they proved required again.
+
+        :param field_names: the ``crm.lead`` fields the add-on brings
+        :param proven_checks: as for ``_deal_bridge_install``
+        """
+        Step = self.with_context(active_test=False)
+        Step.search(
+            Domain.OR(Domain("auto_advance_domain", "ilike", name) for name in field_names)
+        ).write({"auto_advance_domain": False})
+        for template_step, check in self._deal_bridge_template_steps(proven_checks).items():
+            if check:
+                steps = Step.search([("template_step_id", "=", template_step.id)])
+                copies = steps.check_ids.filtered(lambda item, c=check: item.name == c.name)
+                (check | copies).required = True
+
+    @api.model
+    def _deal_bridge_template_steps(self, proven_checks):
+        """{template step: its proven checklist item (or an empty recordset)}"""
+        result = {}
+        for step_xmlid, check_xmlid in proven_checks.items():
+            step = self.env.ref(step_xmlid, raise_if_not_found=False)
+            if step:
+                check = check_xmlid and self.env.ref(check_xmlid, raise_if_not_found=False)
+                result[step] = check or self.env["crm.deal.script.check"]
+        return result

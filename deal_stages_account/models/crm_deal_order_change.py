@@ -1,0 +1,13 @@
+from odoo import models
+
+
+class CrmDealOrderChange(models.Model):
+    _inherit = "crm.deal.order.change"
+
+    def _apply(self):
+        if self.amount_delta:
+            # the posted invoices were for the old amount: the deal is not
+            # invoiced in full (and does not move on from Invoicing by itself)
+            # until an invoice or credit note of the change is posted
+            self.lead_id.deal_invoice_pending = True
+        return super()._apply()

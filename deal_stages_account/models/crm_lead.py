@@ -1,0 +1,108 @@
+from odoo import api, fields, models
+
+# the customer documents counted on a deal: invoices, net of their credit notes
+DEAL_INVOICE_TYPES = ("out_invoice", "out_refund")
+
+
+class CrmLead(models.Model):
+    _inherit = "crm.lead"
+
+    # amounts are untaxed, like the expected revenue they are compared with
+    deal_invoiced_amount = fields.Monetary(
+        string="Invoiced",
+        currency_field="company_currency",
+        compute="_compute_deal_invoicing",
+        store=True,
+        help="Untaxed amount of the posted customer invoices of the deal's orders, "
+        "minus their posted credit notes.",
+    )
+    deal_paid_amount = fields.Monetary(
+        string="Paid",
+        currency_field="company_currency",
+        compute="_compute_deal_invoicing",
+        store=True,
+        help="The paid part of the invoiced amount, taxes excluded: an invoice paid "
+        "by half counts for half of its untaxed amount.",
+    )
+    deal_paid_ratio = fields.Float(
+        string="Paid (%)",
+        digits=(16, 2),
+        compute="_compute_deal_invoicing",
+        store=True,
+        aggregator="avg",
+        help="The paid amount in percent of the deal's amount: its expected revenue, "
+        "or the invoiced amount when that is higher. A step waits for a prepayment "
+        "of 30 % with the auto-advance condition Paid (%) >= 30.",
+    )
+    deal_invoice_posted = fields.Boolean(
+        string="Invoice Posted",
+        compute="_compute_deal_invoicing",
+        store=True,
+        help="At least one customer invoice of the deal's orders is posted.",
+    )
+    deal_invoiced_in_full = fields.Boolean(
+        string="Invoiced in Full",
+        compute="_compute_deal_invoicing",
+        store=True,
+        help="Posted invoices cover the deal's expected revenue. After an order change "
+        "of the amount, it waits for an invoice or credit note of the change.",
+    )
+    deal_invoice_pending = fields.Boolean(
+        string="Awaiting Invoice Update",
+        readonly=True,
+        copy=False,
+        help="An order change altered the deal's amount: it counts as invoiced in full "
+        "again only once an invoice or a credit note of its orders is posted.",
+    )
+    deal_paid_in_full = fields.Boolean(
+        string="Paid in Full",
+        compute="_compute_deal_invoicing",
+        store=True,
+        help="Invoiced in full, and the invoices are paid.",
+    )
+
+    @api.depends(
+        "expected_revenue",
+        "deal_invoice_pending",
+        "order_ids.order_line.invoice_lines.move_id.state",
+        "order_ids.order_line.invoice_lines.move_id.amount_untaxed_signed",
+        "order_ids.order_line.invoice_lines.move_id.amount_total_signed",
+        "order_ids.order_line.invoice_lines.move_id.amount_residual_signed",
+    )
+    def _compute_deal_invoicing(self):
+        # one read of the documents of all the deals; the loop runs in memory
+        self.order_ids.order_line.invoice_lines.move_id.fetch(
+            [
+                "state",
+                "move_type",
+                "amount_untaxed_signed",
+                "amount_total_signed",
+                "amount_residual_signed",
+            ]
+        )
+        for lead in self:
+            currency = lead.company_currency or self.env.company.currency_id
+            invoices = lead.order_ids.order_line.invoice_lines.move_id.filtered(
+                lambda move: move.state == "posted" and move.move_type in DEAL_INVOICE_TYPES
+            )
+            invoiced = paid = 0.0
+            for move in invoices:
+                invoiced += move.amount_untaxed_signed
+                if move.amount_total_signed:
+                    paid_share = 1 - move.amount_residual_signed / move.amount_total_signed
+                    paid += move.amount_untaxed_signed * paid_share
+            invoiced, paid = currency.round(invoiced), currency.round(paid)
+            base = max(lead.expected_revenue, invoiced)
+            posted = any(move.move_type == "out_invoice" for move in invoices)
+            in_full = (
+                posted
+                and not lead.deal_invoice_pending
+                and currency.compare_amounts(invoiced, 0.0) > 0
+                and currency.compare_amounts(invoiced, lead.expected_revenue) >= 0
+            )
+            lead.deal_invoiced_amount = invoiced
+            lead.deal_paid_amount = paid
+            lead.deal_paid_ratio = round(paid * 100 / base, 2) if base > 0 else 0.0
+            lead.deal_invoice_posted = posted
+            lead.deal_invoiced_in_full = in_full
+            lead.deal_paid_in_full = in_full and currency.compare_amounts(paid, base) >= 0
