@@ -267,6 +267,91 @@ class TestDealControlReports(DealStagesCommon):
         rows = self.env["crm.deal.step.stay.report"].with_user(self.user_sales_salesman).search([])
         self.assertEqual(rows.lead_id, self.deal_a | self.deal_b)
 
+    def _history_totals(self, deals):
+        """{(deal, step): (stays, seconds of the stays left, open stay's entry)}
+        computed from the stage history rows themselves."""
+        expected = {}
+        logs = self.env["crm.deal.stage.log"].search(
+            [("lead_id", "in", deals.ids), ("step_id", "!=", False), ("cause", "!=", "lost")]
+        )
+        for log in logs:
+            key = (log.lead_id.id, log.step_id.id)
+            count, seconds, open_since = expected.get(key, (0, 0.0, False))
+            if log.date_out:
+                seconds += max((log.date_out - log.date_in).total_seconds(), 0)
+            else:
+                open_since = log.date_in
+            expected[key] = (count + 1, seconds, open_since)
+        return expected
+
+    def _stored_totals(self, deals):
+        totals = self.env["crm.deal.step.total"].search([("lead_id", "in", deals.ids)])
+        return {
+            (total.lead_id.id, total.step_id.id): (
+                total.stay_count,
+                total.closed_seconds,
+                total.open_date_in,
+            )
+            for total in totals
+        }
+
+    def test_time_in_step_totals_follow_history(self):
+        """The per-deal totals behind the analyses stay exact as deals bounce."""
+        deals = self.deal_a | self.deal_b | self.deal_c
+        self.assertEqual(self._stored_totals(deals), self._history_totals(deals))
+        # deal A goes back to S1 a second time, then on to S2 again
+        with at(72):
+            self.deal_a.stage_id = self.step_1.stage_id
+        with at(80):
+            self.deal_a.stage_id = self.step_2.stage_id
+        # read in the same transaction, before any commit: already counted
+        Report = self.env["crm.deal.step.time.report"].with_user(self.user_sales_manager)
+        with freeze_time(T0 + timedelta(hours=90)):
+            rows = Report.search_read(
+                [("lead_id", "=", self.deal_a.id)],
+                ["step_id", "hours", "stay_count", "reentry_count", "is_open"],
+            )
+        by_step = {row["step_id"][0]: row for row in rows}
+        # S1: 10 + 6 + 8; S2: 20 + 24 + 10 running; S3: 12
+        self.assertAlmostEqual(by_step[self.step_1.id]["hours"], 24.0)
+        self.assertEqual(by_step[self.step_1.id]["reentry_count"], 2)
+        self.assertAlmostEqual(by_step[self.step_2.id]["hours"], 54.0)
+        self.assertEqual(by_step[self.step_2.id]["stay_count"], 3)
+        self.assertTrue(by_step[self.step_2.id]["is_open"])
+        self.assertAlmostEqual(by_step[self.step_3.id]["hours"], 12.0)
+        self.assertFalse(by_step[self.step_3.id]["is_open"])
+        # what a commit stores, other transactions read
+        self.env.cr.precommit.run()
+        self.assertEqual(self._stored_totals(deals), self._history_totals(deals))
+        # a stay removed from the history (by an administrator): recounted
+        self.env["crm.deal.stage.log"].search(
+            [("lead_id", "=", self.deal_a.id), ("step_id", "=", self.step_3.id)]
+        ).unlink()
+        self.env.cr.precommit.run()
+        stored = self._stored_totals(deals)
+        self.assertNotIn((self.deal_a.id, self.step_3.id), stored)
+        self.assertEqual(stored, self._history_totals(deals))
+        # rebuilt from scratch, the same totals
+        self.env["crm.deal.step.total"]._rebuild()
+        self.assertEqual(self._stored_totals(deals), stored)
+
+    def test_time_in_step_totals_batched(self):
+        """The totals of moved deals are recomputed in one statement, however many."""
+        for count in (2, 12):
+            with at(100):
+                deals = self._create_deals(count, team_id=self.sales_team_1.id)
+            with at(110):
+                deals.stage_id = self.step_2.stage_id
+            self.env.flush_all()
+            with self.assertQueryCount(1):
+                self.env["crm.deal.step.total"]._flush_pending()
+            # S1 left after 10 h, S2 entered at 110 h
+            expected = {}
+            for deal in deals:
+                expected[deal.id, self.step_1.id] = (1, 36000.0, False)
+                expected[deal.id, self.step_2.id] = (1, 0.0, T0 + timedelta(hours=110))
+            self.assertEqual(self._stored_totals(deals), expected)
+
     # ------------------------------------------------------------
     # FUNNEL, LOSSES, REWORK
     # ------------------------------------------------------------
