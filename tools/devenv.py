@@ -733,6 +733,18 @@ def cmd_test(args, src):
         if code == 5:
             print(f"error: pytest collected no tests in {' '.join(targets)}", file=sys.stderr)
             return 1
+        if not args.target and os.environ.get("SKIP_LIFECYCLE") != "1":
+            # install on existing data, upgrade, uninstall (+ Odoo's crm tests):
+            # each needs databases of its own, so they run outside pytest
+            say("lifecycle checks (tools/lifecycle.py) ...")
+            sys.stdout.flush()
+            lifecycle = [
+                sys.executable,
+                str(ROOT / "tools" / "lifecycle.py"),
+                "--db-prefix",
+                f"{db}_lifecycle",
+            ]
+            code = subprocess.run(lifecycle, cwd=ROOT, env=env, check=False).returncode or code
         return code
     finally:
         pg.stop()

@@ -10,7 +10,8 @@ runs it after the test suite). Three checks:
   existing pipeline, and the existing opportunities (no script) behave as in
   vanilla Odoo: a stage move logs no history and creates no activity;
 - uninstall: CRM keeps working (views load, leads are created, converted,
-  moved and won) and the addon's tables and rules are gone.
+  moved and won; Odoo's own crm tests pass) and the addon's tables and rules
+  are gone.
 
 Prints one line per check and a pytest-style summary; exits 1 on a failure.
 
@@ -20,6 +21,8 @@ Usage: tools/lifecycle.py [--db-prefix NAME] [--keep] [-k upgrade|install|uninst
 import argparse
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 import time
@@ -122,6 +125,12 @@ env.cr.rollback()
 UNINSTALL = """
 env["ir.module.module"].search([("name", "=", "deal_stages")]).button_immediate_uninstall()
 """
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class Lifecycle:
@@ -233,7 +242,30 @@ class Lifecycle:
         assert not smoke["deal_fields_left"], smoke
         assert not smoke["models_left"], smoke
         assert smoke["won"] and smoke["activity"], smoke
-        return f"uninstalled in {seconds:.0f} s; CRM views load, leads convert, move, win"
+        tests = self.crm_tests(db)
+        return (
+            f"uninstalled in {seconds:.0f} s; CRM views load, leads convert, move, win; "
+            f"Odoo's crm tests: {tests}"
+        )
+
+    def crm_tests(self, db):
+        """Run Odoo's own crm tests (tours included) on the uninstalled database."""
+        cmd = self.h.odoo_bin(
+            "-d", db, "-u", "crm", "--test-tags", "/crm", "--stop-after-init",
+            f"--http-port={free_port()}", "--log-level=info", "--workers=0",
+        )  # fmt: skip
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        log = out.stdout + out.stderr
+        # "N failed, M error(s) of T tests when loading database ..." (odoo.tests.result)
+        summary = re.findall(r"(\d+) failed, (\d+) error\(s\) of (\d+) tests", log)
+        if not summary:
+            sys.stderr.write(log[-4000:])
+            raise AssertionError("Odoo's crm tests did not run (no summary in the log)")
+        failed, errors, total = (int(n) for n in summary[-1])
+        if failed or errors or out.returncode:
+            sys.stderr.write("\n".join(l for l in log.splitlines() if " ERROR " in l)[-6000:])
+            raise AssertionError(f"Odoo's crm tests: {failed} failed, {errors} errors of {total}")
+        return f"{total} passed"
 
     def cleanup(self):
         if not self.keep:

@@ -225,14 +225,18 @@ class CrmDealScript(models.Model):
     @api.model
     @tools.ormcache()
     def _script_id_by_team(self):
-        """{team id: script id} of the active scripts, for new deals.
+        """{team id: (script id, script company id)} of the active scripts.
 
         Cached: every lead of a team gets its default script from here, and a
         search per lead creation would cost Odoo's own flows a query each.
         """
         # shared by all users (cached): the team, not the reader, decides
         scripts = self.sudo().search([("is_template", "=", False), ("team_ids", "!=", False)])
-        return {team.id: script.id for script in scripts for team in script.team_ids}
+        return {
+            team.id: (script.id, script.company_id.id)
+            for script in scripts
+            for team in script.team_ids
+        }
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_used(self):
@@ -289,7 +293,14 @@ class CrmDealScript(models.Model):
         )
         # stages take the translations of the steps' names
         Stage = self.env["crm.stage"]
-        base_sequence = max(Stage.search([("team_ids", "in", team.ids)]).mapped("sequence") or [0])
+        # after the open stages the team's pipeline already shows (its own and
+        # the shared ones), before its won stage: the deal steps follow lead
+        # qualification and the existing stages keep their order
+        pipeline = Stage.search(Domain("team_ids", "=", False) | Domain("team_ids", "in", team.ids))
+        won_sequence = min(pipeline.filtered("is_won").mapped("sequence") or [float("inf")])
+        base_sequence = max(
+            [s.sequence for s in pipeline if not s.is_won and s.sequence < won_sequence] or [0]
+        )
         template_steps = template.step_ids.sorted(lambda s: (s.sequence, s.id))
         step_map = {}
         for index, template_step in enumerate(template_steps, start=1):

@@ -127,7 +127,29 @@ class CrmLead(models.Model):
             elif not lead.deal_script_id and lead.team_id:
                 if script_by_team is None:
                     script_by_team = self.env["crm.deal.script"]._script_id_by_team()
-                lead.deal_script_id = script_by_team.get(lead.team_id.id, False)
+                script_id, company_id = script_by_team.get(lead.team_id.id, (False, False))
+                # a team shared by companies: its script serves its own company only
+                if company_id and lead.company_id and company_id != lead.company_id.id:
+                    script_id = False
+                lead.deal_script_id = script_id
+
+    @api.constrains("deal_script_id", "company_id")
+    def _check_deal_script_company(self):
+        # not check_company: a deal without a company (Odoo allows it) may
+        # still follow its team's company script
+        for lead in self:
+            script_company = lead.deal_script_id.company_id
+            if script_company and lead.company_id and script_company != lead.company_id:
+                raise ValidationError(
+                    self.env._(
+                        "The deal %(deal)s belongs to %(company)s but its script %(script)s "
+                        "belongs to %(script_company)s: choose a script of the deal's company.",
+                        deal=lead.display_name,
+                        company=lead.company_id.name,
+                        script=lead.deal_script_id.display_name,
+                        script_company=script_company.name,
+                    )
+                )
 
     @api.depends("deal_script_id")
     def _compute_stage_id(self):

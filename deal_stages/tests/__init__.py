@@ -13,3 +13,4 @@ from . import test_deal_gate_ui
 from . import test_deal_exceptions
 from . import test_concurrency
 from . import test_security
+from . import test_i18n

@@ -148,6 +148,15 @@ class TestDealScriptTemplate(DealStagesCommon):
         new_stages = self.env["crm.stage"].search([]) - all_stages_before
         self.assertEqual(new_stages.team_ids, team, "stages are created for that team only")
         self.assertEqual(steps.stage_id, new_stages.filtered(lambda s: not s.is_won))
+        # in the team's pipeline the steps come, in order, after the open
+        # stages it already showed (shared ones included) and before won
+        pipeline = self.env["crm.stage"].search(
+            ["|", ("team_ids", "=", False), ("team_ids", "in", team.ids)]
+        )
+        first_won = pipeline.filtered("is_won")[:1]
+        before_won = pipeline[: list(pipeline).index(first_won)]
+        self.assertEqual(before_won[-7:], steps.stage_id)
+        self.assertTrue(before_won[:-7], "the shared open stages come first")
         self.assertEqual(
             self.env["crm.stage"].search([("team_ids", "in", self.sales_team_1.ids)]),
             other_pipeline,

@@ -601,6 +601,8 @@ class TestDealControlReports(DealStagesCommon):
         (self.user_sales_manager | self.user_sales_leads).write(
             {"company_ids": [Command.link(company_2.id)]}
         )
+        # a script shared by both companies may follow the deal there
+        self.deal_c.deal_script_id.company_id = False
         self.deal_c.company_id = company_2
         self.env["crm.deal.stage.log"].search(
             [("lead_id", "=", self.deal_c.id)]

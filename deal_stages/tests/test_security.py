@@ -1,5 +1,5 @@
 from odoo import Command
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -222,3 +222,58 @@ class TestDealSecurity(DealStagesCommon):
             .search([("lead_id", "=", deal_c2.id)])
         )
         self.assertTrue(logs)
+
+    def test_script_of_another_company_refused(self):
+        """A deal never follows another company's script, however it is written."""
+        self._activate_multi_company()
+        script_c2 = self.env["crm.deal.script"].create(
+            {"name": "C2 process", "company_id": self.company_2.id}
+        )
+        deal = self.own_deal.with_user(self.user_sales_manager_mc).with_context(
+            allowed_company_ids=[self.company_main.id, self.company_2.id]
+        )
+        self.assertEqual(deal.company_id, self.company_main)
+        # as over RPC, the failed request is rolled back
+        with (
+            self.assertRaisesRegex(ValidationError, "choose a script of the deal's company"),
+            self.env.cr.savepoint(),
+        ):
+            deal.write({"deal_script_id": script_c2.id})
+        self.env.invalidate_all()
+        self.assertEqual(self.own_deal.deal_script_id, self.script)
+        # nor by moving the deal to the other company under its script
+        with (
+            self.assertRaisesRegex(ValidationError, "choose a script of the deal's company"),
+            self.env.cr.savepoint(),
+        ):
+            deal.write({"company_id": self.company_2.id, "user_id": False})
+        self.env.invalidate_all()
+        self.assertEqual(self.own_deal.company_id, self.company_main)
+        # a team serving both companies: its script only starts deals of its company
+        team_shared = self.env["crm.team"].create({"name": "Shared team", "company_id": False})
+        stage_shared = self.env["crm.stage"].create(
+            {"name": "Shared stage", "team_ids": [Command.link(team_shared.id)]}
+        )
+        script_main = self.env["crm.deal.script"].create(
+            {
+                "name": "Main company process",
+                "company_id": self.company_main.id,
+                "team_ids": [Command.link(team_shared.id)],
+                "step_ids": [Command.create({"stage_id": stage_shared.id})],
+            }
+        )
+        deals = self.env["crm.lead"].create(
+            [
+                {
+                    "name": f"Shared team deal {company.name}",
+                    "type": "opportunity",
+                    "team_id": team_shared.id,
+                    "company_id": company.id,
+                    "user_id": False,
+                }
+                for company in (self.company_main, self.company_2)
+            ]
+        )
+        self.assertEqual(deals.mapped("deal_script_id"), script_main)
+        self.assertEqual(deals[1].company_id, self.company_2)
+        self.assertFalse(deals[1].deal_script_id)

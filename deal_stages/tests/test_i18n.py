@@ -1,0 +1,79 @@
+import re
+from pathlib import Path
+
+import polib
+
+from odoo.modules.module import get_module_path
+from odoo.tests import TransactionCase, tagged
+from odoo.tools.translate import TranslationModuleReader
+
+# Python (%(name)s, %s) and JavaScript/QWeb ({{ x }}, {name}) placeholders
+PLACEHOLDER = re.compile(r"%\(\w+\)[sdf]|%[sdf]|\{\{.*?\}\}|\{\w+\}")
+
+
+@tagged("post_install", "-at_install")
+class TestTranslations(TransactionCase):
+    """Every installed deal_stages addon ships a current template and a full
+    Russian translation: a term missing from either shows in English to the
+    customer's users."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.modules = cls.env["ir.module.module"].search(
+            [("name", "=like", "deal\\_stages%"), ("state", "=", "installed")]
+        )
+
+    def _i18n(self, module, filename):
+        path = Path(get_module_path(module)) / "i18n" / filename
+        self.assertTrue(path.is_file(), f"{module}: {path} is missing")
+        return polib.pofile(str(path))
+
+    def test_template_is_current(self):
+        """The .pot holds exactly the terms Odoo exports from the installed addon."""
+        self.assertIn("deal_stages", self.modules.mapped("name"))
+        for module in self.modules.mapped("name"):
+            with self.subTest(module=module):
+                exported = {
+                    source
+                    for source_module, _type, _name, _res_id, source, _value, _comments in (
+                        TranslationModuleReader(self.env.cr, modules=[module])
+                    )
+                    if source_module == module
+                }
+                shipped = {entry.msgid for entry in self._i18n(module, f"{module}.pot")}
+                self.assertFalse(
+                    sorted(exported - shipped),
+                    f"{module}: terms missing from the .pot (regenerate it)",
+                )
+                self.assertFalse(
+                    sorted(shipped - exported),
+                    f"{module}: stale terms in the .pot (regenerate it)",
+                )
+
+    def test_russian_is_complete(self):
+        """Every term of the .pot has a Russian translation with the same placeholders."""
+        for module in self.modules.mapped("name"):
+            with self.subTest(module=module):
+                template = self._i18n(module, f"{module}.pot")
+                russian = {
+                    entry.msgid: entry
+                    for entry in self._i18n(module, "ru.po")
+                    if not entry.obsolete
+                }
+                untranslated = [
+                    entry.msgid
+                    for entry in template
+                    if entry.msgid not in russian
+                    or not russian[entry.msgid].msgstr.strip()
+                    or "fuzzy" in russian[entry.msgid].flags
+                ]
+                self.assertFalse(untranslated, f"{module}: untranslated in ru.po")
+                broken = [
+                    msgid
+                    for msgid, entry in russian.items()
+                    if entry.msgstr
+                    and sorted(PLACEHOLDER.findall(msgid))
+                    != sorted(PLACEHOLDER.findall(entry.msgstr))
+                ]
+                self.assertFalse(broken, f"{module}: placeholders differ in ru.po")
