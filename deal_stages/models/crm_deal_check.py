@@ -72,6 +72,9 @@ class CrmDealCheck(models.Model):
             vals = {**vals, "done_by_id": False, "done_date": False}
         result = super().write(vals)
         changed._log_in_deals(bool(vals["done"]))
+        if vals["done"] and changed:
+            # a ticked item may be all the step's gate waited for
+            changed.lead_id._deal_auto_advance_written()
         return result
 
     def _log_in_deals(self, done):

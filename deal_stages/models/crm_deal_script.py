@@ -324,7 +324,13 @@ class CrmDealScript(models.Model):
             # scripts was checked above
             step_map[template_step] = (
                 template_step.sudo()
-                .copy({"script_id": script.id, "stage_id": stage.id})
+                .copy(
+                    {
+                        "script_id": script.id,
+                        "stage_id": stage.id,
+                        "template_step_id": template_step.id,
+                    }
+                )
                 .with_env(self.env)
             )
         for template_step, step in step_map.items():

@@ -1,5 +1,7 @@
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
+from odoo.fields import Domain
+from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
 
 
 class CrmDealScriptStep(models.Model):
@@ -101,6 +103,21 @@ class CrmDealScriptStep(models.Model):
         help="When deals in this step match this condition and the step's "
         "requirements are met, they move to the next step by themselves.",
     )
+    auto_advance_label = fields.Char(
+        string="Condition Name",
+        translate=True,
+        help="How the stage history names the automation that moved the deal, "
+        "e.g. 'Quotation confirmed'. Empty: the condition itself is shown.",
+    )
+    template_step_id = fields.Many2one(
+        "crm.deal.script.step",
+        copy=False,
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+        help="Technical: the template step this step was created from, so that "
+        "add-ons can update the steps created from a template.",
+    )
     # refusal (lost) at this step
     lost_reason_required = fields.Boolean(
         help="A deal can be marked lost at this step only with a lost reason.",
@@ -123,6 +140,22 @@ class CrmDealScriptStep(models.Model):
         "CHECK(sla_hours >= 0)",
         "The deadline of a step cannot be negative.",
     )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if any(vals.get("auto_advance_domain") for vals in vals_list):
+            self.env.registry.clear_cache()  # _deal_auto_advance_step_ids
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if "auto_advance_domain" in vals or "script_id" in vals:
+            self.env.registry.clear_cache()  # _deal_auto_advance_step_ids
+        return super().write(vals)
+
+    def unlink(self):
+        if any(self.mapped("auto_advance_domain")):
+            self.env.registry.clear_cache()  # _deal_auto_advance_step_ids
+        return super().unlink()
 
     @api.depends("stage_id")
     def _compute_name(self):
@@ -181,6 +214,21 @@ class CrmDealScriptStep(models.Model):
                     )
                 )
 
+    @api.constrains("auto_advance_domain")
+    def _check_auto_advance_domain(self):
+        for step in self.filtered("auto_advance_domain"):
+            try:
+                step._deal_auto_advance_condition().validate(step.env["crm.lead"])
+            except Exception as error:
+                raise ValidationError(
+                    self.env._(
+                        "The auto-advance condition of the step %(step)s is not a valid "
+                        "condition on deals: %(error)s",
+                        step=step.name,
+                        error=error,
+                    )
+                ) from error
+
     @api.ondelete(at_uninstall=False)
     def _unlink_except_deals_in_step(self):
         busy = self.filtered("deal_count")
@@ -204,3 +252,45 @@ class CrmDealScriptStep(models.Model):
         steps = self.script_id.step_ids.sorted(lambda s: (s.sequence, s.id))
         index = list(steps).index(self)
         return steps[index + 1] if index + 1 < len(steps) else self.browse()
+
+    # ------------------------------------------------------------
+    # AUTO-ADVANCE
+    # ------------------------------------------------------------
+
+    @api.model
+    @tools.ormcache()
+    def _deal_auto_advance_step_ids(self):
+        """Ids of the scripts' steps that have an auto-advance condition.
+
+        Cached: every write of a deal asks it, and most databases have none,
+        so deals are written without any extra query.
+        """
+        # shared by all users (cached): the configuration, not the reader, decides
+        steps = self.sudo().search(
+            [
+                ("auto_advance_domain", "not in", [False, "", "[]"]),
+                ("script_id.is_template", "=", False),
+            ]
+        )
+        return frozenset(steps.ids)
+
+    def _deal_auto_advance_condition(self):
+        """The step's auto-advance condition as a ``Domain`` on ``crm.lead``."""
+        self.ensure_one()
+        context = {
+            "datetime": datetime,
+            "dateutil": dateutil,
+            "time": time,
+            "uid": self.env.uid,
+            "user": self.env.user,
+            "context_today": lambda: fields.Date.context_today(self),
+        }
+        return Domain(safe_eval(self.auto_advance_domain or "[]", context))
+
+    def _deal_auto_advance_note(self):
+        """What the stage history says moved the deal."""
+        self.ensure_one()
+        return self.env._(
+            "Condition met: %(condition)s",
+            condition=self.auto_advance_label or self.auto_advance_domain,
+        )

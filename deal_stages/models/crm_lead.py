@@ -1,3 +1,4 @@
+import logging
 from collections import defaultdict
 from datetime import datetime, time, timedelta
 
@@ -13,6 +14,8 @@ from odoo.addons.rating.models.rating_data import RATING_LIMIT_SATISFIED
 
 from .base_automation import DealEngineCollector, DealMove
 from .crm_deal_stage_log import DealReport
+
+_logger = logging.getLogger(__name__)
 
 # deals listed in full in a refusal; the others are counted
 GATE_ERROR_DEALS = 20
@@ -188,7 +191,9 @@ class CrmLead(models.Model):
         # rules fired while the deals are created only collect them: the engine
         # runs once their stays are logged (see base.automation._process)
         collector = DealEngineCollector()
-        leads = super(CrmLead, self.with_context(deal_engine_collector=collector)).create(vals_list)
+        leads = super(
+            CrmLead, self.with_context(deal_engine_collector=collector, deal_nested_write=True)
+        ).create(vals_list)
         deals = leads.filtered("deal_script_id")
         if deals:
             no_origin = (self.env["crm.stage"], self.env["crm.deal.script.step"])
@@ -197,7 +202,9 @@ class CrmLead(models.Model):
             )
             deals._deal_board_notify()
         collector.run(leads)
-        return leads.with_env(self.env)
+        leads = leads.with_env(self.env)
+        leads._deal_auto_advance_written()
+        return leads
 
     def write(self, vals):
         self._deal_sla_check_writable(vals)
@@ -205,9 +212,13 @@ class CrmLead(models.Model):
             # the gate runs before anything is written: a refused batch
             # changes nothing, however the write came (form, kanban, RPC, import)
             self._deal_check_gate(vals)
+        # writes made while this one runs (engine, automation rules) leave the
+        # auto-advance to this one: it runs once, when everything is written
+        nested = self.with_context(deal_nested_write=True)
         if not (self and (DEAL_TRACKED_FIELDS | DEAL_LOST_FIELDS).intersection(vals)):
-            result = super().write(vals)
+            result = super(CrmLead, nested).write(vals)
             self._deal_board_notify()
+            self._deal_auto_advance_written()
             return result
         if "deal_script_id" in vals:
             self._deal_check_script_change(vals["deal_script_id"])
@@ -215,13 +226,14 @@ class CrmLead(models.Model):
         # lost / restored are changes of Odoo's won/lost status, not of stage
         lost_before = self._deal_lost_ids() if DEAL_LOST_FIELDS.intersection(vals) else None
         collector = DealEngineCollector()
-        leads = self.with_context(deal_engine_collector=collector)
+        leads = nested.with_context(deal_engine_collector=collector)
         result = super(CrmLead, leads).write(vals)
         leads._deal_log_transitions(before, script_assigned_now="type" in vals)
         if lost_before is not None:
             leads._deal_handle_lost_status(lost_before)
-        collector.run(self)
+        collector.run(leads)
         self._deal_board_notify()
+        self._deal_auto_advance_written()
         return result
 
     # ------------------------------------------------------------
@@ -383,6 +395,89 @@ class CrmLead(models.Model):
         self.env["crm.deal.stage.log"].sudo().search(
             [("lead_id", "in", self.ids), ("entry_done", "=", False)], order="date_in, id"
         )._process_entries(self.env)
+
+    # ------------------------------------------------------------
+    # ENGINE: AUTO-ADVANCE (a step's condition met moves the deal on)
+    # ------------------------------------------------------------
+
+    def _deal_auto_advance_written(self):
+        """Re-evaluate the auto-advance of deals just written, created or
+        completed (a check ticked, an activity done).
+
+        Free when no step has a condition (a cached answer, no query); skipped
+        inside another write of deals (that write re-evaluates at its end)
+        and inside the auto-advance's own moves (it chains them itself).
+        """
+        if (
+            not self
+            or self.env.context.get("deal_nested_write")
+            or self._deal_current_move().cause == "auto"
+            or not self.env["crm.deal.script.step"]._deal_auto_advance_step_ids()
+        ):
+            return self.browse()
+        return self._deal_auto_advance()
+
+    def _deal_auto_advance(self):
+        """Move on the deals whose step's auto-advance condition holds.
+
+        Batch: per step, one search selects its deals matching the condition,
+        one gate check keeps those whose requirements are met (the others
+        stay, without error: they are evaluated again at their next write or
+        document event), one write moves them to the next step (``cause =
+        auto``, the condition named in the note). Deals that enter a step
+        whose condition holds too move on again, at most as many times as
+        their script has steps. A deal never leaves the last step by itself
+        (winning is the salesperson's decision); lost and won deals stay.
+
+        Bridges (sale, account, stock) call it on the deals of a document
+        that changed; the write of a deal calls it too.
+
+        :return: the deals moved
+        """
+        Step = self.env["crm.deal.script.step"]
+        auto_step_ids = Step._deal_auto_advance_step_ids()
+        moved_all = self.browse()
+        if not (self and auto_step_ids):
+            return moved_all
+        deals = self.filtered(lambda lead: lead.deal_step_id.id in auto_step_ids)
+        rounds = max((len(script.step_ids) for script in deals.deal_script_id), default=0)
+        for __ in range(rounds):
+            deals = deals.filtered(
+                lambda lead: (
+                    lead.deal_step_id.id in auto_step_ids
+                    and lead.active
+                    and lead.won_status == "pending"
+                )
+            )
+            if not deals:
+                break
+            moved = self.browse()
+            for step, step_deals in deals.grouped("deal_step_id").items():
+                next_stage = step._next_step().stage_id
+                if not next_stage:
+                    continue
+                try:
+                    condition = step._deal_auto_advance_condition()
+                    condition.validate(self)
+                except (ValueError, TypeError, NameError, SyntaxError) as error:
+                    # e.g. a field removed with its add-on: the deal stays, the
+                    # step's form refuses the condition when next edited
+                    _logger.warning("Auto-advance condition of step %s ignored: %s", step.id, error)
+                    continue
+                matching = step_deals.search(Domain("id", "in", step_deals.ids) & condition)
+                if not matching:
+                    continue
+                issues = matching._deal_gate_issues(next_stage)
+                ready = matching.filtered(lambda lead, issues=issues: lead.id not in issues)
+                if ready:
+                    # the gate was checked just above, with the same rules
+                    ready._deal_move_context(
+                        "auto", note=step._deal_auto_advance_note(), skip_gate=True
+                    ).write({"stage_id": next_stage.id})
+                    moved |= ready
+            moved_all |= moved
+            deals = moved
+        return moved_all
 
     # ------------------------------------------------------------
     # ENGINE: ACTIVITIES

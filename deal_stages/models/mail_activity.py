@@ -63,7 +63,16 @@ class MailActivity(models.Model):
 
     def _action_done(self, feedback=False, attachment_ids=None):
         self._deal_board_notify()
-        return super()._action_done(feedback=feedback, attachment_ids=attachment_ids)
+        step_lead_ids = [
+            act.res_id for act in self if act.deal_step_id and act.res_model == "crm.lead"
+        ]
+        result = super()._action_done(feedback=feedback, attachment_ids=attachment_ids)
+        if step_lead_ids:
+            # a step's activity done may be all its gate waited for. The deal
+            # moves as the script's system action: whoever did the activity
+            # (e.g. production) need not have the right to edit the deal
+            self.env["crm.lead"].browse(step_lead_ids).sudo()._deal_auto_advance_written()
+        return result
 
     def _deal_board_notify(self):
         lead_ids = [activity.res_id for activity in self if activity.res_model == "crm.lead"]

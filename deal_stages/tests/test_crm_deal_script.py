@@ -163,6 +163,12 @@ class TestDealScriptTemplate(DealStagesCommon):
         )
         self.assertTrue(steps[0].activity_template_ids)
         self.assertTrue(steps[-1].is_feedback_step)
+        # add-ons find the steps created from a template step (e.g. to set
+        # their auto-advance condition)
+        self.assertEqual(
+            steps[0].sudo().template_step_id,
+            self.env.ref("deal_stages.deal_script_template_b2b_step_contract"),
+        )
         # the team's new opportunities follow it from its first step
         deal = self.env["crm.lead"].create(
             {"name": "Big order", "type": "opportunity", "team_id": team.id}
