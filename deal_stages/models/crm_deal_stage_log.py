@@ -2,6 +2,8 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 
+from .group_order import ranked_group_orderby
+
 CAUSES = [
     ("move", "Moved by a user"),
     ("auto", "Moved automatically"),
@@ -66,12 +68,38 @@ class CrmDealStageLog(models.Model):
     )
     _entry_pending_index = models.Index("(lead_id) WHERE entry_done IS NOT TRUE")
     _lead_date_index = models.Index("(lead_id, date_in)")
-    # time-in-step analysis: the stays already left are read from this index
-    # alone, in step order (see crm.deal.step.stay.report)
+    # time-in-step analysis (crm.deal.step.stay.report): its pivot reads the
+    # stays from this index alone, already in step order, so the exact
+    # medians need no sort of the whole history
     _step_duration_index = models.Index(
-        "(step_id, duration_hours) INCLUDE (lead_id, company_id, salesperson_id, date_in)"
-        " WHERE date_out IS NOT NULL AND step_id IS NOT NULL"
+        "(step_id, duration_hours)"
+        " INCLUDE (lead_id, company_id, salesperson_id, team_id, date_in, date_out)"
+        " WHERE step_id IS NOT NULL AND cause != 'lost'"
     )
+
+    # fields the per-deal totals (crm.deal.step.total) are computed from
+    _TOTAL_FIELDS = frozenset(
+        ("lead_id", "script_id", "step_id", "company_id", "date_in", "date_out", "cause")
+    )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        stays = super().create(vals_list)
+        self.env["crm.deal.step.total"]._mark_stays(stays)
+        return stays
+
+    def write(self, vals):
+        if "lead_id" in vals:
+            # the deals the stays leave need their totals recomputed too
+            self.env["crm.deal.step.total"]._mark_leads(self.lead_id.ids)
+        result = super().write(vals)
+        if not self._TOTAL_FIELDS.isdisjoint(vals):
+            self.env["crm.deal.step.total"]._mark_stays(self)
+        return result
+
+    def unlink(self):
+        self.env["crm.deal.step.total"]._mark_leads(self.lead_id.ids)
+        return super().unlink()
 
     @api.depends("date_in", "date_out")
     def _compute_duration_hours(self):
@@ -80,6 +108,11 @@ class CrmDealStageLog(models.Model):
                 log.duration_hours = (log.date_out - log.date_in).total_seconds() / 3600
             else:
                 log.duration_hours = 0.0
+
+    def _read_group_orderby(self, order, groupby_terms, query):
+        # the history's pivot by step: no sort of every stay on the step's
+        # and script's order columns
+        return ranked_group_orderby(self, order, groupby_terms, query, super()._read_group_orderby)
 
     # ------------------------------------------------------------
     # ENGINE

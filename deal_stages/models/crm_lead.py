@@ -2793,7 +2793,9 @@ class CrmLead(models.Model):
     deal_step_sla_days = fields.Float(
         string="Step Deadline (days)",
         compute="_compute_deal_control",
-        help="How long a deal may stay in its current step, in days (0: no deadline).",
+        help="Days from the deal's entry in its current step to the step's deadline "
+        "(working hours of the schedule, nights and weekends between them included; "
+        "0: no deadline).",
     )
     deal_overdue_activity_count = fields.Integer(
         string="Overdue Script Activities",
@@ -2809,9 +2811,10 @@ class CrmLead(models.Model):
         string="At Risk",
         compute="_compute_deal_control",
         search="_search_deal_at_risk",
-        help="An open deal with overdue script activities, or that stands in its "
-        "step longer than the step's deadline (without a deadline: longer than "
-        "the 'deal_stages.risk_days' system parameter, 14 days by default).",
+        help="An open deal with overdue script activities, or whose step deadline "
+        "is near (warning) or passed; in a step without a deadline, one that stands "
+        "there longer than the 'deal_stages.risk_days' system parameter (14 days by "
+        "default).",
     )
 
     # ------------------------------------------------------------
@@ -2826,7 +2829,14 @@ class CrmLead(models.Model):
         )
 
     @api.depends_context("uid")
-    @api.depends("date_last_stage_update", "deal_step_id", "activity_ids.date_deadline")
+    @api.depends(
+        "date_last_stage_update",
+        "deal_step_id",
+        "activity_ids.date_deadline",
+        "deal_sla_state",
+        "deal_sla_deadline",
+        "deal_sla_warning_date",
+    )
     def _compute_deal_control(self):
         now = fields.Datetime.now()
         risk_days = self._deal_risk_days()
@@ -2850,21 +2860,33 @@ class CrmLead(models.Model):
             )
         )
         for lead in self:
-            # SLA: the step deadline in calendar hours until the SLA feature
-            # gives the working-time deadline (deal_sla_deadline)
-            sla_days = (lead.deal_step_id.sla_hours or 0) / 24
             since = (
                 entered.get(lead._origin) or lead.date_last_stage_update or lead.create_date or now
             )
+            # the step's deadline is the SLA engine's (working time, see
+            # _deal_sla_start): shown as days from the entry in the step; the
+            # same conditions as _search_deal_at_risk
+            with_deadline = lead.deal_sla_state != "none"
+            deadline = with_deadline and lead.deal_sla_deadline
+            warning = with_deadline and lead.deal_sla_warning_date
             lead.deal_days_in_step = (now - since).days if lead.deal_script_id else 0
-            lead.deal_step_sla_days = sla_days
+            lead.deal_step_sla_days = (
+                max((deadline - since).total_seconds(), 0) / 86400 if deadline else 0
+            )
             lead.deal_overdue_activity_count = overdue.get(lead.id, 0)
-            limit = timedelta(days=sla_days) if sla_days else timedelta(days=risk_days)
+            if with_deadline:
+                late = (
+                    lead.deal_sla_state in ("warning", "breached")
+                    or bool(warning and warning <= now)
+                    or bool(deadline and deadline <= now)
+                )
+            else:
+                late = now - since > timedelta(days=risk_days)
             lead.deal_at_risk = bool(
                 lead.deal_script_id
                 and lead.active
                 and lead.won_status == "pending"
-                and (lead.deal_overdue_activity_count or now - since > limit)
+                and (lead.deal_overdue_activity_count or late)
             )
 
     def _deal_overdue_activity_domain(self):
@@ -2875,51 +2897,39 @@ class CrmLead(models.Model):
         ]
 
     def _search_deal_at_risk(self, operator, value):
-        """Deals at risk: open, with overdue script activities, or standing in
-        their step longer than its deadline (or than the risk days without).
+        """Deals at risk: open, with overdue script activities, or whose step
+        deadline (the SLA engine's, in working time) is near or passed; in a
+        step without a deadline, standing there longer than the risk days.
 
-        The SLA feature may refine "too long" (working time, warnings): this is
-        the one place to change.
+        Stored columns only (one subquery per condition): the deadline's state
+        as the cron last set it, or its dates already reached since.
         """
         if operator != "in":
             return NotImplemented
         now = fields.Datetime.now()
         overdue_leads = self.env["mail.activity"]._search(self._deal_overdue_activity_domain())
-        steps_by_sla = self.env["crm.deal.script.step"]._read_group(
-            [("sla_hours", ">", 0)], ["sla_hours"], ["id:array_agg"]
+        with_deadline = Domain("deal_sla_state", "!=", "none")
+        late = with_deadline & (
+            Domain("deal_sla_state", "in", ["warning", "breached"])
+            | Domain("deal_sla_warning_date", "<=", now)
+            | Domain("deal_sla_deadline", "<=", now)
         )
-        step_ids_with_sla = [step_id for __, ids in steps_by_sla for step_id in ids]
-        # the current stay started before the limit; "any!" skips the history's
-        # record rules, as the condition only filters deals the user reads
-        too_long = [
-            Domain("deal_step_id", "not in", step_ids_with_sla)
-            & Domain(
-                "deal_log_ids",
-                "any!",
-                [
-                    ("date_out", "=", False),
-                    ("date_in", "<", now - timedelta(days=self._deal_risk_days())),
-                ],
-            )
-        ]
-        # one condition per distinct step deadline: few values in practice
-        for sla_hours, step_ids in steps_by_sla:
-            too_long.append(
-                Domain("deal_step_id", "in", step_ids)
-                & Domain(
-                    "deal_log_ids",
-                    "any!",
-                    [
-                        ("date_out", "=", False),
-                        ("date_in", "<", now - timedelta(hours=sla_hours)),
-                    ],
-                )
-            )
+        # the current stay started before the risk days; "any!" skips the
+        # history's record rules, as the condition only filters deals the
+        # user reads
+        stalled = ~with_deadline & Domain(
+            "deal_log_ids",
+            "any!",
+            [
+                ("date_out", "=", False),
+                ("date_in", "<", now - timedelta(days=self._deal_risk_days())),
+            ],
+        )
         return (
             Domain("deal_script_id", "!=", False)
             & Domain("won_status", "=", "pending")
             & Domain("active", "=", True)
-            & (Domain("id", "in", overdue_leads.subselect("res_id")) | Domain.OR(too_long))
+            & (Domain("id", "in", overdue_leads.subselect("res_id")) | late | stalled)
         )
 
     def _compute_deal_gate_blocked(self):

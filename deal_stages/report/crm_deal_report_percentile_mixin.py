@@ -1,5 +1,7 @@
-from odoo import fields, models
+from odoo import models
 from odoo.tools import SQL
+
+from ..models.group_order import ranked_group_orderby
 
 
 class CrmDealReportPercentileMixin(models.AbstractModel):
@@ -25,9 +27,6 @@ class CrmDealReportPercentileMixin(models.AbstractModel):
             source, fraction = self._percentile_fields[fname]
             # check read access on the field like the standard path does
             self._check_field_access(self._fields[fname], "read")
-            # percentiles sort their group's values: let the sort of a large
-            # history happen in memory (this transaction only)
-            self.env.cr.execute("SET LOCAL work_mem = '64MB'")
             return SQL(
                 "percentile_cont(%s) WITHIN GROUP (ORDER BY %s)",
                 fraction,
@@ -35,63 +34,40 @@ class CrmDealReportPercentileMixin(models.AbstractModel):
             )
         return super()._read_group_select(aggregate_spec, query)
 
-    def _stay_sql(self):
-        """Lateral subquery giving ``date_out`` and ``seconds`` of the stay ``log``
-        of the deal ``deal``.
+    def _search(self, domain, *args, **kwargs):
+        # every read of an analysis goes through here (pivot, graph, list)
+        self._report_prepare()
+        return super()._search(domain, *args, **kwargs)
+
+    def _report_prepare(self):
+        """Settings for this transaction's analysis queries.
+
+        Percentiles sort their groups' values: the sort of a large history
+        is done in memory. No JIT compilation: over a million rows of simple
+        expressions, compiling costs PostgreSQL more than it saves.
+        """
+        self.env.cr.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
+        return True
+
+    def _closed_stays_sql(self):
+        """Scalar subquery: {deal id: closing date} of the closed deals that
+        still have an open stay in a step, as one ``jsonb`` object.
 
         A stay ends when the deal leaves the stage, or when the deal is closed
-        (lost) while standing in it; a stay still running counts up to now,
-        as the ORM sees it (frozen in tests), so all rows share one instant.
+        (won, lost, archived) while standing in it. The map is built once per
+        query, so the history is read without a lookup of its deal per row.
         """
-        now = fields.Datetime.now()
         return SQL(
             """
-            SELECT ended.date_out,
-                   GREATEST(EXTRACT(EPOCH FROM COALESCE(ended.date_out, %s) - log.date_in),
-                            0)::float8 AS seconds
-              FROM (SELECT COALESCE(
-                           log.date_out,
-                           CASE WHEN deal.won_status != 'pending' OR NOT deal.active
-                                THEN COALESCE(deal.date_closed, deal.write_date) END
-                       ) AS date_out) ended
-            """,
-            now,
+            SELECT jsonb_object_agg(deal.id, COALESCE(deal.date_closed, deal.write_date))
+              FROM crm_lead deal
+             WHERE (deal.won_status != 'pending' OR NOT deal.active)
+               AND EXISTS (SELECT 1
+                             FROM crm_deal_stage_log running
+                            WHERE running.lead_id = deal.id AND running.date_out IS NULL
+                              AND running.step_id IS NOT NULL AND running.cause != 'lost')
+            """
         )
 
     def _read_group_orderby(self, order, groupby_terms, query):
-        """Order many2one groups by their model's order without joining it.
-
-        The standard ordering joins the related model (step, script, user...)
-        and adds its order columns to the GROUP BY, which makes PostgreSQL sort
-        the whole history on them; ranking the related records in a subquery
-        evaluated once keeps the grouping on the id alone.
-        """
-        if not order:
-            return super()._read_group_orderby(order, groupby_terms, query)
-        terms = []
-        for order_part in order.split(","):
-            term, *rest = order_part.split()
-            field = self._fields.get(term)
-            if (
-                term in groupby_terms
-                and field
-                and field.type == "many2one"
-                and field.comodel_name != "crm.lead"
-            ):
-                # sudo: only the order of the related records is read
-                comodel = self.env[field.comodel_name].sudo().with_context(active_test=False)
-                ranked = comodel._search([], order=comodel._order).select(
-                    SQL.identifier(comodel._table, "id")
-                )
-                direction = "DESC" if rest and rest[0].upper() == "DESC" else "ASC"
-                terms.append(
-                    SQL(
-                        "array_position(ARRAY(%s), %s) %s NULLS LAST",
-                        ranked,
-                        groupby_terms[term],
-                        SQL(direction),
-                    )
-                )
-            elif sql := super()._read_group_orderby(order_part, groupby_terms, query):
-                terms.append(sql)
-        return SQL(", ").join(terms)
+        return ranked_group_orderby(self, order, groupby_terms, query, super()._read_group_orderby)

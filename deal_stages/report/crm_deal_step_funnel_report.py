@@ -1,6 +1,8 @@
 from odoo import fields, models
 from odoo.tools import SQL
 
+from ..models.group_order import ranked_group_orderby
+
 
 class CrmDealStepFunnelReport(models.Model):
     """Step funnel: one row per deal and script step the deal reached."""
@@ -73,8 +75,19 @@ class CrmDealStepFunnelReport(models.Model):
         help="Share of the deals that reached the step and were lost in it.",
     )
 
+    def _read_group_orderby(self, order, groupby_terms, query):
+        return ranked_group_orderby(self, order, groupby_terms, query, super()._read_group_orderby)
+
+    def _search(self, domain, *args, **kwargs):
+        # the deals reached their steps as crm.deal.step.total sums them up:
+        # those of the deals moved in this transaction first
+        self.env["crm.deal.step.total"]._flush_pending()
+        return super()._search(domain, *args, **kwargs)
+
     @property
     def _table_query(self):
+        # a step reached is a per-deal total of its stays (crm.deal.step.total,
+        # one row per deal and step, kept as the history is written);
         # "moved on": the deal reached a step further in its script than this
         # one (its furthest position, by window function: no per-row lookup)
         return SQL(
@@ -88,13 +101,11 @@ class CrmDealStepFunnelReport(models.Model):
                   FROM crm_deal_script_step step
             ),
             reached AS (
-                SELECT MIN(log.id) AS id,
-                       log.lead_id,
-                       log.step_id,
-                       MIN(log.date_in) AS date_reached
-                  FROM crm_deal_stage_log log
-                 WHERE log.step_id IS NOT NULL
-                 GROUP BY log.lead_id, log.step_id
+                SELECT total.id,
+                       total.lead_id,
+                       total.step_id,
+                       total.date_first_in AS date_reached
+                  FROM crm_deal_step_total total
             ),
             positioned AS (
                 SELECT reached.*,

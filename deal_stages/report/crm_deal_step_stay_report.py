@@ -104,12 +104,14 @@ class CrmDealStepStayReport(models.Model):
 
     @property
     def _table_query(self):
-        # two branches so that the bulk of the history, the stays already
-        # left, is read from the log alone (stored duration, covering index);
-        # only the stays still open join their deal (closed by a loss?)
-        columns = SQL(
+        # one scan of the history alone, in step order from the log's
+        # step/duration index (no sort of a million stays before the exact
+        # medians); a stay already left has its stored duration, a stay still
+        # open counts up to now, or to the closing of its deal
+        now = fields.Datetime.now()
+        return SQL(
             """
-                   log.id,
+            SELECT log.id,
                    log.lead_id,
                    log.script_id,
                    log.step_id,
@@ -120,41 +122,29 @@ class CrmDealStepStayReport(models.Model):
                    log.date_in,
                    log.cause,
                    COALESCE(log.sla_breached, FALSE) AS sla_breached,
-                   CASE WHEN log.sla_breached THEN 1 ELSE 0 END AS breach_count
-            """
-        )
-        measures = SQL(
-            """
+                   CASE WHEN log.sla_breached THEN 1 ELSE 0 END AS breach_count,
+                   stay.date_out,
+                   stay.date_out IS NULL AS is_open,
                    stay.seconds / 3600 AS hours,
                    stay.seconds / 3600 AS median_hours,
                    stay.seconds / 3600 AS p90_hours,
                    stay.seconds / 86400 AS days,
                    stay.seconds / 86400 AS median_days,
                    stay.seconds / 86400 AS p90_days
-            """
-        )
-        return SQL(
-            """
-            SELECT %(columns)s,
-                   log.date_out,
-                   FALSE AS is_open,
-                   %(measures)s
               FROM crm_deal_stage_log log
              CROSS JOIN LATERAL (
-                   SELECT COALESCE(log.duration_hours, 0)::float8 * 3600 AS seconds
+                   SELECT COALESCE(log.date_out, ended.date_out) AS date_out,
+                          CASE WHEN log.date_out IS NOT NULL
+                               THEN COALESCE(log.duration_hours, 0)::float8 * 3600
+                               ELSE GREATEST(EXTRACT(EPOCH FROM
+                                        COALESCE(ended.date_out, %(now)s) - log.date_in), 0)::float8
+                          END AS seconds
+                     FROM (SELECT CASE WHEN log.date_out IS NULL
+                                       THEN ((%(closed)s) ->> log.lead_id::text)::timestamp
+                                  END AS date_out) ended
              ) stay
-             WHERE log.step_id IS NOT NULL AND log.cause != 'lost' AND log.date_out IS NOT NULL
-             UNION ALL
-            SELECT %(columns)s,
-                   stay.date_out,
-                   stay.date_out IS NULL AS is_open,
-                   %(measures)s
-              FROM crm_deal_stage_log log
-              JOIN crm_lead deal ON deal.id = log.lead_id
-             CROSS JOIN LATERAL (%(stay)s) stay
-             WHERE log.step_id IS NOT NULL AND log.cause != 'lost' AND log.date_out IS NULL
+             WHERE log.step_id IS NOT NULL AND log.cause != 'lost'
             """,
-            columns=columns,
-            measures=measures,
-            stay=self._stay_sql(),
+            now=now,
+            closed=self._closed_stays_sql(),
         )

@@ -21,7 +21,7 @@ class CrmDealStepTimeReport(models.Model):
     _rec_name = "lead_id"
     _order = "date_first_in desc, id desc"
     _depends = {
-        "crm.deal.stage.log": ["lead_id", "script_id", "step_id", "date_in", "date_out"],
+        "crm.deal.stage.log": ["lead_id", "script_id", "step_id", "date_in", "date_out", "cause"],
         "crm.lead": [
             "user_id",
             "team_id",
@@ -105,46 +105,58 @@ class CrmDealStepTimeReport(models.Model):
         + OPEN_STAYS_HELP,
     )
 
+    def _report_prepare(self):
+        # the totals of the deals moved in this transaction, before reading them
+        self.env["crm.deal.step.total"]._flush_pending()
+        return super()._report_prepare()
+
     @property
     def _table_query(self):
+        # the stays of a deal in a step are summed up by crm.deal.step.total
+        # as they are written: the pivot reads one row per deal and step, in
+        # step order from its index, and adds the running stay, if any, up to
+        # now (or to the closing of the deal); the deal itself is joined only
+        # when its salesperson or team is asked for (PostgreSQL drops an
+        # unused LEFT JOIN)
+        now = fields.Datetime.now()
         return SQL(
             """
-            SELECT per_deal.id,
-                   per_deal.lead_id,
-                   per_deal.script_id,
-                   per_deal.step_id,
+            SELECT total.id,
+                   total.lead_id,
+                   total.script_id,
+                   total.step_id,
                    deal.user_id AS salesperson_id,
                    deal.team_id,
-                   deal.company_id,
-                   per_deal.date_first_in,
-                   per_deal.date_last_out,
-                   per_deal.is_open,
-                   per_deal.stay_count,
-                   per_deal.stay_count - 1 AS reentry_count,
+                   total.company_id,
+                   total.date_first_in,
+                   CASE WHEN total.open_date_in IS NOT NULL AND running.date_out IS NULL
+                        THEN NULL
+                        ELSE GREATEST(total.date_last_out, running.date_out) END AS date_last_out,
+                   total.open_date_in IS NOT NULL AND running.date_out IS NULL AS is_open,
+                   total.stay_count,
+                   total.stay_count - 1 AS reentry_count,
                    per_deal.seconds / 3600 AS hours,
                    per_deal.seconds / 3600 AS median_hours,
                    per_deal.seconds / 3600 AS p90_hours,
                    per_deal.seconds / 86400 AS days,
                    per_deal.seconds / 86400 AS median_days,
                    per_deal.seconds / 86400 AS p90_days
-              FROM (
-                    SELECT MIN(log.id) AS id,
-                           log.lead_id,
-                           log.step_id,
-                           MIN(log.script_id) AS script_id,
-                           MIN(log.date_in) AS date_first_in,
-                           CASE WHEN BOOL_OR(stay.date_out IS NULL) THEN NULL
-                                ELSE MAX(stay.date_out) END AS date_last_out,
-                           BOOL_OR(stay.date_out IS NULL) AS is_open,
-                           COUNT(*) AS stay_count,
-                           SUM(stay.seconds) AS seconds
-                      FROM crm_deal_stage_log log
-                      JOIN crm_lead deal ON deal.id = log.lead_id
-                     CROSS JOIN LATERAL (%s) stay
-                     WHERE log.step_id IS NOT NULL AND log.cause != 'lost'
-                     GROUP BY log.lead_id, log.step_id
-                   ) per_deal
-              JOIN crm_lead deal ON deal.id = per_deal.lead_id
+              FROM crm_deal_step_total total
+              LEFT JOIN crm_lead deal ON deal.id = total.lead_id
+             CROSS JOIN LATERAL (
+                   SELECT CASE WHEN total.open_date_in IS NOT NULL
+                               THEN ((%(closed)s) ->> total.lead_id::text)::timestamp
+                          END AS date_out
+             ) running
+             CROSS JOIN LATERAL (
+                   SELECT total.closed_seconds
+                          + CASE WHEN total.open_date_in IS NULL THEN 0::float8
+                                 ELSE GREATEST(EXTRACT(EPOCH FROM
+                                          COALESCE(running.date_out, %(now)s)
+                                          - total.open_date_in), 0)::float8
+                            END AS seconds
+             ) per_deal
             """,
-            self._stay_sql(),
+            now=now,
+            closed=self._closed_stays_sql(),
         )

@@ -10,6 +10,7 @@ from odoo.tools import mute_logger
 from odoo.addons.mail.tests.common import mail_new_test_user
 
 from .common import DealStagesCommon
+from .test_deal_sla import FRIDAY_15, DealSlaCommon
 
 T0 = datetime(2026, 1, 5, 9, 0)  # a Monday
 NOW = T0 + timedelta(hours=72)
@@ -266,6 +267,91 @@ class TestDealControlReports(DealStagesCommon):
         self.assertAlmostEqual(cumulative[(self.step_1.id,)]["median_hours:avg"], 10.0)
         rows = self.env["crm.deal.step.stay.report"].with_user(self.user_sales_salesman).search([])
         self.assertEqual(rows.lead_id, self.deal_a | self.deal_b)
+
+    def _history_totals(self, deals):
+        """{(deal, step): (stays, seconds of the stays left, open stay's entry)}
+        computed from the stage history rows themselves."""
+        expected = {}
+        logs = self.env["crm.deal.stage.log"].search(
+            [("lead_id", "in", deals.ids), ("step_id", "!=", False), ("cause", "!=", "lost")]
+        )
+        for log in logs:
+            key = (log.lead_id.id, log.step_id.id)
+            count, seconds, open_since = expected.get(key, (0, 0.0, False))
+            if log.date_out:
+                seconds += max((log.date_out - log.date_in).total_seconds(), 0)
+            else:
+                open_since = log.date_in
+            expected[key] = (count + 1, seconds, open_since)
+        return expected
+
+    def _stored_totals(self, deals):
+        totals = self.env["crm.deal.step.total"].search([("lead_id", "in", deals.ids)])
+        return {
+            (total.lead_id.id, total.step_id.id): (
+                total.stay_count,
+                total.closed_seconds,
+                total.open_date_in,
+            )
+            for total in totals
+        }
+
+    def test_time_in_step_totals_follow_history(self):
+        """The per-deal totals behind the analyses stay exact as deals bounce."""
+        deals = self.deal_a | self.deal_b | self.deal_c
+        self.assertEqual(self._stored_totals(deals), self._history_totals(deals))
+        # deal A goes back to S1 a second time, then on to S2 again
+        with at(72):
+            self.deal_a.stage_id = self.step_1.stage_id
+        with at(80):
+            self.deal_a.stage_id = self.step_2.stage_id
+        # read in the same transaction, before any commit: already counted
+        Report = self.env["crm.deal.step.time.report"].with_user(self.user_sales_manager)
+        with freeze_time(T0 + timedelta(hours=90)):
+            rows = Report.search_read(
+                [("lead_id", "=", self.deal_a.id)],
+                ["step_id", "hours", "stay_count", "reentry_count", "is_open"],
+            )
+        by_step = {row["step_id"][0]: row for row in rows}
+        # S1: 10 + 6 + 8; S2: 20 + 24 + 10 running; S3: 12
+        self.assertAlmostEqual(by_step[self.step_1.id]["hours"], 24.0)
+        self.assertEqual(by_step[self.step_1.id]["reentry_count"], 2)
+        self.assertAlmostEqual(by_step[self.step_2.id]["hours"], 54.0)
+        self.assertEqual(by_step[self.step_2.id]["stay_count"], 3)
+        self.assertTrue(by_step[self.step_2.id]["is_open"])
+        self.assertAlmostEqual(by_step[self.step_3.id]["hours"], 12.0)
+        self.assertFalse(by_step[self.step_3.id]["is_open"])
+        # what a commit stores, other transactions read
+        self.env.cr.precommit.run()
+        self.assertEqual(self._stored_totals(deals), self._history_totals(deals))
+        # a stay removed from the history (by an administrator): recounted
+        self.env["crm.deal.stage.log"].search(
+            [("lead_id", "=", self.deal_a.id), ("step_id", "=", self.step_3.id)]
+        ).unlink()
+        self.env.cr.precommit.run()
+        stored = self._stored_totals(deals)
+        self.assertNotIn((self.deal_a.id, self.step_3.id), stored)
+        self.assertEqual(stored, self._history_totals(deals))
+        # rebuilt from scratch, the same totals
+        self.env["crm.deal.step.total"]._rebuild()
+        self.assertEqual(self._stored_totals(deals), stored)
+
+    def test_time_in_step_totals_batched(self):
+        """The totals of moved deals are recomputed in one statement, however many."""
+        for count in (2, 12):
+            with at(100):
+                deals = self._create_deals(count, team_id=self.sales_team_1.id)
+            with at(110):
+                deals.stage_id = self.step_2.stage_id
+            self.env.flush_all()
+            with self.assertQueryCount(1):
+                self.env["crm.deal.step.total"]._flush_pending()
+            # S1 left after 10 h, S2 entered at 110 h
+            expected = {}
+            for deal in deals:
+                expected[deal.id, self.step_1.id] = (1, 36000.0, False)
+                expected[deal.id, self.step_2.id] = (1, 0.0, T0 + timedelta(hours=110))
+            self.assertEqual(self._stored_totals(deals), expected)
 
     # ------------------------------------------------------------
     # FUNNEL, LOSSES, REWORK
@@ -538,7 +624,7 @@ class TestDealControlReports(DealStagesCommon):
 
 
 @tagged("post_install", "-at_install", "deal_stages")
-class TestDealControlBoard(DealStagesCommon):
+class TestDealControlBoard(DealSlaCommon):
     """Deals at risk, days in step and the live board notification."""
 
     def _set_overdue_activity(self, deal, days=-1):
@@ -556,40 +642,72 @@ class TestDealControlBoard(DealStagesCommon):
         )
 
     def test_deals_at_risk(self):
-        with freeze_time(T0):
-            late, quiet, slow, lost = self._create_deals(4)
-            self._script_activities(late | quiet | slow | lost).unlink()
-        self.step_2.sla_hours = 48
-        with freeze_time(T0 + timedelta(days=1)):
-            (slow | lost).stage_id = self.step_2.stage_id
-            self._script_activities(late | quiet | slow | lost).unlink()
+        """At risk: overdue script activities, a step deadline near or passed
+        (the SLA engine's working-time deadline), or without a deadline too
+        long in the step."""
+        with freeze_time(FRIDAY_15):
+            late, slow, quiet, lost = self._create_deals(4)
+            # step 2 has no deadline
+            quiet.stage_id = self.step_2.stage_id
+            self._script_activities(late | slow | quiet | lost).unlink()
             self._set_overdue_activity(late)
             self._set_overdue_activity(lost)
             lost.action_set_lost()
+        self.assertEqual(slow.deal_sla_deadline, self.deadline)
         Lead = self.env["crm.lead"].with_context(active_test=False)
-        deals = late | quiet | slow | lost
-        with freeze_time(T0 + timedelta(days=2)):
-            at_risk = Lead.search([("id", "in", deals.ids), ("deal_at_risk", "=", True)])
-            self.assertEqual(at_risk, late)
+        deals = late | slow | quiet | lost
+
+        def at_risk():
+            found = Lead.search([("id", "in", deals.ids), ("deal_at_risk", "=", True)])
             deals.invalidate_recordset()
-            self.assertEqual(deals.filtered("deal_at_risk"), late)
-            self.assertEqual(late.deal_overdue_activity_count, 1)
-            self.assertEqual(slow.deal_days_in_step, 1)
-            self.assertEqual(slow.deal_step_sla_days, 2)
-        # past the step deadline of 48 h
-        with freeze_time(T0 + timedelta(days=3, hours=1)):
-            at_risk = Lead.search([("id", "in", deals.ids), ("deal_at_risk", "=", True)])
-            self.assertEqual(at_risk, late | slow)
+            self.assertEqual(deals.filtered("deal_at_risk"), found, "search and compute agree")
             self.assertEqual(
                 Lead.search([("id", "in", deals.ids), ("deal_at_risk", "=", False)]),
-                quiet | lost,
+                deals - found,
             )
-        # without a deadline: 14 days
-        with freeze_time(T0 + timedelta(days=15)):
-            at_risk = Lead.search([("id", "in", deals.ids), ("deal_at_risk", "=", True)])
-            self.assertEqual(at_risk, late | quiet | slow)
-            deals.invalidate_recordset()
-            self.assertEqual(deals.filtered("deal_at_risk"), late | quiet | slow)
+            return found
+
+        # Saturday: 18 calendar hours in a step of 16 working hours, none
+        # worked yet since Friday evening: not at risk
+        with freeze_time("2026-11-07 08:00:00"):
+            self.assertEqual(at_risk(), late)
+            self.assertEqual(late.deal_overdue_activity_count, 1)
+            self.assertEqual(slow.deal_days_in_step, 0)
+            # Friday 15:00 to Tuesday 15:00
+            self.assertEqual(slow.deal_step_sla_days, 4)
+            self.assertEqual(quiet.deal_step_sla_days, 0)
+        # Tuesday, past the warning (80%), before the cron ran: at risk already
+        with freeze_time("2026-11-10 09:50:00"):
+            self.assertEqual(slow.deal_sla_state, "ok")
+            self.assertEqual(at_risk(), late | slow)
+        # past the deadline, the cron marked the breach
+        with freeze_time("2026-11-10 15:00:00"):
+            self._run_cron()
+            self.assertEqual(slow.deal_sla_state, "breached")
+            self.assertEqual(at_risk(), late | slow)
+        # without a deadline: 14 days in the step
+        with freeze_time("2026-11-21 15:00:00"):
+            self.assertEqual(at_risk(), late | slow | quiet)
+            # the slow deal moves on to a step without deadline: its risk ends
+            slow._deal_move_context("override", skip_gate=True).stage_id = self.step_2.stage_id
+            self.assertEqual(slow.deal_sla_state, "none")
+            self.assertEqual(at_risk(), late | quiet)
+
+    def test_deals_at_risk_search_in_sql(self):
+        """The "Deals at Risk" filter is one query, whatever the number of deals."""
+        with freeze_time(FRIDAY_15):
+            deals = self._create_deals(3)
+        Lead = self.env["crm.lead"]
+        with freeze_time("2026-11-10 15:00:00"):
+            Lead.search([("deal_at_risk", "=", True)])  # caches (parameters, rules)
+            with self.assertQueryCount(1):
+                found = Lead.search([("deal_at_risk", "=", True)])
+            self.assertEqual(found & deals, deals)
+            more = self._create_deals(20)
+            self.env.flush_all()
+            with self.assertQueryCount(1):
+                found = Lead.search([("deal_at_risk", "=", True)])
+            self.assertEqual(found & more, self.env["crm.lead"])
 
     @users("user_sales_salesman")
     def test_my_deals_at_risk_action(self):

@@ -53,3 +53,50 @@ registry.category("web_tour.tours").add("deal_stages_control_board", {
         },
     ],
 });
+
+// The board reflects what other users do, without a reload: another user
+// (here through the JSON-2 API, with their own API key and no session of this
+// browser) moves a deal, the bus tells the board, the card changes column.
+registry.category("web_tour.tours").add("deal_stages_control_board_live", {
+    steps: () => [
+        {
+            trigger: ".o_searchview_facet:contains('Deals at Risk') .o_facet_remove",
+            content: "Show all deals",
+            run: "click",
+        },
+        {
+            trigger:
+                ".o_deal_control_kanban .o_kanban_group:contains('Tour Step One') .o_kanban_record:contains('Tour Moving Deal')",
+            content: "The deal stands in the first step",
+        },
+        {
+            trigger: ".o_deal_control_kanban .o_kanban_record:contains('Tour Still Deal')",
+            content: "Another user moves the deal to the second step",
+            async run() {
+                const { apiKey, dealId, stageId } = window.dealStagesBoardTour;
+                const response = await fetch("/json/2/crm.lead/write", {
+                    method: "POST",
+                    credentials: "omit",
+                    headers: {
+                        "Content-Type": "application/json",
+                        Authorization: `bearer ${apiKey}`,
+                    },
+                    body: JSON.stringify({ ids: [dealId], vals: { stage_id: stageId } }),
+                });
+                if (!response.ok) {
+                    throw new Error(`the other user's move failed: ${await response.text()}`);
+                }
+            },
+        },
+        {
+            trigger:
+                ".o_deal_control_kanban .o_kanban_group:contains('Tour Step Two') .o_kanban_record:contains('Tour Moving Deal')",
+            content: "The board reloaded by itself: the deal is in the second step",
+        },
+        {
+            trigger:
+                ".o_deal_control_kanban .o_kanban_group:contains('Tour Step One'):not(:has(.o_kanban_record:contains('Tour Moving Deal')))",
+            content: "and no longer in the first one",
+        },
+    ],
+});
