@@ -9,7 +9,8 @@ class DealStepConfig:
     """One step of a script, as plain data (see ``DealConfig``)."""
 
     __slots__ = (
-        "back_step_ids", "cancel_activities_on_exit", "check_ids", "field_names", "id", "index",
+        "auto_advance_required", "back_step_ids", "cancel_activities_on_exit", "check_ids",
+        "field_names", "id", "index",
         "is_feedback_step", "mail_mode", "mail_template_id", "require_activities_done",
         "required_check_ids", "script_id", "server_action_ids", "sla_hours", "stage_id",
     )  # fmt: skip
@@ -288,7 +289,7 @@ class CrmDealScript(models.Model):
                     "script_id", "stage_id", "sequence", "require_activities_done",
                     "cancel_activities_on_exit", "back_step_ids", "server_action_ids",
                     "required_field_ids", "mail_template_id", "mail_mode", "is_feedback_step",
-                    "sla_hours",
+                    "sla_hours", "auto_advance_domain", "auto_advance_required",
                 ],
                 order="sequence, id",
             )
@@ -322,6 +323,8 @@ class CrmDealScript(models.Model):
                 is_feedback_step=step.is_feedback_step,
                 sla_hours=step.sla_hours,
                 server_action_ids=tuple(step.server_action_ids.ids),
+                auto_advance_required=step.auto_advance_required
+                and step.auto_advance_domain not in (False, "", "[]"),
             )
         return DealConfig(
             {script.id: (script.strict_order, tuple(step_ids_of[script.id])) for script in scripts},

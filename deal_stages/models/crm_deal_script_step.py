@@ -109,6 +109,12 @@ class CrmDealScriptStep(models.Model):
         help="How the stage history names the automation that moved the deal, "
         "e.g. 'Quotation confirmed'. Empty: the condition itself is shown.",
     )
+    auto_advance_required = fields.Boolean(
+        string="Required to Leave",
+        help="The condition is also part of the step's requirements: a deal may "
+        "not be moved on by hand before it holds (a supervisor may override). "
+        "For conditions that documents prove, such as a payment received.",
+    )
     template_step_id = fields.Many2one(
         "crm.deal.script.step",
         copy=False,
@@ -321,7 +327,8 @@ class CrmDealScriptStep(models.Model):
         add-on just set on the template's steps (in its data file).
 
         Only copies without a condition of their own; the checklist item the
-        condition proves becomes optional on them, as on the template.
+        condition proves becomes optional on them, as on the template (the
+        template's condition is then required to leave the step instead).
 
         :param proven_checks: {template step xml id: xml id of the checklist
             item the documents now prove, or None}
@@ -339,6 +346,7 @@ class CrmDealScriptStep(models.Model):
                 {
                     "auto_advance_domain": template_step.auto_advance_domain,
                     "auto_advance_label": template_step.auto_advance_label,
+                    "auto_advance_required": template_step.auto_advance_required,
                 }
             )
             # the label in every language the template has it in
@@ -363,7 +371,7 @@ class CrmDealScriptStep(models.Model):
         Step = self.with_context(active_test=False)
         Step.search(
             Domain.OR(Domain("auto_advance_domain", "ilike", name) for name in field_names)
-        ).write({"auto_advance_domain": False})
+        ).write({"auto_advance_domain": False, "auto_advance_required": False})
         for template_step, check in self._deal_bridge_template_steps(proven_checks).items():
             if check:
                 steps = Step.search([("template_step_id", "=", template_step.id)])

@@ -2186,6 +2186,8 @@ class CrmLead(models.Model):
                                 "field": field.name,
                             }
                         )
+        # conditions required to leave (e.g. the prepayment received)
+        self._deal_condition_issues(step_by_lead, step_config, issues)
         # activities: those this step created on the deal must be done
         steps_with_activities = steps.browse(
             [
@@ -2223,6 +2225,33 @@ class CrmLead(models.Model):
                     }
                 )
         return issues
+
+    def _deal_condition_issues(self, step_by_lead, step_config, issues):
+        """Add to ``issues`` the deals whose step's condition, required to
+        leave it, does not hold: one search per such step."""
+        steps = self.env["crm.deal.script.step"]
+        for step_id, step in step_config.items():
+            if not (step and step.auto_advance_required):
+                continue
+            step_record = steps.browse(step_id)
+            leaving = self.filtered(lambda lead, s=step_id: step_by_lead[lead.id].id == s)
+            try:
+                condition = step_record._deal_auto_advance_condition()
+                met = leaving.search(Domain("id", "in", leaving.ids) & condition)
+            except (ValueError, TypeError, NameError, SyntaxError):
+                # an invalid condition (a field gone with its add-on) blocks nothing
+                continue
+            # the condition's name is configuration, read whoever moves the deal
+            name = step_record.sudo().auto_advance_label or step_record.sudo().auto_advance_domain
+            for lead in leaving - met:
+                issues.setdefault(lead.id, []).append(
+                    {
+                        "kind": "condition",
+                        "message": self.env._(
+                            "Wait until the condition “%(condition)s” is met.", condition=name
+                        ),
+                    }
+                )
 
     def _deal_field_is_set(self, field, vals):
         """Whether ``field`` of this deal is set, counting ``vals`` being written."""

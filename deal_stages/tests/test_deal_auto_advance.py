@@ -1,6 +1,8 @@
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged, users, warmup
 
+from odoo.addons.deal_stages.models.crm_lead import DealGateError
+
 from .test_deal_gate import DealGateCommon
 
 
@@ -101,6 +103,30 @@ class TestDealAutoAdvance(DealGateCommon):
         deal.action_restore()
         self.assertEqual(deal.deal_step_id, self.step_2)
         self.assertEqual(len(self._auto_stays(deal)), 1)
+
+    @users("user_sales_salesman")
+    def test_required_condition_blocks_a_manual_move(self):
+        self.step_1.sudo().auto_advance_required = True
+        deal = self._create_deals()
+        self._tick(deal, self.check_signed)
+        self.assertEqual(
+            deal._deal_missing_requirements(self.stage_team1_2),
+            ["Wait until the condition “Amount agreed” is met."],
+        )
+        with self.assertRaises(DealGateError) as refusal:
+            deal.stage_id = self.stage_team1_2
+        self.assertIn("Amount agreed", str(refusal.exception))
+        self.assertEqual(deal.deal_step_id, self.step_1)
+        # once it holds, the deal moves on by itself
+        deal.expected_revenue = 1000
+        self.assertEqual(deal.deal_step_id, self.step_2)
+        self.assertEqual(len(self._auto_stays(deal)), 1)
+        # not required: the salesperson may move the deal before it holds
+        self.step_1.sudo().auto_advance_required = False
+        other = self._create_deals()
+        self._tick(other, self.check_signed)
+        other.stage_id = self.stage_team1_2
+        self.assertEqual(other.deal_step_id, self.step_2)
 
     def test_invalid_condition_refused(self):
         step = self.step_1.with_user(self.user_sales_manager)

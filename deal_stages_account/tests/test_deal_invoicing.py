@@ -1,3 +1,4 @@
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from ..hooks import post_init_hook, uninstall_hook
@@ -46,6 +47,11 @@ class TestDealInvoicing(DealInvoicingCommon):
         self.assertEqual(deal.deal_paid_ratio, 20.0)
         self.assertEqual(deal.deal_step_id, self.step_prepayment, "20 % is below the 30 % asked")
         self.assertEqual(len(self._auto_stays(deal)), 1)
+
+        # the salesperson cannot move it on by hand before the prepayment either
+        with self.assertRaisesRegex(UserError, "Prepayment of 30 % received"):
+            deal.with_user(self.user_sales_salesman).stage_id = self.step_production.stage_id
+        self.assertEqual(deal.deal_step_id, self.step_prepayment)
 
         self._register_payment(invoice, 150.0)
         self.assertEqual(deal.deal_paid_ratio, 35.0)
