@@ -251,18 +251,20 @@ class Lifecycle:
     def crm_tests(self, db):
         """Run Odoo's own crm tests (tours included) on the uninstalled database.
 
-        Run a second time when the first run fails: crm's tours can time out on
-        a loaded machine; a real failure fails twice.
+        Run again (up to three runs) when a run fails: crm's forecast tour
+        races the kanban's first load ("New" clicked before the columns are
+        loaded opens a form instead of the quick create) and its tours time out
+        on a loaded machine; a real failure fails every run.
         """
         failure = None
-        for attempt in (1, 2):
+        for attempt in (1, 2, 3):
             try:
                 total = self._run_crm_tests(db)
             except AssertionError as exc:
                 failure = exc
                 say(f"tools/lifecycle.py: {exc} (attempt {attempt})")
                 continue
-            return f"{total} passed" + (" on the second run" if attempt == 2 else "")
+            return f"{total} passed" + (f" (run {attempt} of 3)" if attempt > 1 else "")
         raise failure
 
     def _run_crm_tests(self, db):
