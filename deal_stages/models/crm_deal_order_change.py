@@ -3,7 +3,7 @@ from markupsafe import Markup
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from .crm_deal_stage_log import DealReport
+from ..tools import DealOutcome
 
 CHANGE_TYPES = [
     ("increase", "Increase"),
@@ -207,11 +207,11 @@ class CrmDealOrderChange(models.Model):
         ).change_id = self
         # the step's entry work (re-entry policy), whether or not rules run
         lead._deal_run_entry_automation()
-        report = DealReport()
-        lead._deal_schedule_activities({lead.id: step}, "change", report)
-        self._post_on_deal(type_label, revenue_before, report)
+        outcome = DealOutcome()
+        lead._deal_schedule_activities({lead.id: step}, "change", outcome)
+        self._post_on_deal(type_label, revenue_before, outcome)
 
-    def _post_on_deal(self, type_label, revenue_before, report):
+    def _post_on_deal(self, type_label, revenue_before, outcome):
         """Post the change on the deal's chatter, notifying the team leader."""
         lead = self.lead_id
         currency = self.currency_id or self.env.company.currency_id
@@ -239,7 +239,7 @@ class CrmDealOrderChange(models.Model):
             lines.append(
                 self.env._("The step %(step)s starts again.", step=self.return_step_id.name)
             )
-        done, skipped = report.lines.get(lead.id, ([], []))
+        done, skipped = outcome.lines.get(lead.id, ([], []))
         lines += done + skipped
         body += Markup("<ul>%s</ul>") % Markup().join(Markup("<li>%s</li>") % li for li in lines)
         leader = lead.team_id.user_id
