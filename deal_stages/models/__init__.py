@@ -1,3 +1,5 @@
+from . import crm_deal_config_mixin
+from . import crm_deal_document_mixin
 from . import base_automation
 from . import crm_deal_script
 from . import crm_deal_script_step

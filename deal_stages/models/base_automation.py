@@ -7,7 +7,14 @@ DEAL_ENGINE_CODE = "records._deal_run_entry_automation()"
 
 
 class BaseAutomation(models.Model):
-    _inherit = "base.automation"
+    _name = "base.automation"
+    # _get_action_ids and _deal_engine_rules cache the rules: cleared when
+    # rules are created, removed, (de)activated or change trigger or actions
+    _inherit = ["base.automation", "crm.deal.config.mixin"]
+    _deal_config_fields = frozenset(
+        {"model_id", "active", "trigger", "on_change_field_ids"}
+        | {"trigger_field_ids", "action_server_ids"}
+    )
 
     @api.model
     def _get_actions(self, records, triggers):
@@ -27,11 +34,6 @@ class BaseAutomation(models.Model):
         domain = [("model_name", "=", model_name), ("trigger", "in", list(triggers))]
         return tuple(self.with_context(active_test=True).sudo().search(domain).ids)
 
-    def _update_registry(self):
-        # rules were created, removed, (de)activated or changed trigger
-        self.env.registry.clear_cache()
-        return super()._update_registry()
-
     @api.model
     @tools.ormcache()
     def _deal_engine_rules(self):
@@ -48,12 +50,6 @@ class BaseAutomation(models.Model):
                 for action in rule.action_server_ids
             )
         }
-
-    def write(self, vals):
-        result = super().write(vals)
-        if {"trigger_field_ids", "action_server_ids"}.intersection(vals):
-            self.env.registry.clear_cache()  # _deal_engine_rules
-        return result
 
     def _process(self, records, domain_post=None):
         """Run the deal engine once per batch rather than once per record.
@@ -128,25 +124,10 @@ class BaseAutomation(models.Model):
 
 
 class IrActionsServer(models.Model):
-    _inherit = "ir.actions.server"
-
+    _name = "ir.actions.server"
     # the actions of automation rules decide which rules only run the deal
     # engine (base.automation._deal_engine_rules, cached)
-    @api.model_create_multi
-    def create(self, vals_list):
-        actions = super().create(vals_list)
-        if actions.filtered("base_automation_id"):
-            self.env.registry.clear_cache()
-        return actions
+    _inherit = ["ir.actions.server", "crm.deal.config.mixin"]
 
-    def write(self, vals):
-        rules_before = self.filtered("base_automation_id")
-        result = super().write(vals)
-        if rules_before or self.filtered("base_automation_id"):
-            self.env.registry.clear_cache()
-        return result
-
-    def unlink(self):
-        if self.filtered("base_automation_id"):
-            self.env.registry.clear_cache()
-        return super().unlink()
+    def _deal_is_config(self):
+        return bool(self.filtered("base_automation_id"))

@@ -100,7 +100,7 @@ class CrmDealOrderChange(models.Model):
     @api.model
     def _applied_values(self, lead, vals):
         """Values set by the system: the record is the change as it happened."""
-        self._check_lead_changeable(lead)
+        self._verify_lead_changeable(lead)
         number = (
             self.sudo()._read_group([("lead_id", "=", lead.id)], [], ["sequence_number:max"])[0][0]
             or 0
@@ -132,7 +132,7 @@ class CrmDealOrderChange(models.Model):
     # ------------------------------------------------------------
 
     @api.model
-    def _check_lead_changeable(self, lead):
+    def _verify_lead_changeable(self, lead):
         """Refuse, with a clear message, a change of a deal that cannot change."""
         lead.check_access("write")
         if lead.won_status == "lost" or not lead.active:
@@ -250,12 +250,3 @@ class CrmDealOrderChange(models.Model):
             subtype_xmlid="mail.mt_note",
             partner_ids=partner_ids,
         )
-
-    def action_open_deal(self):
-        self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "res_model": "crm.lead",
-            "res_id": self.lead_id.id,
-            "view_mode": "form",
-        }

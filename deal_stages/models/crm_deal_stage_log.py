@@ -139,7 +139,7 @@ class CrmDealStageLog(models.Model):
                 {log.lead_id.id: log.step_id for log in current if log.cause != "restore"},
                 outcome,
             )
-            leads._deal_create_checks(step_by_lead, outcome)
+            env["crm.deal.check"]._create_for_deals(leads, step_by_lead, outcome)
             current.with_env(env)._run_step_server_actions()
             leads._deal_sla_start(current)
             outcome.post(leads, current)

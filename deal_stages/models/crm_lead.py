@@ -13,7 +13,7 @@ The path of one stage move (``lead.write({"stage_id": ...})``):
    a refusal raises ``tools.DealGateError``.
 2. Odoo writes the stage; the shipped automation rules only collect the
    deals (``base.automation._process`` -> ``tools.DealEngineCollector``).
-3. ``_deal_log_transitions`` closes the previous stays
+3. ``_deal_update_stays`` closes the previous stays
    (``_deal_close_stays``, which clears the step deadline) and opens the new
    ones (``_deal_open_stays``: crm.deal.stage.log rows, with the cause and
    note of the ``tools.DealMove`` in the context).
@@ -165,7 +165,7 @@ class CrmLead(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        self._deal_sla_check_writable(*vals_list)
+        self._deal_sla_verify_writable(*vals_list)
         # rules fired while the deals are created only collect them: the engine
         # runs once their stays are logged (see base.automation._process)
         collector = DealEngineCollector()
@@ -185,11 +185,11 @@ class CrmLead(models.Model):
         return leads
 
     def write(self, vals):
-        self._deal_sla_check_writable(vals)
+        self._deal_sla_verify_writable(vals)
         if self and "stage_id" in vals and not self._deal_current_move().skip_gate:
             # the gate runs before anything is written: a refused batch
             # changes nothing, however the write came (form, kanban, RPC, import)
-            self._deal_check_gate(vals)
+            self._deal_verify_gate(vals)
         # writes made while this one runs (engine, automation rules) leave the
         # auto-advance to this one: it runs once, when everything is written
         nested = self.with_context(deal_nested_write=True)
@@ -199,14 +199,14 @@ class CrmLead(models.Model):
             self._deal_auto_advance_written()
             return result
         if "deal_script_id" in vals:
-            self._deal_check_script_change(vals["deal_script_id"])
+            self._deal_verify_script_change(vals["deal_script_id"])
         before = {lead.id: (lead.stage_id, lead.deal_script_id, lead.deal_step_id) for lead in self}
         # lost / restored are changes of Odoo's won/lost status, not of stage
         lost_before = self._deal_lost_ids() if DEAL_LOST_FIELDS.intersection(vals) else None
         collector = DealEngineCollector()
         leads = nested.with_context(deal_engine_collector=collector)
         result = super(CrmLead, leads).write(vals)
-        leads._deal_log_transitions(before, script_assigned_now="type" in vals)
+        leads._deal_update_stays(before, script_assigned_now="type" in vals)
         if lost_before is not None:
             leads._deal_handle_lost_status(lost_before)
         collector.run(leads)
@@ -218,7 +218,7 @@ class CrmLead(models.Model):
     # STAGE HISTORY
     # ------------------------------------------------------------
 
-    def _deal_check_script_change(self, script_id):
+    def _deal_verify_script_change(self, script_id):
         """A deal's script may change only before it went past its first step.
 
         Later, changing the process would rewrite its history: only members of
@@ -248,7 +248,7 @@ class CrmLead(models.Model):
                     )
                 )
 
-    def _deal_log_transitions(self, before, script_assigned_now=False):
+    def _deal_update_stays(self, before, script_assigned_now=False):
         """Close and open stays for the deals whose stage or script changed.
 
         :param before: {lead id: (stage, script, step)} read before the write
@@ -504,7 +504,7 @@ class CrmLead(models.Model):
             return super().action_set_lost(**additional_values)
         lost_before = deals._deal_lost_ids()
         reason = self.env["crm.lost.reason"].browse(additional_values.get("lost_reason_id"))
-        deals.filtered(lambda lead: lead.id not in lost_before)._deal_check_lost_reason(reason)
+        deals.filtered(lambda lead: lead.id not in lost_before)._deal_verify_lost_reason(reason)
         result = super(CrmLead, self._deal_move_context("lost")).action_set_lost(
             **additional_values
         )

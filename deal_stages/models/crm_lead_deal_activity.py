@@ -1,9 +1,5 @@
 """Deal feature: the activities the script's steps create and cancel."""
 
-from datetime import datetime, time, timedelta
-
-import pytz
-
 from odoo import fields, models
 from odoo.tools import SQL
 
@@ -130,11 +126,13 @@ class CrmLeadDealActivity(models.AbstractModel):
             if open_activities is None:
                 open_activities = leads._deal_script_open_activities()
             open_pairs = {(act.res_id, act.deal_script_activity_id.id) for act in open_activities}
-        # the assignee's language matters only where there is a choice
-        multi_lang = len(self.env["res.lang"].get_installed()) > 1
-        today = fields.Date.context_today(self)
-        deadlines = {}
-        model_id = self.env["ir.model"]._get_id("crm.lead")
+        shared = {
+            # the assignee's language matters only where there is a choice
+            "multi_lang": len(self.env["res.lang"].get_installed()) > 1,
+            "today": fields.Date.context_today(self),
+            "deadlines": {},
+            "model_id": self.env["ir.model"]._get_id("crm.lead"),
+        }
         vals_list, new_pairs = [], []
         for lead in leads:
             step_templates = templates_by_step.get(step_by_lead[lead.id], templates.browse())
@@ -154,45 +152,8 @@ class CrmLeadDealActivity(models.AbstractModel):
                         self.env._("“%(activity)s”: still open.", activity=template.display_name),
                     )
                     continue
-                user, warning = lead._deal_activity_assignee(template)
-                template_lang = (
-                    template.with_context(lang=user.lang or self.env.lang)
-                    if multi_lang
-                    else template
-                )
-                deadline = lead._deal_activity_deadline(template, user, today, deadlines)
-                summary, note = template_lang.summary, template_lang.note
-                if not (summary and note):
-                    # the type's own texts (cached), in the assignee's language
-                    type_summary, type_note = template_lang.activity_type_id._deal_defaults()
-                    summary, note = summary or type_summary, note or type_note
-                vals_list.append(
-                    {
-                        "res_model_id": model_id,
-                        "res_id": lead.id,
-                        # known here: spares Odoo's recompute and its update
-                        "res_name": lead.display_name,
-                        "activity_type_id": template.activity_type_id.id,
-                        "summary": summary,
-                        "note": note,
-                        "date_deadline": deadline,
-                        "user_id": user.id,
-                        "automated": True,
-                        "deal_script_activity_id": template.id,
-                        "deal_step_id": template.step_id.id,
-                    }
-                )
+                vals_list.append(template._deal_activity_values(lead, outcome, shared))
                 new_pairs.append(key)
-                outcome.done(
-                    lead,
-                    self.env._(
-                        "Activity “%(activity)s” for %(user)s, due %(date)s.",
-                        activity=template.display_name,
-                        user=user.name,
-                        date=fields.Date.to_string(deadline),
-                    )
-                    + (f" {warning}" if warning else ""),
-                )
         activities = self.env["mail.activity"].create(vals_list)
         self._deal_mark_templates_applied(new_pairs)
         return activities
@@ -224,40 +185,3 @@ class CrmLeadDealActivity(models.AbstractModel):
             )
         )
         self.browse(lead_ids).invalidate_recordset(["deal_applied_activity_ids"])
-
-    def _deal_activity_assignee(self, template):
-        """(user, warning): who gets the activity of ``template`` on this deal."""
-        self.ensure_one()
-        if template.assign_to == "user":
-            return template.user_id, None
-        salesperson = self.user_id or self.env.user
-        if template.assign_to == "team_leader":
-            if self.team_id.user_id:
-                return self.team_id.user_id, None
-            return salesperson, self.env._(
-                "The sales team has no leader: assigned to the salesperson."
-            )
-        return salesperson, None
-
-    def _deal_activity_deadline(self, template, user, today, cache):
-        """Deadline of ``template``'s activity, in calendar or working days.
-
-        Working days follow the assignee's working schedule, else the deal's
-        company's. ``cache`` keeps one computation per schedule and delay.
-        """
-        days = template.deadline_days
-        if not days:
-            return today
-        calendar = template.deadline_working_days and (
-            user.resource_calendar_id or (self.company_id or self.env.company).resource_calendar_id
-        )
-        if not calendar:
-            return today + timedelta(days=days)
-        key = (calendar.id, days, today)
-        if key not in cache:
-            tz = pytz.timezone(calendar.tz or "UTC")
-            # count from the next day: "3 working days" from Friday is Wednesday
-            start = tz.localize(datetime.combine(today + timedelta(days=1), time.min))
-            end = calendar.plan_days(days, start, compute_leaves=True)
-            cache[key] = end.astimezone(tz).date() if end else today + timedelta(days=days)
-        return cache[key]

@@ -47,10 +47,10 @@ class CrmLeadDealException(models.AbstractModel):
             restored._deal_process_restore()
         newly_lost = self.browse(lost_now - lost_before)
         if newly_lost and self._deal_current_move().cause != "lost":
-            newly_lost._deal_check_lost_reason()
+            newly_lost._deal_verify_lost_reason()
             newly_lost._deal_process_lost()
 
-    def _deal_check_lost_reason(self, reason=None):
+    def _deal_verify_lost_reason(self, reason=None):
         """Refuse to lose deals without reason at steps that require one."""
         missing = self.filtered(
             lambda lead: (
@@ -209,7 +209,7 @@ class CrmLeadDealException(models.AbstractModel):
     def action_deal_order_change(self):
         """Open the order change wizard (clear error if the deal can't be changed)."""
         self.ensure_one()
-        self.env["crm.deal.order.change"]._check_lead_changeable(self)
+        self.env["crm.deal.order.change"]._verify_lead_changeable(self)
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Order Change"),

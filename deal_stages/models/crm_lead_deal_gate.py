@@ -3,7 +3,7 @@ policy), the checklist queries and the supervisor override."""
 
 from markupsafe import Markup
 
-from odoo import api, fields, models
+from odoo import fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.fields import Domain
 
@@ -39,10 +39,11 @@ class CrmLeadDealGate(models.AbstractModel):
         config = self.env["crm.deal.script"]._deal_config()
         step_of = {lead.id: config.steps.get(lead.deal_step_id.id) for lead in self if lead.id}
         deals = self.browse([lead_id for lead_id, step in step_of.items() if step])
-        done_pairs = deals._deal_done_check_pairs(
+        done_pairs = self.env["crm.deal.check"]._done_pairs(
+            deals,
             self.env["crm.deal.script.check"].browse(
                 [check_id for step in step_of.values() if step for check_id in step.check_ids]
-            )
+            ),
         )
         for lead in self:
             step = step_of.get(lead.id)
@@ -80,7 +81,7 @@ class CrmLeadDealGate(models.AbstractModel):
                 )
         return messages
 
-    def _deal_check_gate(self, vals):
+    def _deal_verify_gate(self, vals):
         stage = self.env["crm.stage"].browse(vals["stage_id"] or [])
         issues = self._deal_gate_issues(stage, vals)
         if issues:
@@ -149,14 +150,7 @@ class CrmLeadDealGate(models.AbstractModel):
         Step = self.env["crm.deal.script.step"]
         # the scripts' structure (cached); step records only for the messages
         config = self.env["crm.deal.script"]._deal_config()
-        if "deal_script_id" in vals:
-            new_script = self.env["crm.deal.script"].browse(vals["deal_script_id"] or [])
-            script_of = dict.fromkeys(self.ids, new_script)
-        else:
-            script_of = {lead.id: lead.deal_script_id for lead in self}
-        leads = self.filtered(
-            lambda lead: script_of[lead.id] and lead.id and lead.stage_id != stage
-        )
+        script_of, leads = self._deal_gate_scripts(stage, vals)
         if not leads:
             return {}
         step_by_key = config.step_by_key
@@ -210,6 +204,19 @@ class CrmLeadDealGate(models.AbstractModel):
         ):
             issues[lead_id].extend(lead_issues)
         return {lead_id: found for lead_id, found in issues.items() if found}
+
+    def _deal_gate_scripts(self, stage, vals):
+        """({lead id: script the deal follows after the write}, the deals the
+        gate judges: scripted, saved, and moving to another stage)."""
+        if "deal_script_id" in vals:
+            new_script = self.env["crm.deal.script"].browse(vals["deal_script_id"] or [])
+            script_of = dict.fromkeys(self.ids, new_script)
+        else:
+            script_of = {lead.id: lead.deal_script_id for lead in self}
+        leads = self.filtered(
+            lambda lead: script_of[lead.id] and lead.id and lead.stage_id != stage
+        )
+        return script_of, leads
 
     def _deal_last_steps(self, script_of):
         """{lead id: last step of its script the deal stood in (or empty)}."""
@@ -278,7 +285,15 @@ class CrmLeadDealGate(models.AbstractModel):
         config = self.env["crm.deal.script"]._deal_config()
         step_config = {step.id: config.steps.get(step.id) for step in steps}
         issues = {}
-        # checklist: the step's required items must be ticked on the deal
+        self._deal_checklist_issues(step_by_lead, step_config, issues, vals)
+        self._deal_field_issues(step_by_lead, step_config, issues, vals)
+        # conditions required to leave (e.g. the prepayment received)
+        self._deal_condition_issues(step_by_lead, step_config, issues)
+        self._deal_activity_issues(step_by_lead, step_config, issues)
+        return issues
+
+    def _deal_checklist_issues(self, step_by_lead, step_config, issues, vals):
+        """Adds to ``issues`` the required checklist items not ticked."""
         required_checks = self.env["crm.deal.script.check"].browse(
             [
                 check_id
@@ -288,8 +303,9 @@ class CrmLeadDealGate(models.AbstractModel):
             ]
         )
         if required_checks:
-            done_pairs = self._deal_done_check_pairs(required_checks, vals)
-            deal_check_ids = self._deal_check_ids_by_pair(required_checks)
+            DealCheck = self.env["crm.deal.check"]
+            done_pairs = DealCheck._done_pairs(self, required_checks, vals)
+            deal_check_ids = DealCheck._ids_by_pair(self, required_checks)
             for lead in self:
                 step = step_config[step_by_lead[lead.id].id]
                 for check in required_checks.browse(step.required_check_ids if step else ()):
@@ -304,6 +320,9 @@ class CrmLeadDealGate(models.AbstractModel):
                                 "deal_check_id": deal_check_ids.get((lead.id, check.id), False),
                             }
                         )
+
+    def _deal_field_issues(self, step_by_lead, step_config, issues, vals):
+        """Adds to ``issues`` the required fields not set."""
         # fields: "set" is non-empty, non-zero (relational and monetary too)
         field_names = {
             step_id: step.field_names if step else () for step_id, step in step_config.items()
@@ -323,9 +342,11 @@ class CrmLeadDealGate(models.AbstractModel):
                                 "field": field.name,
                             }
                         )
-        # conditions required to leave (e.g. the prepayment received)
-        self._deal_condition_issues(step_by_lead, step_config, issues)
-        # activities: those this step created on the deal must be done
+
+    def _deal_activity_issues(self, step_by_lead, step_config, issues):
+        """Adds to ``issues`` the open activities the steps created (when the
+        step requires them done)."""
+        steps = self.env["crm.deal.script.step"].concat(*step_by_lead.values())
         steps_with_activities = steps.browse(
             [
                 step_id
@@ -361,7 +382,6 @@ class CrmLeadDealGate(models.AbstractModel):
                         "activity_id": activity.id,
                     }
                 )
-        return issues
 
     def _deal_condition_issues(self, step_by_lead, step_config, issues):
         """Add to ``issues`` the deals whose step's condition, required to
@@ -399,99 +419,9 @@ class CrmLeadDealGate(models.AbstractModel):
             value = self[field.name]
         return bool(value)
 
-    def _deal_done_check_pairs(self, checks, vals=None):
-        """{(lead id, script check id)} ticked on the deals ``self``.
-
-        Counts ticks written in the same save (``deal_check_ids`` commands).
-        """
-        if not (self and checks):
-            return set()
-        # the gate sees every item, whatever the user's read rules
-        deal_checks = (
-            self.env["crm.deal.check"]
-            .sudo()
-            .search([("lead_id", "in", self.ids), ("check_id", "in", checks.ids)])
-        )
-        done = {check.id: check.done for check in deal_checks}
-        for command in (vals or {}).get("deal_check_ids") or []:
-            if (
-                isinstance(command, (list, tuple))
-                and len(command) == 3
-                and command[0] == 1
-                and "done" in (command[2] or {})
-            ):
-                done[command[1]] = bool(command[2]["done"])
-        return {(check.lead_id.id, check.check_id.id) for check in deal_checks if done[check.id]}
-
-    def _deal_check_ids_by_pair(self, checks):
-        deal_checks = (
-            self.env["crm.deal.check"]
-            .sudo()
-            .search([("lead_id", "in", self.ids), ("check_id", "in", checks.ids)])
-        )
-        return {(check.lead_id.id, check.check_id.id): check.id for check in deal_checks}
-
     # ------------------------------------------------------------
     # CHECKLIST
     # ------------------------------------------------------------
-
-    def _deal_create_checks(self, step_by_lead, outcome=None):
-        """Give the deals the check items of the steps they entered, in batch.
-
-        A deal has each item once: re-entering a step keeps what was ticked.
-
-        :param step_by_lead: {lead id: step entered}
-        :param outcome: optional ``DealOutcome`` of the entry
-        """
-        # which steps have items: the scripts' structure (cached), no query
-        config = self.env["crm.deal.script"]._deal_config()
-        Check = self.env["crm.deal.script.check"]
-        check_ids_of = {
-            lead_id: config.steps[step.id].check_ids if step.id in config.steps else ()
-            for lead_id, step in step_by_lead.items()
-        }
-        all_checks = Check.browse(
-            list(dict.fromkeys(cid for ids in check_ids_of.values() for cid in ids))
-        )
-        if not all_checks:
-            return self.env["crm.deal.check"]
-        # check items are system-owned: users only tick them
-        DealCheck = self.env["crm.deal.check"].sudo()
-        existing = {
-            (check.lead_id.id, check.check_id.id)
-            for check in DealCheck.search(
-                [("lead_id", "in", list(step_by_lead)), ("check_id", "in", all_checks.ids)]
-            )
-        }
-        vals_list = []
-        for lead in self.browse(step_by_lead):
-            for check in all_checks.browse(check_ids_of[lead.id]):
-                if (lead.id, check.id) in existing:
-                    continue
-                vals_list.append(
-                    {
-                        "lead_id": lead.id,
-                        "check_id": check.id,
-                        "step_id": check.step_id.id,
-                        "sequence": check.sequence,
-                        "name": check.with_context(lang=lead.user_id.lang or self.env.lang).name,
-                    }
-                )
-                if outcome is not None:
-                    outcome.done(
-                        lead, self.env._("Checklist item “%(item)s” to tick.", item=check.name)
-                    )
-        return DealCheck.create(vals_list)
-
-    @api.model
-    def _deal_create_checks_for_steps(self, steps):
-        """Instantiate new check items for the deals standing in ``steps``."""
-        steps = steps.filtered(lambda step: not step.script_id.is_template)
-        if not steps:
-            return
-        leads = self.sudo().search([("deal_step_id", "in", steps.ids)])
-        if leads:
-            leads._deal_create_checks({lead.id: lead.deal_step_id for lead in leads})
 
     def action_deal_tick_check(self, check_id, done=True):
         """Tick (or untick) the item ``check_id`` of the deal's current step.
@@ -506,7 +436,9 @@ class CrmLeadDealGate(models.AbstractModel):
             raise UserError(self.env._("This item is not on the checklist of the deal's step."))
         deal_check = self.deal_check_ids.filtered(lambda c: c.check_id == check)
         if not deal_check:
-            deal_check = self._deal_create_checks({self.id: self.deal_step_id})
+            deal_check = self.env["crm.deal.check"]._create_for_deals(
+                self, {self.id: self.deal_step_id}
+            )
             deal_check = deal_check.sudo(False)
         deal_check.write({"done": bool(done)})
         return self._deal_guide_data()

@@ -113,8 +113,8 @@ class CrmLeadDealGuide(models.AbstractModel):
         today = fields.Date.context_today(self)
         activities = []
         for template in step.activity_template_ids.filtered(lambda t: t.trigger == "enter"):
-            user, _warning = self._deal_activity_assignee(template)
-            deadline = self._deal_activity_deadline(template, user, today, {})
+            user, _warning = template._determine_assignee(self)
+            deadline = template._determine_deadline(self, user, today, {})
             activities.append(
                 {
                     "summary": template.summary or template.activity_type_id.name,

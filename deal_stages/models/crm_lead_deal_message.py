@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from markupsafe import Markup
 
-from odoo import fields, models
+from odoo import api, fields, models
 
 from odoo.addons.rating.models.rating_data import RATING_LIMIT_SATISFIED
 
@@ -160,14 +160,7 @@ class CrmLeadDealMessage(models.AbstractModel):
         emails_from = {
             lead.id: rendered[lead.id].get("email_from") or default_from for lead in self
         }
-        # as message_post: the sales team's alias if any (crm), per sender
-        by_sender, reply_tos = defaultdict(list), {}
-        for lead_id, email_from in emails_from.items():
-            by_sender[email_from].append(lead_id)
-        for email_from, lead_ids in by_sender.items():
-            reply_tos.update(
-                self.browse(lead_ids)._notify_get_reply_to(default=email_from, author_id=author_id)
-            )
+        reply_tos = self._deal_reply_tos(emails_from, author_id)
         documents = self._deal_template_documents(rendered)
         Message = self.env["mail.message"]
         vals_list = []
@@ -179,11 +172,9 @@ class CrmLeadDealMessage(models.AbstractModel):
             if layout:
                 lang = langs.get(lead.id) or self.env.lang
                 body_html = template.with_context(lang=lang)._render_encapsulate(
-                    layout,
-                    body,
-                    add_context={"company": companies[lead.id]},
+                    layout, body, add_context={"company": companies[lead.id]},
                     context_record=lead.with_context(lang=lang),
-                )
+                )  # fmt: skip
             message_id = Message._get_message_id({"model": self._name, "res_id": lead.id})
             attachment_ids = documents[lead.id]
             vals = {
@@ -217,6 +208,33 @@ class CrmLeadDealMessage(models.AbstractModel):
         # mail.mail is technical (sudo as in message_post's notification); the
         # deals are the caller's, who just moved them
         mails = self.env["mail.mail"].sudo().create(vals_list)
+        self._deal_notify_mails(mails, author_id)
+        messages = Message.concat(*(mail.mail_message_id for mail in mails)).sudo(False)
+        # crm links a deal without customer to the contact made from its address
+        for lead, message, values in zip(self, messages, vals_list, strict=True):
+            if not lead.partner_id:
+                lead._message_post_after_hook(message, values)
+        return messages
+
+    def _deal_reply_tos(self, emails_from, author_id):
+        """{lead id: reply-to}: as message_post, the sales team's alias if any
+        (crm), computed once per sender.
+
+        :param emails_from: {lead id: sender address}
+        """
+        by_sender, reply_tos = defaultdict(list), {}
+        for lead_id, email_from in emails_from.items():
+            by_sender[email_from].append(lead_id)
+        for email_from, lead_ids in by_sender.items():
+            reply_tos.update(
+                self.browse(lead_ids)._notify_get_reply_to(default=email_from, author_id=author_id)
+            )
+        return reply_tos
+
+    @api.model
+    def _deal_notify_mails(self, mails, author_id):
+        """The delivery notifications of ``mails`` (the chatter's envelope:
+        sent, failed, retry), in one create, as message_post makes them."""
         self.env["mail.notification"].sudo().create(
             [
                 {
@@ -232,12 +250,6 @@ class CrmLeadDealMessage(models.AbstractModel):
                 for partner in mail.recipient_ids
             ]
         )
-        messages = Message.concat(*(mail.mail_message_id for mail in mails)).sudo(False)
-        # crm links a deal without customer to the contact made from its address
-        for lead, message, values in zip(self, messages, vals_list, strict=True):
-            if not lead.partner_id:
-                lead._message_post_after_hook(message, values)
-        return messages
 
     def _deal_render_template(self, template):
         """{lead id: values} of ``template`` rendered for the deals ``self``.
@@ -340,6 +352,7 @@ class CrmLeadDealMessage(models.AbstractModel):
         todo_type = self.env.ref("mail.mail_activity_data_todo")
         model_id = self.env["ir.model"]._get_id(self._name)
         today = fields.Date.context_today(self)
+        summary, note = self._deal_proposal_texts(template, missing_email)
         vals_list = []
         for lead in self:
             user = lead.user_id or self.env.user
@@ -363,21 +376,7 @@ class CrmLeadDealMessage(models.AbstractModel):
                         ),
                     )
                 continue
-            if missing_email:
-                summary = self.env._(
-                    "Add the customer's email, then send “%(message)s”", message=template.name
-                )
-                note = Markup("<p>%s</p>") % self.env._(
-                    "The customer message “%(message)s” could not be sent: the deal has no "
-                    "customer email address. Add it to the customer, then send the message "
-                    "from this activity.",
-                    message=template.name,
-                )
-            else:
-                summary = self.env._("Send “%(message)s”", message=template.name)
-                note = Markup("<p>%s</p>") % self.env._(
-                    "Preview the message to edit it before sending, or send it now."
-                )
+            if not missing_email:
                 outcome.done(
                     lead,
                     self.env._(
@@ -401,6 +400,26 @@ class CrmLeadDealMessage(models.AbstractModel):
                 }
             )
         return Activity.create(vals_list)
+
+    @api.model
+    def _deal_proposal_texts(self, template, missing_email):
+        """(summary, note) of the activity proposing to send ``template``."""
+        if missing_email:
+            summary = self.env._(
+                "Add the customer's email, then send “%(message)s”", message=template.name
+            )
+            note = Markup("<p>%s</p>") % self.env._(
+                "The customer message “%(message)s” could not be sent: the deal has no "
+                "customer email address. Add it to the customer, then send the message "
+                "from this activity.",
+                message=template.name,
+            )
+        else:
+            summary = self.env._("Send “%(message)s”", message=template.name)
+            note = Markup("<p>%s</p>") % self.env._(
+                "Preview the message to edit it before sending, or send it now."
+            )
+        return summary, note
 
     def _deal_rating_followup(self, rating):
         """Act on the customer's rating: call back the unhappy, ask the happy for a review.

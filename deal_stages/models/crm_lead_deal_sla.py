@@ -124,7 +124,7 @@ class CrmLeadDealSla(models.AbstractModel):
             return self.env._("%(hours)sh %(minutes)sm", hours=hours, minutes=minutes)
         return self.env._("%(minutes)sm", minutes=minutes)
 
-    def _deal_sla_check_writable(self, *vals_list):
+    def _deal_sla_verify_writable(self, *vals_list):
         # the deadline fields are the engine's (written in sudo): a user may not
         # hide a breach over RPC
         if not self.env.su and any(SLA_ENGINE_FIELDS.intersection(vals) for vals in vals_list):
