@@ -32,7 +32,7 @@ The path of one stage move (``lead.write({"stage_id": ...})``):
 import logging
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import ValidationError
 from odoo.fields import Domain
 
 from ..tools import DealEngineCollector, DealMove
@@ -215,38 +215,8 @@ class CrmLead(models.Model):
         return result
 
     # ------------------------------------------------------------
-    # STAGE HISTORY
+    # STAYS: the rows of the stage history (crm.deal.stage.log)
     # ------------------------------------------------------------
-
-    def _deal_verify_script_change(self, script_id):
-        """A deal's script may change only before it went past its first step.
-
-        Later, changing the process would rewrite its history: only members of
-        the supervisor group may do that.
-        """
-        changing = self.filtered(lambda lead: lead.deal_script_id.id != (script_id or False))
-        if not changing or self.env.user.has_group("deal_stages.group_deal_supervisor"):
-            return
-        first_step_by_script = {
-            script: script.step_ids.sorted(lambda s: (s.sequence, s.id))[:1]
-            for script in changing.deal_script_id
-        }
-        groups = self.env["crm.deal.stage.log"]._read_group(
-            [("lead_id", "in", changing.ids), ("step_id", "!=", False)],
-            ["lead_id", "step_id"],
-        )
-        for lead, step in groups:
-            if step.script_id == lead.deal_script_id and step != first_step_by_script.get(
-                lead.deal_script_id
-            ):
-                raise UserError(
-                    self.env._(
-                        "The deal %(deal)s has already gone past the first step of its "
-                        "script %(script)s: only a supervisor can change its script.",
-                        deal=lead.display_name,
-                        script=lead.deal_script_id.display_name,
-                    )
-                )
 
     def _deal_update_stays(self, before, script_assigned_now=False):
         """Close and open stays for the deals whose stage or script changed.
@@ -502,15 +472,11 @@ class CrmLead(models.Model):
         deals = self.filtered("deal_script_id")
         if not deals:
             return super().action_set_lost(**additional_values)
-        lost_before = deals._deal_lost_ids()
-        reason = self.env["crm.lost.reason"].browse(additional_values.get("lost_reason_id"))
-        deals.filtered(lambda lead: lead.id not in lost_before)._deal_verify_lost_reason(reason)
+        lost_before = deals._deal_before_set_lost(additional_values.get("lost_reason_id"))
         result = super(CrmLead, self._deal_move_context("lost")).action_set_lost(
             **additional_values
         )
-        lost = deals._deal_lost_ids() - lost_before
-        if lost:
-            deals.browse(lost)._deal_process_lost()
+        deals._deal_after_set_lost(lost_before)
         # Odoo returns None, which XML-RPC cannot send back to integrators
         return True if result is None else result
 

@@ -31,6 +31,22 @@ class CrmLeadDealException(models.AbstractModel):
         for lead in self:
             lead.deal_change_count = counts.get(lead, 0)
 
+    def _deal_before_set_lost(self, lost_reason_id):
+        """Before Odoo's Lost: refuse deals missing a required reason.
+
+        :return: ids of the deals already lost (see ``_deal_after_set_lost``)
+        """
+        lost_before = self._deal_lost_ids()
+        reason = self.env["crm.lost.reason"].browse(lost_reason_id)
+        self.filtered(lambda lead: lead.id not in lost_before)._deal_verify_lost_reason(reason)
+        return lost_before
+
+    def _deal_after_set_lost(self, lost_before):
+        """After Odoo's Lost: the clean-up of the deals it just lost, in batch."""
+        lost = self._deal_lost_ids() - lost_before
+        if lost:
+            self.browse(lost)._deal_process_lost()
+
     def _deal_lost_ids(self):
         """Ids of the deals of ``self`` that follow a script and are lost."""
         return {lead.id for lead in self if lead.deal_script_id and lead.won_status == "lost"}

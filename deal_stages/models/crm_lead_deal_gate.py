@@ -18,8 +18,7 @@ class CrmLeadDealGate(models.AbstractModel):
     _description = "Deal: Gates and Checklist"
 
     # ------------------------------------------------------------
-    # GATES: exit requirements, transition policy, supervisor
-    # override and the guided deal (form process bar, kanban card)
+    # FIELDS: the checklist and its summary on the kanban card
     # ------------------------------------------------------------
     deal_check_ids = fields.One2many("crm.deal.check", "lead_id", string="Checklist")
     deal_step_position = fields.Char(
@@ -59,7 +58,7 @@ class CrmLeadDealGate(models.AbstractModel):
             )
 
     # ------------------------------------------------------------
-    # GATE
+    # GATE: exit requirements and transition policy of a move
     # ------------------------------------------------------------
 
     def _deal_missing_requirements(self, stage):
@@ -86,6 +85,36 @@ class CrmLeadDealGate(models.AbstractModel):
         issues = self._deal_gate_issues(stage, vals)
         if issues:
             raise self._deal_gate_error(stage, issues)
+
+    def _deal_verify_script_change(self, script_id):
+        """A deal's script may change only before it went past its first step.
+
+        Later, changing the process would rewrite its history: only members of
+        the supervisor group may do that.
+        """
+        changing = self.filtered(lambda lead: lead.deal_script_id.id != (script_id or False))
+        if not changing or self.env.user.has_group("deal_stages.group_deal_supervisor"):
+            return
+        first_step_by_script = {
+            script: script.step_ids.sorted(lambda s: (s.sequence, s.id))[:1]
+            for script in changing.deal_script_id
+        }
+        groups = self.env["crm.deal.stage.log"]._read_group(
+            [("lead_id", "in", changing.ids), ("step_id", "!=", False)],
+            ["lead_id", "step_id"],
+        )
+        for lead, step in groups:
+            if step.script_id == lead.deal_script_id and step != first_step_by_script.get(
+                lead.deal_script_id
+            ):
+                raise UserError(
+                    self.env._(
+                        "The deal %(deal)s has already gone past the first step of its "
+                        "script %(script)s: only a supervisor can change its script.",
+                        deal=lead.display_name,
+                        script=lead.deal_script_id.display_name,
+                    )
+                )
 
     def _deal_gate_error(self, stage, issues):
         blocked = self.filtered(lambda lead: lead.id in issues)
