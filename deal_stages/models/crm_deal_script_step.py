@@ -9,6 +9,9 @@ class CrmDealScriptStep(models.Model):
 
     _name = "crm.deal.script.step"
     _description = "Deal Script Step"
+    # the scripts' structure is cached (crm.deal.script._deal_config,
+    # _deal_step_names, _deal_auto_advance_step_ids): any change clears it
+    _inherit = ["crm.deal.config.mixin"]
     _order = "script_id, sequence, id"
 
     script_id = fields.Many2one("crm.deal.script", required=True, index=True, ondelete="cascade")
@@ -148,36 +151,8 @@ class CrmDealScriptStep(models.Model):
     )
 
     # ------------------------------------------------------------
-    # ORM: the scripts' structure is cached (crm.deal.script._deal_config,
-    # _deal_step_names, _deal_auto_advance_step_ids)
+    # COMPUTES
     # ------------------------------------------------------------
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        self.env.registry.clear_cache()
-        steps = super().create(vals_list)
-        self.env.registry.clear_cache()  # what was read meanwhile is outdated
-        return steps
-
-    def write(self, vals):
-        self.env.registry.clear_cache()
-        result = super().write(vals)
-        self.env.registry.clear_cache()
-        return result
-
-    def unlink(self):
-        self.env.registry.clear_cache()
-        result = super().unlink()
-        self.env.registry.clear_cache()
-        return result
-
-    def _update_field_translations(self, field_name, translations, digest=None, source_lang=""):
-        # step names are cached per language (crm.deal.script._deal_step_names)
-        result = super()._update_field_translations(
-            field_name, translations, digest=digest, source_lang=source_lang
-        )
-        self.env.registry.clear_cache()
-        return result
 
     @api.depends("stage_id")
     def _compute_name(self):

@@ -1,7 +1,7 @@
 from odoo import fields, models
 from odoo.tools import SQL
 
-from ..models.group_order import ranked_group_orderby
+from ..tools import ranked_group_orderby
 
 
 class CrmDealStepFunnelReport(models.Model):

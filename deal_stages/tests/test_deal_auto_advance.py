@@ -1,7 +1,7 @@
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged, users, warmup
 
-from odoo.addons.deal_stages.models.crm_lead import DealGateError
+from odoo.addons.deal_stages.tools import DealGateError
 
 from .test_deal_gate import DealGateCommon
 

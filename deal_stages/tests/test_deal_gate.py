@@ -6,7 +6,7 @@ from odoo import Command
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged, users
 
-from odoo.addons.deal_stages.models.crm_lead import DealGateError
+from odoo.addons.deal_stages.tools import DealGateError
 from odoo.addons.mail.tests.common import mail_new_test_user
 
 from .common import DealStagesCommon

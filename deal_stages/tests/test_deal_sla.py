@@ -10,7 +10,7 @@ from odoo.tests import tagged, users
 from odoo.tools import SQL, mute_logger
 
 from odoo.addons.base.models.ir_cron import IrCron
-from odoo.addons.deal_stages.models.crm_lead import CrmLead as CrmLeadSla
+from odoo.addons.deal_stages.models.crm_lead_deal_sla import CrmLeadDealSla as CrmLeadSla
 
 from .common import DealStagesCommon
 

@@ -3,7 +3,7 @@ from datetime import timedelta
 from odoo import Command, fields
 from odoo.tests import HttpCase, tagged
 
-from odoo.addons.deal_stages.models.crm_lead import SLA_CLEARED
+from odoo.addons.deal_stages.models.crm_lead_deal_sla import SLA_CLEARED
 
 
 @tagged("post_install", "-at_install", "deal_stages")
