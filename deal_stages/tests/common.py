@@ -149,18 +149,16 @@ class DealStagesCommon(TestCrmCommon):
         """The stays the deal entered by itself (auto-advance), oldest first."""
         return deal.sudo().deal_log_ids.filtered(lambda log: log.cause == "auto").sorted("id")
 
-    def _script_activities(self, deals):
+    def _deal_activities(self, deals, condition):
+        """The activities of the deals matching ``condition`` (a domain leaf)."""
         return (
             self.env["mail.activity"]
             .sudo()
-            .search(
-                [
-                    ("res_model", "=", "crm.lead"),
-                    ("res_id", "in", deals.ids),
-                    ("deal_script_activity_id", "!=", False),
-                ]
-            )
+            .search([("res_model", "=", "crm.lead"), ("res_id", "in", deals.ids), condition])
         )
+
+    def _script_activities(self, deals):
+        return self._deal_activities(deals, ("deal_script_activity_id", "!=", False))
 
 
 # Friday 6 November 2026, 15:00 in Brussels (CET, UTC+1)
@@ -192,17 +190,7 @@ class DealSlaCommon(DealStagesCommon):
                 self.env["crm.lead"]._cron_deal_sla(batch_size=batch_size)
 
     def _sla_activities(self, deals, summary_start):
-        return (
-            self.env["mail.activity"]
-            .sudo()
-            .search(
-                [
-                    ("res_model", "=", "crm.lead"),
-                    ("res_id", "in", deals.ids),
-                    ("summary", "=like", f"{summary_start}%"),
-                ]
-            )
-        )
+        return self._deal_activities(deals, ("summary", "=like", f"{summary_start}%"))
 
 
 class DealGateCommon(DealStagesCommon):
