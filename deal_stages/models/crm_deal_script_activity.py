@@ -11,6 +11,8 @@ class CrmDealScriptActivity(models.Model):
 
     step_id = fields.Many2one("crm.deal.script.step", required=True, index=True, ondelete="cascade")
     script_id = fields.Many2one(related="step_id.script_id", store=True, index=True)
+    # the company rule's field: templates stay within their company
+    company_id = fields.Many2one(related="step_id.company_id", store=True, index=True)
     sequence = fields.Integer(default=10)
     trigger = fields.Selection(
         [

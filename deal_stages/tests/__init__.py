@@ -15,3 +15,5 @@ from . import test_concurrency
 from . import test_security
 from . import test_i18n
 from . import test_deal_auto_advance
+from . import test_security_attacks
+from . import test_security_attacks_portal

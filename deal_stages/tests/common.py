@@ -106,18 +106,25 @@ class DealStagesCommon(TestCrmCommon):
 
     def _create_deals(self, count=1, **values):
         """Opportunities of ``sales_team_1`` owned by the salesperson."""
-        return self.env["crm.lead"].create(
-            [
-                {
-                    "name": f"Deal {index}",
-                    "type": "opportunity",
-                    "team_id": self.sales_team_1.id,
-                    "user_id": self.user_sales_salesman.id,
-                    **values,
-                }
-                for index in range(count)
-            ]
-        )
+        return self.env["crm.lead"].create(self._deal_vals_list(count, values))
+
+    def _create_deals_in_step(self, stage, count=1, **values):
+        """Deals put straight in ``stage`` by the system (as an import of deals
+        in progress): salespeople create deals at the first step only."""
+        vals_list = self._deal_vals_list(count, dict(values, stage_id=stage.id))
+        return self.env["crm.lead"].sudo().create(vals_list).sudo(False)
+
+    def _deal_vals_list(self, count, values):
+        return [
+            {
+                "name": f"Deal {index}",
+                "type": "opportunity",
+                "team_id": self.sales_team_1.id,
+                "user_id": self.user_sales_salesman.id,
+                **values,
+            }
+            for index in range(count)
+        ]
 
     def _script_activities(self, deals):
         return (

@@ -3,6 +3,17 @@ from odoo import models
 from .crm_lead import DEAL_INVOICE_TYPES
 
 
+class DealAutoAdvanceDeferred:
+    """Marks the payments being registered together (a Python object: a
+    context sent over RPC cannot carry one, so nobody switches the deals'
+    auto-advance off by setting a key)."""
+
+    __slots__ = ()
+
+
+DEAL_AUTO_ADVANCE_DEFERRED = DealAutoAdvanceDeferred()
+
+
 class AccountMove(models.Model):
     _inherit = "account.move"
 
@@ -26,7 +37,7 @@ class AccountMove(models.Model):
         """Let the deals invoiced by these documents move on (see the deal's
         auto-advance conditions on invoicing and payment)."""
         if (
-            self.env.context.get("deal_auto_advance_deferred")
+            self.env.context.get("deal_auto_advance_deferred") is DEAL_AUTO_ADVANCE_DEFERRED
             or not self.env["crm.deal.script.step"]._deal_auto_advance_step_ids()
         ):
             return
@@ -35,7 +46,7 @@ class AccountMove(models.Model):
         # such (cause "auto", the user who triggered it)
         leads = self.sudo()._deal_leads()
         if leads:
-            leads._deal_auto_advance_written()
+            leads._deal_auto_advance_safely()
 
     def _deal_leads(self):
         """The deals whose orders these customer invoices and credit notes bill."""

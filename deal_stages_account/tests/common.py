@@ -57,10 +57,13 @@ class DealInvoicingCommon(DealStagesCommon):
         )
 
     def _create_b2b_deal(self, step, revenue=1000.0):
-        """A B2B deal of the salesperson standing at ``step``."""
+        """A B2B deal of the salesperson standing at ``step``.
+
+        Created by the system (an import of a deal in progress): a
+        salesperson creates deals at the first step only.
+        """
         return (
             self.env["crm.lead"]
-            .with_user(self.user_sales_salesman)
             .create(
                 {
                     "name": "Order of machines",
@@ -72,6 +75,7 @@ class DealInvoicingCommon(DealStagesCommon):
                     "stage_id": step.stage_id.id,
                 }
             )
+            .with_user(self.user_sales_salesman)
         )
 
     def _confirmed_order(self, deal, quantity=1, taxes=None):

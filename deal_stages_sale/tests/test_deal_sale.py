@@ -6,8 +6,7 @@ from odoo.addons.deal_stages.tests.common import DealStagesCommon
 from ..hooks import post_init_hook, uninstall_hook
 
 
-@tagged("post_install", "-at_install", "deal_stages", "deal_stages_sale")
-class TestDealSale(DealStagesCommon):
+class DealSaleCommon(DealStagesCommon):
     """A B2B script from the template; quotations made from its deals."""
 
     @classmethod
@@ -64,6 +63,9 @@ class TestDealSale(DealStagesCommon):
     def _auto_stays(self, deal):
         return deal.sudo().deal_log_ids.filtered(lambda log: log.cause == "auto")
 
+
+@tagged("post_install", "-at_install", "deal_stages", "deal_stages_sale")
+class TestDealSale(DealSaleCommon):
     def test_template_condition(self):
         template_step = self.env.ref("deal_stages.deal_script_template_b2b_step_contract")
         self.assertEqual(

@@ -26,4 +26,4 @@ class StockPicking(models.Model):
         deliveries = self.sudo().filtered(lambda picking: picking.picking_type_code == "outgoing")
         leads = deliveries.sale_id.opportunity_id
         if leads:
-            leads._deal_auto_advance_written()
+            leads._deal_auto_advance_safely()

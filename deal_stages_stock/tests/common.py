@@ -45,10 +45,13 @@ class DealDeliveryCommon(DealStagesCommon):
         cls.env["stock.quant"]._update_available_quantity(cls.machine, warehouse.lot_stock_id, 10)
 
     def _create_b2b_deal(self, step, **values):
-        """A B2B deal of the salesperson standing at ``step``."""
+        """A B2B deal of the salesperson standing at ``step``.
+
+        Created by the system (an import of a deal in progress): a
+        salesperson creates deals at the first step only.
+        """
         return (
             self.env["crm.lead"]
-            .with_user(self.user_sales_salesman)
             .create(
                 {
                     "name": "Order of machines",
@@ -61,6 +64,7 @@ class DealDeliveryCommon(DealStagesCommon):
                     **values,
                 }
             )
+            .with_user(self.user_sales_salesman)
         )
 
     def _confirmed_order(self, deal, quantity=2):
