@@ -42,6 +42,17 @@ class DealMove:
         self.skip_gate = skip_gate
 
 
+class DealNestedWrite:
+    """Marks the writes the engine makes while a write of deals runs (their
+    auto-advance is left to that write). A Python object: a context sent
+    over RPC cannot carry one, so nobody switches auto-advance off by
+    setting a key."""
+
+    __slots__ = ()
+
+
+DEAL_NESTED_WRITE = DealNestedWrite()
+
 # the code of the shipped rules' actions (data/base_automation_data.xml)
 DEAL_ENGINE_CODE = "records._deal_run_entry_automation()"
 

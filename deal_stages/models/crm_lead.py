@@ -13,7 +13,7 @@ from odoo.tools import SQL
 
 from odoo.addons.rating.models.rating_data import RATING_LIMIT_SATISFIED
 
-from .base_automation import DealEngineCollector, DealMove
+from .base_automation import DEAL_NESTED_WRITE, DealEngineCollector, DealMove
 from .crm_deal_stage_log import DealReport
 
 _logger = logging.getLogger(__name__)
@@ -195,7 +195,8 @@ class CrmLead(models.Model):
         # runs once their stays are logged (see base.automation._process)
         collector = DealEngineCollector()
         leads = super(
-            CrmLead, self.with_context(deal_engine_collector=collector, deal_nested_write=True)
+            CrmLead,
+            self.with_context(deal_engine_collector=collector, deal_nested_write=DEAL_NESTED_WRITE),
         ).create(vals_list)
         deals = leads.filtered("deal_script_id")
         if deals:
@@ -217,7 +218,7 @@ class CrmLead(models.Model):
             self._deal_check_gate(vals)
         # writes made while this one runs (engine, automation rules) leave the
         # auto-advance to this one: it runs once, when everything is written
-        nested = self.with_context(deal_nested_write=True)
+        nested = self.with_context(deal_nested_write=DEAL_NESTED_WRITE)
         if not (self and (DEAL_TRACKED_FIELDS | DEAL_LOST_FIELDS).intersection(vals)):
             result = super(CrmLead, nested).write(vals)
             self._deal_board_notify()
@@ -413,7 +414,7 @@ class CrmLead(models.Model):
         """
         if (
             not self
-            or self.env.context.get("deal_nested_write")
+            or self.env.context.get("deal_nested_write") is DEAL_NESTED_WRITE
             or self._deal_current_move().cause == "auto"
             or not self.env["crm.deal.script.step"]._deal_auto_advance_step_ids()
         ):
@@ -1108,6 +1109,9 @@ class CrmLead(models.Model):
         vals_list = []
         for lead in self:
             user = lead.user_id or self.env.user
+            if user._is_public() or user._is_superuser():
+                # the cron or the public rating page: someone who will see it
+                user = lead.team_id.user_id or lead.deal_script_id.sla_escalation_user_id or user
             if missing_email:
                 report.skipped(
                     lead,

@@ -12,27 +12,20 @@ from odoo.tools import SQL
 from odoo.tools.misc import clean_context
 
 from .base_automation import DealEngineCollector
+from .crm_lead import SLA_ENGINE_FIELDS
 
 _logger = logging.getLogger(__name__)
 
 # written by the engine (or, for the bridges' proofs, computed from the
 # documents) and never by a client: see _deal_engine_fields
-DEAL_ENGINE_FIELDS = frozenset(
-    {
-        "deal_step_id",
-        "deal_progress",
-        "deal_applied_activity_ids",
-        "deal_review_requested",
-        "deal_sla_deadline",
-        "deal_sla_state",
-        "deal_sla_warning_date",
-        "deal_sla_escalation_date",
-        "deal_sla_level",
-        "deal_sla_next_check",
-        # the progress page's key: generated, rotated, never chosen
-        "access_token",
-    }
-)
+DEAL_ENGINE_FIELDS = SLA_ENGINE_FIELDS | {
+    "deal_step_id",
+    "deal_progress",
+    "deal_applied_activity_ids",
+    "deal_review_requested",
+    # the progress page's key: generated, rotated, never chosen
+    "access_token",
+}
 # who may put a deal straight into a later step (create, import, a script
 # assigned to a deal already past its first step): logged as an override
 DEAL_OVERRIDE_GROUPS = ("deal_stages.group_deal_supervisor", "sales_team.group_sale_manager")
@@ -439,6 +432,15 @@ class CrmLead(models.Model):
         # its recipients) stay out
         self = self.with_context(clean_context(self.env.context))
         try:
+            if template and template.sudo().model != self._name:
+                # rendered for deal ids, a template of another model would
+                # mail that model's records to the customer
+                raise UserError(
+                    self.env._(
+                        "The message %(template)s is not a template of deals.",
+                        template=template.sudo().name,
+                    )
+                )
             return super()._deal_send_template(template, mode, report=report, author=author)
         except psycopg2.Error:
             raise  # the transaction is broken (or must be retried): not ours to hide

@@ -272,15 +272,7 @@ class TestDealConcurrency(BaseCase):
         move, as in Odoo (the step's own side effects are isolated, below)."""
         with self.registry.cursor() as cr:
             env = self._env(cr)
-            action = env["ir.actions.server"].create(
-                {
-                    "name": "Crash on entry",
-                    "model_id": env["ir.model"]._get_id("crm.lead"),
-                    "state": "code",
-                    "code": "1 / 0",
-                }
-            )
-            self.addCleanup(self._remove_action, action.id)
+            action = self._crash_action(env, "1 / 0")
             rule = env["base.automation"].create(
                 {
                     "name": "Crash on stage change",
@@ -308,15 +300,7 @@ class TestDealConcurrency(BaseCase):
         the rest of the entry work are kept, the failure is reported."""
         with self.registry.cursor() as cr:
             env = self._env(cr)
-            action = env["ir.actions.server"].create(
-                {
-                    "name": "Crash on entry",
-                    "model_id": env["ir.model"]._get_id("crm.lead"),
-                    "state": "code",
-                    "code": "records.write({'priority': '3'})\n1 / 0",
-                }
-            )
-            self.addCleanup(self._remove_action, action.id)
+            action = self._crash_action(env, "records.write({'priority': '3'})\n1 / 0")
             step = env["crm.deal.script.step"].search(
                 [("script_id", "=", self.script_id), ("stage_id", "=", self.stage_ids[1])]
             )
@@ -338,6 +322,18 @@ class TestDealConcurrency(BaseCase):
             self.assertNotEqual(deal.priority, "3", "the crashed action left nothing")
             self.assertIn("Crash on entry", " ".join(deal.message_ids.mapped("body")))
         self.assertGreater(self._message_count(), messages)
+
+    def _crash_action(self, env, code):
+        action = env["ir.actions.server"].create(
+            {
+                "name": "Crash on entry",
+                "model_id": env["ir.model"]._get_id("crm.lead"),
+                "state": "code",
+                "code": code,
+            }
+        )
+        self.addCleanup(self._remove_action, action.id)
+        return action
 
     def _remove_rule(self, rule_id):
         with self.registry.cursor() as cr:

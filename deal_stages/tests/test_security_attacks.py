@@ -609,6 +609,12 @@ class TestAttackPublicMethods(DealAttackCommon):
         deal.write({"stage_id": self.stage_team1_2.id})
         self.assertIn("Issue the invoice", self._script_activities(deal).mapped("summary"))
 
+    def test_forged_nested_flag_does_not_stop_auto_advance(self):
+        self.step_1.auto_advance_domain = "[('expected_revenue', '>', 0)]"
+        deal = self._as(self.user_sales_salesman, self.deal)
+        deal.with_context(deal_nested_write=True).write({"expected_revenue": 500})
+        self.assertEqual(deal.deal_step_id, self.step_2)
+
     def test_employee_cannot_rate_in_the_customers_place(self):
         deal = self._as(self.user_sales_salesman, self.deal)
         with self.assertRaises(AccessError):
