@@ -55,7 +55,7 @@ class CrmDealCheck(models.Model):
                 self.env._("Check items are created by the deal script, not by hand.")
             )
         # born unticked whatever the caller's context says (default_done, ...)
-        self = self.with_context(clean_context(self.env.context))
+        self = self.with_env(self.env(context=clean_context(self.env.context)))
         return super().create(
             [dict(vals, done=False, done_by_id=False, done_date=False) for vals in vals_list]
         )

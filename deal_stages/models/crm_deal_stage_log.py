@@ -88,7 +88,7 @@ class CrmDealStageLog(models.Model):
     def create(self, vals_list):
         # written by the engine only: the caller's default_* context keys must
         # not fill what the engine leaves out (entry_done, date_out, ...)
-        self = self.with_context(clean_context(self.env.context))
+        self = self.with_env(self.env(context=clean_context(self.env.context)))
         stays = super().create(vals_list)
         self.env["crm.deal.step.total"]._mark_stays(stays)
         return stays

@@ -398,8 +398,10 @@ class CrmLead(models.Model):
             if visible:
                 key = tuple(visible.ids)
                 groups[key] = groups.get(key, partner.browse()) | partner
+        result = None
         for lead_ids, group in groups.items():
-            super(CrmLead, self.browse(lead_ids))._deal_sla_notify(group, make_message)
+            result = super(CrmLead, self.browse(lead_ids))._deal_sla_notify(group, make_message)
+        return result
 
     def _deal_activity_assignee(self, template):
         user, warning = super()._deal_activity_assignee(template)
@@ -430,7 +432,7 @@ class CrmLead(models.Model):
     def _deal_send_template(self, template, mode, report=None, author=None):
         # the engine's messages: the caller's default_* keys (a mail's state,
         # its recipients) stay out
-        self = self.with_context(clean_context(self.env.context))
+        self = self.with_env(self.env(context=clean_context(self.env.context)))
         try:
             if template and template.sudo().model != self._name:
                 # rendered for deal ids, a template of another model would
@@ -451,7 +453,7 @@ class CrmLead(models.Model):
             return self.env["mail.message"]
 
     def _deal_schedule_activities(self, step_by_lead, trigger, report, open_activities=None):
-        self = self.with_context(clean_context(self.env.context))
+        self = self.with_env(self.env(context=clean_context(self.env.context)))
         try:
             return super()._deal_schedule_activities(
                 step_by_lead, trigger, report, open_activities=open_activities

@@ -79,7 +79,7 @@ class MailActivity(models.Model):
         if any(DEAL_ACTIVITY_LINK_FIELDS.intersection(vals) for vals in vals_list):
             # the script's activities: born open, whatever default_* keys the
             # caller's context holds (default_active=False would pass the gate)
-            self = self.with_context(clean_context(self.env.context))
+            self = self.with_env(self.env(context=clean_context(self.env.context)))
             vals_list = [
                 dict(vals, active=True) if DEAL_ACTIVITY_LINK_FIELDS.intersection(vals) else vals
                 for vals in vals_list
