@@ -48,6 +48,8 @@ class DealPortal(CustomerPortal):
                 att.id == attachment_id
                 and att.res_model == "crm.lead"
                 and att.res_id == lead_sudo.id
+                # a file: a URL "document" would redirect anywhere from here
+                and att.type == "binary"
             )
         )
         if not attachment:

@@ -24,3 +24,4 @@ from . import res_users
 from . import crm_deal_script_check
 from . import crm_deal_check
 from . import crm_deal_order_change
+from . import crm_lead_deal_security

@@ -63,6 +63,8 @@ class BaseAutomation(models.Model):
             return super()._process(records, domain_post=domain_post)
         # an outer collector (a deal being written) runs the engine later
         outer = self.env.context.get("deal_engine_collector")
+        if not isinstance(outer, DealEngineCollector):
+            outer = None  # a value sent in the context is no collector
         collector = outer or DealEngineCollector()
         trigger_names = self._deal_engine_rules().get(self.id)
         if trigger_names is not None:

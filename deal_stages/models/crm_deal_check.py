@@ -2,6 +2,7 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
+from odoo.tools.misc import clean_context
 
 
 class CrmDealCheck(models.Model):
@@ -47,19 +48,20 @@ class CrmDealCheck(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        # check items come from the script: users cannot invent their own
-        if not self.env.su and not self.env.user.has_group("sales_team.group_sale_manager"):
+        # check items come from the script: users cannot invent their own,
+        # nor sales administrators (a forged "ticked by")
+        if not self.env.su:
             raise AccessError(
                 self.env._("Check items are created by the deal script, not by hand.")
             )
-        return super().create(vals_list)
+        # born unticked whatever the caller's context says (default_done, ...)
+        self = self.with_env(self.env(context=clean_context(self.env.context)))
+        return super().create(
+            [dict(vals, done=False, done_by_id=False, done_date=False) for vals in vals_list]
+        )
 
     def write(self, vals):
-        if (
-            not self.env.su
-            and set(vals) - self.USER_WRITABLE_FIELDS
-            and not self.env.user.has_group("sales_team.group_sale_manager")
-        ):
+        if not self.env.su and set(vals) - self.USER_WRITABLE_FIELDS:
             raise AccessError(self.env._("You can only tick or untick the items of a checklist."))
         if "done" not in vals:
             return super().write(vals)

@@ -1,5 +1,7 @@
 from odoo import models
 
+from ..tools import DEAL_AUTO_ADVANCE_DEFERRED
+
 
 class CrmDealDocumentMixin(models.AbstractModel):
     """A business document whose events may move its deals on.
@@ -25,7 +27,7 @@ class CrmDealDocumentMixin(models.AbstractModel):
         (``deal_auto_advance_deferred``: the batch calls it once at its end).
         """
         if (
-            self.env.context.get("deal_auto_advance_deferred")
+            self.env.context.get("deal_auto_advance_deferred") is DEAL_AUTO_ADVANCE_DEFERRED
             or not self.env["crm.deal.script.step"]._deal_auto_advance_step_ids()
         ):
             return
@@ -35,4 +37,4 @@ class CrmDealDocumentMixin(models.AbstractModel):
         # (cause "auto", the user who triggered it)
         leads = self.sudo()._deal_document_leads()
         if leads:
-            leads._deal_auto_advance_written()
+            leads._deal_auto_advance_safely()

@@ -4,6 +4,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..tools import DealOutcome
+from .crm_lead_deal_sla import SLA_ENGINE_FIELDS
 
 CHANGE_TYPES = [
     ("increase", "Increase"),
@@ -194,9 +195,14 @@ class CrmDealOrderChange(models.Model):
         moving = lead._deal_move_context(
             "change", note=f"{self.name}: {type_label}", skip_gate=True
         )
+        sla_kept = None
         if step.stage_id != lead.stage_id:
             moving.write({"stage_id": step.stage_id.id})
         else:
+            if not self.amount_delta:
+                # nothing changed in the order: the step's clock keeps running
+                # (else a change "for nothing" would restart a late deal's deadline)
+                sla_kept = {name: lead[name] for name in SLA_ENGINE_FIELDS}
             # back to the step it stands in: a new stay, the step is done again
             now = fields.Datetime.now()
             lead._deal_close_stays(now)
@@ -207,6 +213,8 @@ class CrmDealOrderChange(models.Model):
         ).change_id = self
         # the step's entry work (re-entry policy), whether or not rules run
         lead._deal_run_entry_automation()
+        if sla_kept is not None:
+            lead._deal_sla_write({lead.id: sla_kept})
         outcome = DealOutcome()
         lead._deal_schedule_activities({lead.id: step}, "change", outcome)
         self._post_on_deal(type_label, revenue_before, outcome)

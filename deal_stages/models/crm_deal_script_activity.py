@@ -15,6 +15,8 @@ class CrmDealScriptActivity(models.Model):
 
     step_id = fields.Many2one("crm.deal.script.step", required=True, index=True, ondelete="cascade")
     script_id = fields.Many2one(related="step_id.script_id", store=True, index=True)
+    # the company rule's field: templates stay within their company
+    company_id = fields.Many2one(related="step_id.company_id", store=True, index=True)
     sequence = fields.Integer(default=10)
     trigger = fields.Selection(
         [
@@ -96,6 +98,12 @@ class CrmDealScriptActivity(models.Model):
         if self.assign_to == "user":
             return self.user_id, None
         salesperson = lead.user_id or self.env.user
+        if salesperson._is_public() or salesperson._is_superuser():
+            # the cron or the public rating page acting for a deal without
+            # salesperson: someone who will see the activity gets it
+            salesperson = (
+                lead.team_id.user_id or lead.deal_script_id.sla_escalation_user_id or salesperson
+            )
         if self.assign_to == "team_leader":
             if lead.team_id.user_id:
                 return lead.team_id.user_id, None

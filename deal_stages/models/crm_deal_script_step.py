@@ -1,7 +1,74 @@
+import ast
+import datetime
+
+from dateutil.relativedelta import relativedelta
+
 from odoo import api, fields, models, tools
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Domain
-from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
+
+# what a condition may call: data helpers returning dates, nothing that
+# reaches a record, the environment or Python's internals
+CONDITION_FUNCTIONS = {
+    "relativedelta": relativedelta,
+    "timedelta": datetime.timedelta,
+}
+CONDITION_DATE_METHODS = {"strftime", "isoformat"}
+CONDITION_OPERATORS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b}
+
+
+def parse_condition(text, uid, today):
+    """The condition ``text`` as a domain (a list), read as data.
+
+    Like crm's team domains (``ast.literal_eval``), plus what Odoo's domain
+    editor writes: ``uid``, ``context_today()`` and date arithmetic on it
+    (``relativedelta``, ``.strftime``). No record, environment or callable
+    other than these ever reaches it: a condition is data, not code.
+
+    :raise ValueError: naming what is not allowed
+    """
+    tree = ast.parse((text or "[]").strip(), mode="eval")
+    names = {"uid": uid}
+
+    def value(node):
+        if isinstance(node, ast.Constant) and isinstance(
+            node.value, (str, int, float, bool, type(None))
+        ):
+            return node.value
+        if isinstance(node, (ast.List, ast.Tuple)):
+            items = [value(item) for item in node.elts]
+            return items if isinstance(node, ast.List) else tuple(items)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
+            operand = value(node.operand)
+            if isinstance(node.op, ast.Not):
+                return not operand
+            return -operand if isinstance(node.op, ast.USub) else +operand
+        if isinstance(node, ast.Name) and node.id in names:
+            return names[node.id]
+        if isinstance(node, ast.BinOp) and type(node.op) in CONDITION_OPERATORS:
+            return CONDITION_OPERATORS[type(node.op)](value(node.left), value(node.right))
+        if isinstance(node, ast.Call):
+            args = [value(arg) for arg in node.args]
+            kwargs = {kw.arg: value(kw.value) for kw in node.keywords if kw.arg}
+            if len(kwargs) != len(node.keywords):
+                raise ValueError("**arguments are not allowed")
+            func = node.func
+            if isinstance(func, ast.Name) and func.id == "context_today" and not args:
+                return today
+            if isinstance(func, ast.Name) and func.id in CONDITION_FUNCTIONS:
+                if not all(isinstance(arg, (int, float)) for arg in [*args, *kwargs.values()]):
+                    raise ValueError(f"{func.id}() takes numbers only")
+                return CONDITION_FUNCTIONS[func.id](*args, **kwargs)
+            if isinstance(func, ast.Attribute) and func.attr in CONDITION_DATE_METHODS:
+                target = value(func.value)
+                if isinstance(target, datetime.date) and all(isinstance(a, str) for a in args):
+                    return getattr(target, func.attr)(*args)
+        raise ValueError(f"“{ast.unparse(node)}” is not allowed in a condition")
+
+    result = value(tree.body)
+    if not isinstance(result, (list, tuple)):
+        raise ValueError("a condition is a list of criteria")  # noqa: TRY004 - caught as ValueError
+    return list(result)
 
 
 class CrmDealScriptStep(models.Model):
@@ -211,6 +278,48 @@ class CrmDealScriptStep(models.Model):
                     )
                 )
 
+    @api.constrains("server_action_ids")
+    def _check_server_actions_model(self):
+        for step in self:
+            actions = step.sudo().server_action_ids
+            # a step runs only the server actions its configuring user may
+            # use: sales administrators cannot read them (code, webhooks,
+            # other models), administrators (Settings) attach them
+            if actions and not self.env.su and not actions.sudo(False).has_access("read"):
+                raise AccessError(
+                    self.env._(
+                        "Only administrators (Settings) can attach server actions to a step: "
+                        "you may not use the action %(action)s.",
+                        action=actions[:1].name,
+                    )
+                )
+            foreign = actions.filtered(lambda action: action.model_name != "crm.lead")
+            if foreign:
+                raise ValidationError(
+                    self.env._(
+                        "The server action %(action)s of the step %(step)s works on %(model)s: "
+                        "a step runs only actions on deals.",
+                        action=foreign[0].name,
+                        step=step.name,
+                        model=foreign[0].model_name,
+                    )
+                )
+
+    @api.constrains("mail_template_id", "lost_mail_template_id")
+    def _check_templates_model(self):
+        for step in self:
+            for template in step.mail_template_id | step.lost_mail_template_id:
+                if template.sudo().model != "crm.lead":
+                    raise ValidationError(
+                        self.env._(
+                            "The message %(template)s of the step %(step)s is a template of "
+                            "%(model)s: a step sends only templates of deals.",
+                            template=template.sudo().name,
+                            step=step.name,
+                            model=template.sudo().model,
+                        )
+                    )
+
     @api.constrains("auto_advance_domain")
     def _check_auto_advance_domain(self):
         for step in self.filtered("auto_advance_domain"):
@@ -274,15 +383,10 @@ class CrmDealScriptStep(models.Model):
     def _deal_auto_advance_condition(self):
         """The step's auto-advance condition as a ``Domain`` on ``crm.lead``."""
         self.ensure_one()
-        context = {
-            "datetime": datetime,
-            "dateutil": dateutil,
-            "time": time,
-            "uid": self.env.uid,
-            "user": self.env.user,
-            "context_today": lambda: fields.Date.context_today(self),
-        }
-        return Domain(safe_eval(self.auto_advance_domain or "[]", context))
+        # data, not code (see parse_condition): never safe_eval with records
+        return Domain(
+            parse_condition(self.auto_advance_domain, self.env.uid, fields.Date.context_today(self))
+        )
 
     def _deal_auto_advance_note(self):
         """What the stage history says moved the deal."""

@@ -1,4 +1,6 @@
 from odoo import api, fields, models
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+from odoo.tools.misc import clean_context
 
 from ..tools import DealOutcome, ranked_group_orderby
 
@@ -82,6 +84,9 @@ class CrmDealStageLog(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        # written by the engine only: the caller's default_* context keys must
+        # not fill what the engine leaves out (entry_done, date_out, ...)
+        self = self.with_env(self.env(context=clean_context(self.env.context)))
         stays = super().create(vals_list)
         self.env["crm.deal.step.total"]._mark_stays(stays)
         return stays
@@ -128,6 +133,8 @@ class CrmDealStageLog(models.Model):
         current = self.filtered(lambda log: not log.date_out and log.step_id)
         outcome = DealOutcome()
         if current:
+            # the engine's own rows: the caller's default_* keys stay out
+            env = env(context=clean_context(env.context))
             leads = current.lead_id.with_env(env)
             activities = leads._deal_cancel_left_activities()
             step_by_lead = {log.lead_id.id: log.step_id for log in current}
@@ -140,24 +147,35 @@ class CrmDealStageLog(models.Model):
                 outcome,
             )
             env["crm.deal.check"]._create_for_deals(leads, step_by_lead, outcome)
-            current.with_env(env)._run_step_server_actions()
+            current.with_env(env)._run_step_server_actions(outcome)
             leads._deal_sla_start(current)
             outcome.post(leads, current)
         self.entry_done = True
 
-    def _run_step_server_actions(self):
+    def _run_step_server_actions(self, outcome=None):
         # which steps have actions: the scripts' structure (cached), no query
         config = self.env["crm.deal.script"]._deal_config()
         for step, stays in self.grouped("step_id").items():
             step_config = config.steps.get(step.id)
             if not (step_config and step_config.server_action_ids):
                 continue
-            # server actions are configured by administrators and, like
-            # automation rules, run whoever moved the deal
-            actions = self.env["ir.actions.server"].sudo().browse(step_config.server_action_ids)
+            # configured by administrators, run as whoever moved the deal
+            # (never as superuser): Odoo checks the mover's rights
+            actions = self.env["ir.actions.server"].browse(step_config.server_action_ids)
             actions = actions.exists()
-            if actions:
-                leads = stays.lead_id
-                actions.with_context(
-                    active_model="crm.lead", active_ids=leads.ids, active_id=leads[:1].id
-                ).run()
+            leads = stays.lead_id
+            for action in actions:
+                # one failing action is reported; the move and the others go on
+                try:
+                    with self.env.cr.savepoint():
+                        action.with_context(
+                            active_model="crm.lead", active_ids=leads.ids, active_id=leads[:1].id
+                        ).run()
+                except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+                    raise
+                except Exception as error:  # noqa: BLE001 - reported on the deals
+                    leads._deal_side_effect_failed(
+                        self.env._("server action “%(action)s”", action=action.sudo().name),
+                        error,
+                        outcome,
+                    )

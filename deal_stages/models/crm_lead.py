@@ -35,7 +35,7 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.fields import Domain
 
-from ..tools import DealEngineCollector, DealMove
+from ..tools import DEAL_NESTED_WRITE, DealEngineCollector, DealMove
 
 _logger = logging.getLogger(__name__)
 
@@ -170,7 +170,8 @@ class CrmLead(models.Model):
         # runs once their stays are logged (see base.automation._process)
         collector = DealEngineCollector()
         leads = super(
-            CrmLead, self.with_context(deal_engine_collector=collector, deal_nested_write=True)
+            CrmLead,
+            self.with_context(deal_engine_collector=collector, deal_nested_write=DEAL_NESTED_WRITE),
         ).create(vals_list)
         deals = leads.filtered("deal_script_id")
         if deals:
@@ -192,7 +193,7 @@ class CrmLead(models.Model):
             self._deal_verify_gate(vals)
         # writes made while this one runs (engine, automation rules) leave the
         # auto-advance to this one: it runs once, when everything is written
-        nested = self.with_context(deal_nested_write=True)
+        nested = self.with_context(deal_nested_write=DEAL_NESTED_WRITE)
         if not (self and (DEAL_TRACKED_FIELDS | DEAL_LOST_FIELDS).intersection(vals)):
             result = super(CrmLead, nested).write(vals)
             self._deal_board_notify()
@@ -358,7 +359,7 @@ class CrmLead(models.Model):
         """
         if (
             not self
-            or self.env.context.get("deal_nested_write")
+            or self.env.context.get("deal_nested_write") is DEAL_NESTED_WRITE
             or self._deal_current_move().cause == "auto"
             or not self.env["crm.deal.script.step"]._deal_auto_advance_step_ids()
         ):

@@ -356,6 +356,9 @@ class CrmLeadDealMessage(models.AbstractModel):
         vals_list = []
         for lead in self:
             user = lead.user_id or self.env.user
+            if user._is_public() or user._is_superuser():
+                # the cron or the public rating page: someone who will see it
+                user = lead.team_id.user_id or lead.deal_script_id.sla_escalation_user_id or user
             if missing_email:
                 outcome.skipped(
                     lead,

@@ -1,6 +1,25 @@
 from odoo import api, fields, models, tools
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools.misc import clean_context
 
 from odoo.addons.mail.tools.discuss import Store
+
+# what links an activity to the script: set by the engine when it creates
+# the activity, never changed afterwards by a client
+DEAL_ACTIVITY_LINK_FIELDS = frozenset(
+    {"deal_script_activity_id", "deal_step_id", "deal_mail_template_id", "deal_feedback_callback"}
+)
+DEAL_ACTIVITY_TARGET_FIELDS = frozenset({"res_model", "res_model_id", "res_id"})
+
+
+class DealActivityDone:
+    """Marks the archiving done by ``_action_done`` (a Python object: a
+    context sent over RPC cannot carry one)."""
+
+    __slots__ = ()
+
+
+DEAL_ACTIVITY_DONE = DealActivityDone()
 
 
 class MailActivity(models.Model):
@@ -57,21 +76,103 @@ class MailActivity(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        if any(DEAL_ACTIVITY_LINK_FIELDS.intersection(vals) for vals in vals_list):
+            # the script's activities: born open, whatever default_* keys the
+            # caller's context holds (default_active=False would pass the gate)
+            self = self.with_env(self.env(context=clean_context(self.env.context)))
+            vals_list = [
+                dict(vals, active=True) if DEAL_ACTIVITY_LINK_FIELDS.intersection(vals) else vals
+                for vals in vals_list
+            ]
         activities = super().create(vals_list)
         activities._deal_board_notify()
         return activities
+
+    def write(self, vals):
+        if not self.env.su:
+            if DEAL_ACTIVITY_LINK_FIELDS.intersection(vals) or (
+                DEAL_ACTIVITY_TARGET_FIELDS.intersection(vals)
+                and self.filtered(lambda act: act.deal_step_id or act.deal_script_activity_id)
+            ):
+                raise AccessError(
+                    self.env._(
+                        "An activity created by a deal script stays linked to its step and "
+                        "deal: it cannot be detached."
+                    )
+                )
+            if "active" in vals and not vals["active"] and not self._deal_done_marker():
+                self._deal_verify_cancellable()
+        return super().write(vals)
+
+    def unlink(self):
+        if not self.env.su:
+            self._deal_verify_cancellable()
+        return super().unlink()
+
+    def _deal_done_marker(self):
+        return self.env.context.get("deal_activity_done") is DEAL_ACTIVITY_DONE
+
+    def _deal_verify_cancellable(self):
+        """Refuse cancelling (deleting, archiving) what a step's gate waits for.
+
+        The activities of a deal's current step that must be done to leave it
+        are done, not cancelled; a supervisor may cancel them. Those of steps
+        the deal left are the engine's to cancel.
+        """
+        required = self.filtered(
+            lambda act: (
+                act.deal_step_id
+                and act.res_model == "crm.lead"
+                and act.active
+                and not act.deal_mail_template_id
+            )
+        )
+        if not required or self.env.user.has_group("deal_stages.group_deal_supervisor"):
+            return
+        config = self.env["crm.deal.script"]._deal_config()
+        leads = self.env["crm.lead"].browse(required.mapped("res_id"))
+        step_of = {lead.id: lead.deal_step_id.id for lead in leads.sudo() if lead.active}
+        for act in required:
+            step = config.steps.get(act.deal_step_id.id)
+            if step and step.require_activities_done and step_of.get(act.res_id) == step.id:
+                raise UserError(
+                    self.env._(
+                        "The activity “%(activity)s” must be done before the deal leaves "
+                        "the step %(step)s: mark it as done rather than cancelling it (only "
+                        "a supervisor can cancel it).",
+                        activity=act.summary or act.activity_type_id.name,
+                        step=act.deal_step_id.name,
+                    )
+                )
+
+    @api.constrains("deal_mail_template_id", "res_model")
+    def _check_deal_mail_template_model(self):
+        for act in self.filtered("deal_mail_template_id"):
+            if act.deal_mail_template_id.model != act.res_model:
+                raise ValidationError(
+                    self.env._(
+                        "The message an activity offers must be a template of its document's "
+                        "model (%(model)s).",
+                        model=act.res_model,
+                    )
+                )
 
     def _action_done(self, feedback=False, attachment_ids=None):
         self._deal_board_notify()
         step_lead_ids = [
             act.res_id for act in self if act.deal_step_id and act.res_model == "crm.lead"
         ]
-        result = super()._action_done(feedback=feedback, attachment_ids=attachment_ids)
+        # done is not cancelled: the archiving that follows is allowed
+        result = super(
+            MailActivity, self.with_context(deal_activity_done=DEAL_ACTIVITY_DONE)
+        )._action_done(feedback=feedback, attachment_ids=attachment_ids)
         if step_lead_ids:
             # a step's activity done may be all its gate waited for. The deal
             # moves as the script's system action: whoever did the activity
-            # (e.g. production) need not have the right to edit the deal
-            self.env["crm.lead"].browse(step_lead_ids).sudo()._deal_auto_advance_written()
+            # (e.g. production) need not have the right to edit the deal; a
+            # failure of the move never undoes the activity done
+            leads = self.env["crm.lead"].browse(step_lead_ids).sudo()
+            leads._deal_auto_advance_safely()
         return result
 
     def _deal_board_notify(self):

@@ -175,7 +175,13 @@ class ResUsers(models.Model):
             "teams": [],
         }
         count = content["own"]["count"]
-        for team in teams.filtered(lambda team, user=user: team.user_id == user):
+        # the team's deals only to a leader who may read them (supervisor)
+        led_teams = (
+            teams.filtered(lambda team, user=user: team.user_id == user)
+            if user.has_group("deal_stages.group_deal_supervisor")
+            else teams.browse()
+        )
+        for team in led_teams:
             team_acts = activities.filtered(
                 lambda act, team=team, user=user: (
                     deal_by_id[act.res_id].team_id == team

@@ -18,3 +18,6 @@ from . import test_concurrency
 from . import test_security
 from . import test_i18n
 from . import test_deal_auto_advance
+from . import test_security_attacks
+from . import test_security_attacks_config
+from . import test_security_attacks_portal

@@ -120,18 +120,25 @@ class DealStagesCommon(TestCrmCommon):
 
     def _create_deals(self, count=1, **values):
         """Opportunities of ``sales_team_1`` owned by the salesperson."""
-        return self.env["crm.lead"].create(
-            [
-                {
-                    "name": f"Deal {index}",
-                    "type": "opportunity",
-                    "team_id": self.sales_team_1.id,
-                    "user_id": self.user_sales_salesman.id,
-                    **values,
-                }
-                for index in range(count)
-            ]
-        )
+        return self.env["crm.lead"].create(self._deal_vals_list(count, values))
+
+    def _create_deals_in_step(self, stage, count=1, **values):
+        """Deals put straight in ``stage`` by the system (as an import of deals
+        in progress): salespeople create deals at the first step only."""
+        vals_list = self._deal_vals_list(count, dict(values, stage_id=stage.id))
+        return self.env["crm.lead"].sudo().create(vals_list).sudo(False)
+
+    def _deal_vals_list(self, count, values):
+        return [
+            {
+                "name": f"Deal {index}",
+                "type": "opportunity",
+                "team_id": self.sales_team_1.id,
+                "user_id": self.user_sales_salesman.id,
+                **values,
+            }
+            for index in range(count)
+        ]
 
     def _count_queries(self, operation, flush=True):
         """``(queries, result)`` of ``operation()`` run on empty caches: what a
@@ -420,10 +427,13 @@ class DealB2BCommon(DealStagesCommon):
         cls.customer = cls.env["res.partner"].create({"name": "Deal Customer"})
 
     def _create_b2b_deal(self, step, revenue=None, **values):
-        """A B2B deal of the salesperson standing at ``step``."""
+        """A B2B deal of the salesperson standing at ``step``.
+
+        Created by the system (an import of a deal in progress): a
+        salesperson creates deals at the first step only.
+        """
         return (
             self.env["crm.lead"]
-            .with_user(self.user_sales_salesman)
             .create(
                 {
                     "name": "Order of machines",
@@ -436,6 +446,7 @@ class DealB2BCommon(DealStagesCommon):
                     **values,
                 }
             )
+            .with_user(self.user_sales_salesman)
         )
 
     def _b2b_order(self, deal, product, quantity=1, **line_values):

@@ -267,24 +267,25 @@ class TestDealConcurrency(BaseCase):
                 [("model", "=", "crm.lead"), ("res_id", "=", self.deal_id)]
             )
 
-    def test_crash_in_entry_automation_rolls_back_the_move(self):
+    def test_crash_in_automation_rule_rolls_back_the_move(self):
+        """An automation rule of the administrator that crashes undoes the whole
+        move, as in Odoo (the step's own side effects are isolated, below)."""
         with self.registry.cursor() as cr:
             env = self._env(cr)
-            action = env["ir.actions.server"].create(
+            action = self._crash_action(env, "1 / 0")
+            rule = env["base.automation"].create(
                 {
-                    "name": "Crash on entry",
+                    "name": "Crash on stage change",
                     "model_id": env["ir.model"]._get_id("crm.lead"),
-                    "state": "code",
-                    "code": "1 / 0",
+                    "trigger": "on_stage_set",
+                    "trigger_field_ids": [
+                        Command.set([env["ir.model.fields"]._get("crm.lead", "stage_id").id])
+                    ],
+                    "action_server_ids": [Command.link(action.id)],
                 }
             )
-            self.addCleanup(self._remove_action, action.id)
-            step = env["crm.deal.script.step"].search(
-                [("script_id", "=", self.script_id), ("stage_id", "=", self.stage_ids[1])]
-            )
-            step.server_action_ids = [Command.link(action.id)]
+            self.addCleanup(self._remove_rule, rule.id)
         before, messages = self._state(), self._message_count()
-        # the crash happens after the step's activities were created
         with self.assertRaises(Exception) as caught, self.registry.cursor() as cr:
             env = self._env(cr)
             env["crm.lead"].browse(self.deal_id).write({"stage_id": self.stage_ids[1]})
@@ -294,9 +295,54 @@ class TestDealConcurrency(BaseCase):
         self.assertEqual(self._state(), before)
         self.assertEqual(self._message_count(), messages)
 
+    def test_crash_in_step_server_action_is_isolated(self):
+        """A step's server action that crashes is undone alone: the move and
+        the rest of the entry work are kept, the failure is reported."""
+        with self.registry.cursor() as cr:
+            env = self._env(cr)
+            action = self._crash_action(env, "records.write({'priority': '3'})\n1 / 0")
+            step = env["crm.deal.script.step"].search(
+                [("script_id", "=", self.script_id), ("stage_id", "=", self.stage_ids[1])]
+            )
+            step.server_action_ids = [Command.link(action.id)]
+        messages = self._message_count()
+        with (
+            self.registry.cursor() as cr,
+            mute_logger("odoo.addons.deal_stages.models.crm_lead_deal_security"),
+        ):
+            env = self._env(cr)
+            env["crm.lead"].browse(self.deal_id).write({"stage_id": self.stage_ids[1]})
+            env.flush_all()
+        stage_id, chain, summaries = self._state()
+        self.assertEqual(stage_id, self.stage_ids[1])
+        self.assertTrue(chain[-1][2], "the new stay is open")
+        self.assertTrue(summaries, "the step's activities were created")
+        with self.registry.cursor() as cr:
+            deal = self._env(cr)["crm.lead"].browse(self.deal_id)
+            self.assertNotEqual(deal.priority, "3", "the crashed action left nothing")
+            self.assertIn("Crash on entry", " ".join(deal.message_ids.mapped("body")))
+        self.assertGreater(self._message_count(), messages)
+
+    def _crash_action(self, env, code):
+        action = env["ir.actions.server"].create(
+            {
+                "name": "Crash on entry",
+                "model_id": env["ir.model"]._get_id("crm.lead"),
+                "state": "code",
+                "code": code,
+            }
+        )
+        self.addCleanup(self._remove_action, action.id)
+        return action
+
+    def _remove_rule(self, rule_id):
+        with self.registry.cursor() as cr:
+            self._env(cr)["base.automation"].browse(rule_id).unlink()
+
     def _remove_action(self, action_id):
         with self.registry.cursor() as cr:
-            self._env(cr)["ir.actions.server"].browse(action_id).unlink()
+            # exists(): a rule removed first took its actions with it
+            self._env(cr)["ir.actions.server"].browse(action_id).exists().unlink()
 
 
 @tagged("post_install", "-at_install", "deal_stages", "deal_stages_concurrency")

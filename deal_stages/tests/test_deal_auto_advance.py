@@ -1,7 +1,7 @@
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged, users, warmup
 
-from odoo.addons.deal_stages.tools import DealGateError
+from odoo.addons.deal_stages.tools import DEAL_NESTED_WRITE, DealGateError
 
 from .common import DealGateCommon
 
@@ -187,7 +187,7 @@ class TestDealAutoAdvanceBatch(DealGateCommon):
         (as when a document changed the deals' computed fields)."""
         deals = self._create_deals(count)
         self._tick(deals, self.check_signed)
-        deals.sudo().with_context(deal_nested_write=True).expected_revenue = 100
+        deals.sudo().with_context(deal_nested_write=DEAL_NESTED_WRITE).expected_revenue = 100
         self.assertEqual(set(deals.mapped("deal_step_id")), {self.step_1})
         self.env.flush_all()
         self.env.invalidate_all()
@@ -205,7 +205,7 @@ class TestDealAutoAdvanceBatch(DealGateCommon):
         __, small_count = self._queries_to_advance(small)
         large = self._ready_deals(12)
         # one deal stays: its condition is false
-        large[0].sudo().with_context(deal_nested_write=True).expected_revenue = 0
+        large[0].sudo().with_context(deal_nested_write=DEAL_NESTED_WRITE).expected_revenue = 0
         self.env.flush_all()
         self.env.invalidate_all()
         moved, large_count = self._queries_to_advance(large)

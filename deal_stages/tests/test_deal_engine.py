@@ -26,7 +26,8 @@ class TestDealEngine(DealStagesCommon):
 
     @users("user_sales_salesman")
     def test_deal_created_in_step_3(self):
-        deal = self._create_deals(stage_id=self.stage_prepayment.id)
+        # put there by the system (an import of a deal in progress)
+        deal = self._create_deals_in_step(self.stage_prepayment)
         activities = self._script_activities(deal)
         self.assertEqual(activities.mapped("summary"), ["Check the prepayment"])
         self.assertEqual(activities.user_id, self.user_sales_leads)
@@ -124,7 +125,12 @@ class TestDealScriptAssignment(DealStagesCommon):
         self.assertFalse(lead.deal_script_id, "plain leads are untouched")
         self.assertFalse(lead.deal_log_ids)
         self.assertFalse(self._script_activities(lead))
+        # straight into a later step: a supervisor's decision (logged as such)
+        with self.assertRaises(UserError):
+            lead.write({"type": "opportunity", "stage_id": self.stage_team1_2.id})
+        lead = lead.with_user(self.user_sales_manager)
         lead.write({"type": "opportunity", "stage_id": self.stage_team1_2.id})
+        self.assertEqual(lead.deal_log_ids.cause, "override")
         self.assertEqual(lead.deal_script_id, self.script)
         self.assertEqual(lead.deal_step_id, self.step_2)
         self.assertEqual(lead.deal_log_ids.stage_id, self.stage_team1_2)

@@ -83,7 +83,7 @@ class TestDealGateRequirements(DealGateCommon):
 
     @users("user_sales_salesman")
     def test_required_fields_block_then_allow(self):
-        deal = self._create_deals(stage_id=self.stage_team1_2.id)
+        deal = self._create_deals_in_step(self.stage_team1_2)
         self.assertEqual(
             deal._deal_missing_requirements(self.stage_prepayment),
             ["Fill in the field “Expected Revenue”.", "Fill in the field “Contact”."],
@@ -120,7 +120,7 @@ class TestDealGateRequirements(DealGateCommon):
 
     @users("user_sales_salesman")
     def test_activities_block_then_allow_winning(self):
-        deal = self._create_deals(stage_id=self.stage_prepayment.id)
+        deal = self._create_deals_in_step(self.stage_prepayment)
         check_prepayment = self._script_activities(deal)
         missing = deal._deal_missing_requirements(self.stage_gen_won)
         self.assertEqual(

@@ -5,16 +5,25 @@ models so that each model file holds one model.
 """
 
 from .deal_config import DealConfig, DealStepConfig
-from .deal_engine import DealEngineCollector, DealMove
+from .deal_engine import (
+    DEAL_AUTO_ADVANCE_DEFERRED,
+    DEAL_NESTED_WRITE,
+    DealEngineCollector,
+    DealMarker,
+    DealMove,
+)
 from .deal_gate_error import DealGateError
 from .deal_outcome import DealActivities, DealOutcome, SlaOutcome
 from .group_order import ranked_group_orderby
 
 __all__ = [
+    "DEAL_AUTO_ADVANCE_DEFERRED",
+    "DEAL_NESTED_WRITE",
     "DealActivities",
     "DealConfig",
     "DealEngineCollector",
     "DealGateError",
+    "DealMarker",
     "DealMove",
     "DealOutcome",
     "DealStepConfig",

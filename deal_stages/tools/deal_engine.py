@@ -40,3 +40,24 @@ class DealMove:
         self.cause = cause
         self.note = note
         self.skip_gate = skip_gate
+
+
+class DealMarker:
+    """A flag of the engine passed in the context. A Python object: a context
+    sent over RPC is JSON and cannot carry one, so nobody sets it by a key."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"<DealMarker {self.name}>"
+
+
+# the writes the engine makes while a write of deals runs (their auto-advance
+# is left to that write)
+DEAL_NESTED_WRITE = DealMarker("nested_write")
+# documents changed together (payments registered in one go): their deals'
+# auto-advance runs once at the end of the batch
+DEAL_AUTO_ADVANCE_DEFERRED = DealMarker("auto_advance_deferred")

@@ -15,6 +15,8 @@ def ranked_group_orderby(model, order, groupby_terms, query, super_orderby):
         return super_orderby(order, groupby_terms, query)
     terms = []
     for order_part in order.split(","):
+        if not order_part.strip():
+            continue  # "step_id," from a client: nothing to order by
         term, *rest = order_part.split()
         field = model._fields.get(term)
         if (

@@ -9,5 +9,6 @@ class CrmDealOrderChange(models.Model):
             # the posted invoices were for the old amount: the deal is not
             # invoiced in full (and does not move on from Invoicing by itself)
             # until an invoice or credit note of the change is posted
-            self.lead_id.deal_invoice_pending = True
+            # an engine field (see crm.lead._deal_engine_fields): the system sets it
+            self.lead_id.sudo().deal_invoice_pending = True
         return super()._apply()

@@ -61,6 +61,19 @@ class CrmLead(models.Model):
         help="Invoiced in full, and the invoices are paid.",
     )
 
+    @api.model
+    def _deal_engine_fields(self):
+        # proofs from the invoices and payments: computed from the documents
+        return super()._deal_engine_fields() | {
+            "deal_invoiced_amount",
+            "deal_paid_amount",
+            "deal_paid_ratio",
+            "deal_invoice_posted",
+            "deal_invoiced_in_full",
+            "deal_invoice_pending",
+            "deal_paid_in_full",
+        }
+
     @api.depends(
         "expected_revenue",
         "deal_invoice_pending",

@@ -1,5 +1,7 @@
 from odoo import models
 
+from odoo.addons.deal_stages.tools import DEAL_AUTO_ADVANCE_DEFERRED
+
 
 class AccountPaymentRegister(models.TransientModel):
     _inherit = "account.payment.register"
@@ -7,7 +9,7 @@ class AccountPaymentRegister(models.TransientModel):
     def _create_payments(self):
         # one reconciliation per payment: the deals of all the paid invoices
         # move on together, once every payment is reconciled
-        deferred = self.with_context(deal_auto_advance_deferred=True)
+        deferred = self.with_context(deal_auto_advance_deferred=DEAL_AUTO_ADVANCE_DEFERRED)
         payments = super(AccountPaymentRegister, deferred)._create_payments()
         self.line_ids.move_id._deal_auto_advance_documents()
         return payments.with_env(self.env)

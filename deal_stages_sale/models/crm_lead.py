@@ -18,6 +18,11 @@ class CrmLead(models.Model):
         help="A quotation of this deal was confirmed (signed) and became a sales order.",
     )
 
+    @api.model
+    def _deal_engine_fields(self):
+        # proofs from the quotations: computed from the orders, never written
+        return super()._deal_engine_fields() | {"deal_quotation_sent", "deal_quotation_confirmed"}
+
     @api.depends("order_ids.state")
     def _compute_deal_quotation_state(self):
         # order_ids is read for the whole batch at once (prefetch)

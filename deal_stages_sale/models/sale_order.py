@@ -7,11 +7,14 @@ class SaleOrder(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        self._deal_verify_opportunities(vals.get("opportunity_id") for vals in vals_list)
         orders = super().create(vals_list)
         orders._deal_auto_advance_documents()
         return orders
 
     def write(self, vals):
+        if "opportunity_id" in vals:
+            self._deal_verify_opportunities([vals["opportunity_id"]])
         # sent, confirmed, cancelled, back to draft: every status change of
         # a quotation (sale's buttons, the email composer, the portal
         # signature, RPC) is a write of its state
@@ -22,3 +25,12 @@ class SaleOrder(models.Model):
 
     def _deal_document_leads(self):
         return self.opportunity_id
+
+    @api.model
+    def _deal_verify_opportunities(self, lead_ids):
+        """An order proves a deal's conditions (confirmed, paid, delivered):
+        only who may edit the deal links an order to it. Sale only checks
+        the company, so an order of one deal could move another one."""
+        leads = self.env["crm.lead"].browse({lead_id for lead_id in lead_ids if lead_id})
+        if leads and not self.env.su:
+            leads.check_access("write")

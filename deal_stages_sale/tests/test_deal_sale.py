@@ -6,8 +6,7 @@ from odoo.addons.deal_stages.tests.common import DealB2BCommon
 from ..hooks import post_init_hook, uninstall_hook
 
 
-@tagged("post_install", "-at_install", "deal_stages", "deal_stages_sale")
-class TestDealSale(DealB2BCommon):
+class DealSaleCommon(DealB2BCommon):
     """The B2B template; quotations made from its deals."""
 
     @classmethod
@@ -53,6 +52,9 @@ class TestDealSale(DealB2BCommon):
             {"done": True}
         )
 
+
+@tagged("post_install", "-at_install", "deal_stages", "deal_stages_sale")
+class TestDealSale(DealSaleCommon):
     def test_template_condition(self):
         template_step = self.env.ref("deal_stages.deal_script_template_b2b_step_contract")
         self.assertEqual(

@@ -12,6 +12,11 @@ class CrmLead(models.Model):
         "(cancelled ones aside).",
     )
 
+    @api.model
+    def _deal_engine_fields(self):
+        # proof from the deliveries: computed from the transfers, never written
+        return super()._deal_engine_fields() | {"deal_delivered"}
+
     @api.depends("order_ids.picking_ids.state", "order_ids.picking_ids.picking_type_code")
     def _compute_deal_delivered(self):
         # one read of the transfers of all the deals; the loop runs in memory

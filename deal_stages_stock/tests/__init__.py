@@ -1,1 +1,2 @@
 from . import test_deal_delivery
+from . import test_security_attacks_stock
