@@ -4,11 +4,11 @@ from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, tagged
 from odoo.tools import mute_logger
 
-from .test_deal_customer_messages import DealCommunicationCommon
+from .common import DealMessageCommon
 
 
 @tagged("post_install", "-at_install", "deal_stages", "deal_stages_security")
-class TestAttackPortal(HttpCase, DealCommunicationCommon):
+class TestAttackPortal(HttpCase, DealMessageCommon):
     """L3: the progress page's token is the system's, the page customer-facing."""
 
     @classmethod
