@@ -4,6 +4,9 @@ from . import crm_deal_script_step
 from . import crm_deal_script_activity
 from . import crm_deal_stage_log
 from . import crm_deal_step_total
+from . import crm_deal_handoff_endpoint
+from . import crm_deal_handoff
+from . import crm_lead_deal_handoff
 from . import crm_lead
 from . import crm_team
 from . import mail_activity

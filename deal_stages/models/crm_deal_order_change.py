@@ -209,6 +209,7 @@ class CrmDealOrderChange(models.Model):
         lead._deal_run_entry_automation()
         report = DealReport()
         lead._deal_schedule_activities({lead.id: step}, "change", report)
+        lead._deal_handoff_order_change(self)
         self._post_on_deal(type_label, revenue_before, report)
 
     def _post_on_deal(self, type_label, revenue_before, report):

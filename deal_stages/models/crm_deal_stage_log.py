@@ -142,6 +142,7 @@ class CrmDealStageLog(models.Model):
                 report,
             )
             leads._deal_create_checks(step_by_lead, report)
+            leads._deal_handoff_create(step_by_lead, report)
             current.with_env(env)._run_step_server_actions()
             leads._deal_sla_start(current)
             report.post(leads, current)

@@ -80,7 +80,7 @@ SLA_BATCH_SIZE = 200
 class CrmLead(models.Model):
     _name = "crm.lead"
     # portal: the customer progress page; rating: the feedback request
-    _inherit = ["crm.lead", "portal.mixin", "rating.mixin"]
+    _inherit = ["crm.lead", "portal.mixin", "rating.mixin", "crm.lead.deal.handoff"]
 
     deal_script_id = fields.Many2one(
         "crm.deal.script",
@@ -2188,6 +2188,8 @@ class CrmLead(models.Model):
                         )
         # conditions required to leave (e.g. the prepayment received)
         self._deal_condition_issues(step_by_lead, step_config, issues)
+        # the hand-off to the accounting program / production, when required
+        self._deal_handoff_issues(step_by_lead, step_config, issues)
         # activities: those this step created on the deal must be done
         steps_with_activities = steps.browse(
             [
@@ -2865,6 +2867,7 @@ class CrmLead(models.Model):
         "deal_sla_state",
         "deal_sla_deadline",
         "deal_sla_warning_date",
+        "deal_handoff_state",
     )
     def _compute_deal_control(self):
         now = fields.Datetime.now()
@@ -2915,7 +2918,11 @@ class CrmLead(models.Model):
                 lead.deal_script_id
                 and lead.active
                 and lead.won_status == "pending"
-                and (lead.deal_overdue_activity_count or late)
+                and (
+                    lead.deal_overdue_activity_count
+                    or late
+                    or lead.deal_handoff_state in ("failed", "dead")
+                )
             )
 
     def _deal_overdue_activity_domain(self):
@@ -2958,7 +2965,12 @@ class CrmLead(models.Model):
             Domain("deal_script_id", "!=", False)
             & Domain("won_status", "=", "pending")
             & Domain("active", "=", True)
-            & (Domain("id", "in", overdue_leads.subselect("res_id")) | late | stalled)
+            & (
+                Domain("id", "in", overdue_leads.subselect("res_id"))
+                | late
+                | stalled
+                | Domain("deal_handoff_state", "in", ["failed", "dead"])
+            )
         )
 
     def _compute_deal_gate_blocked(self):

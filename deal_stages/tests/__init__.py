@@ -15,3 +15,4 @@ from . import test_concurrency
 from . import test_security
 from . import test_i18n
 from . import test_deal_auto_advance
+from . import test_deal_handoff

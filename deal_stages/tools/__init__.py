@@ -1,0 +1,1 @@
+# Plain Python of the engine: no Odoo model here.
