@@ -17,7 +17,7 @@ commit does; each request starts with an empty record cache. Prints one table
 with the targets of issue 10 and exits 1 if a target fails.
 
 Usage: tools/bench.py [--db NAME] [--keep] [--reuse] [--profile] [--quick]
-                      [--only single|bulk|kanban|sla|pivot ...]
+                      [--only single|bulk|kanban|sla|pivot|handoff ...]
 """
 
 import argparse
@@ -38,7 +38,8 @@ SLA_OPEN, SLA_DUE = 20000, 100
 PIVOT_ROWS = 1_000_000
 PIVOT_RUNS = 5
 KANBAN_LIMIT = 80
-ROWS = ("single", "bulk", "kanban", "sla", "pivot")
+ROWS = ("single", "bulk", "kanban", "sla", "pivot", "handoff")
+HANDOFF_DELIVERED = 1000
 VARIANTS = ("vanilla", "native", "floor", "addon")
 LABELS = {
     "vanilla": "vanilla",
@@ -631,6 +632,79 @@ class Bench:
                     f"< 1 s ({measure.seconds:.2f} s)",
                     measure.seconds < 1,
                 )
+
+    # ------------------------------------------------------------ hand-off
+
+    def bench_handoff(self):
+        """The move that writes a hand-off (single-move target) and the
+        delivery of 1,000 pending hand-offs to a receiver on this machine."""
+        from handoff_receiver import HandoffReceiver
+
+        from odoo.addons.deal_stages.tools.handoff import new_secret
+
+        secret = new_secret()
+        receiver = HandoffReceiver(secret).start()
+        try:
+            with self.env() as env:
+                step_b = env["crm.deal.script"].browse(self.script).step_ids.sorted("sequence")[1]
+                endpoint = env["crm.deal.handoff.endpoint"].create(
+                    {"name": "Bench receiver", "url": receiver.url, "secret": secret}
+                )
+                step_b.handoff_endpoint_id = endpoint
+            say("single moves writing a hand-off ...")
+            deals = self.make_deals(self.team["addon"], SINGLE_WARMUP + SINGLE_RUNS)
+            measures = []
+            with self.env(uid=self.mover) as env:
+                for index, deal_id in enumerate(deals):
+                    measure = self.measured(env, lambda d=deal_id: self.move(env, "addon", [d]))
+                    if index >= SINGLE_WARMUP:
+                        measures.append(measure)
+            move = Measure(
+                statistics.median(m.seconds for m in measures),
+                round(statistics.median(m.queries for m in measures)),
+            )
+            single = getattr(self, "single", None)
+            if single:
+                vanilla, native = single["vanilla"], single["native"]
+                self.add(
+                    f"single move writing a hand-off (median of {SINGLE_RUNS})",
+                    {"vanilla": str(vanilla), "native": str(native), "addon": str(move)},
+                    f"<= 1.0x native ({move.seconds / native.seconds:.2f}x), "
+                    f"<= vanilla+25 q (+{move.queries - vanilla.queries})",
+                    move.seconds <= native.seconds and move.queries <= vanilla.queries + 25,
+                )
+            else:
+                self.add(
+                    f"single move writing a hand-off (median of {SINGLE_RUNS})",
+                    {"addon": str(move)},
+                    "(run with the single row for its target)",
+                    None,
+                )
+            with self.env() as env:
+                env["crm.deal.handoff"]._cron_deliver()  # the moves' hand-offs
+            deals = self.make_deals(self.team["addon"], HANDOFF_DELIVERED)
+            with self.env() as env:
+                env["crm.lead"].browse(deals).write({"stage_id": self.stage_b})
+            say(f"delivering {HANDOFF_DELIVERED:,} pending hand-offs ...")
+            with self.env() as env:
+                measure = self.measured(env, env["crm.deal.handoff"]._cron_deliver)
+                states = dict(
+                    env["crm.deal.handoff"]._read_group(
+                        [("lead_id", "in", deals)], ["state"], ["__count"]
+                    )
+                )
+            per_row = measure.queries / HANDOFF_DELIVERED
+            acknowledged = states.get("acknowledged", 0)
+            self.add(
+                f"deliver {HANDOFF_DELIVERED:,} pending hand-offs (local receiver)",
+                {"addon": str(measure)},
+                f"< 60 s, < 10 q/hand-off ({per_row:.1f}), all acknowledged ({acknowledged:,})",
+                measure.seconds < 60 and per_row < 10 and acknowledged == HANDOFF_DELIVERED,
+            )
+        finally:
+            receiver.stop()
+            with self.env() as env:
+                env["crm.deal.script"].browse(self.script).step_ids.handoff_endpoint_id = False
 
     def vacuum(self, *tables):
         """VACUUM ANALYZE as autovacuum does after a bulk insert (statistics,

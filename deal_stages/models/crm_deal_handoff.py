@@ -146,11 +146,11 @@ class CrmDealHandoff(models.Model):
         handoffs._wake_cron()
         return handoffs
 
-    def _wake_cron(self):
+    def _wake_cron(self, at=None):
         cron = self.env.ref("deal_stages.ir_cron_deal_handoff", raise_if_not_found=False)
         if cron:
             # a trigger row of this transaction: the cron sees it once committed
-            cron.sudo()._trigger()
+            cron.sudo()._trigger(at)
 
     # ------------------------------------------------------------
     # DELIVERY (cron)
@@ -297,6 +297,10 @@ class CrmDealHandoff(models.Model):
         done["problem"]._schedule_problem_activities()
         done["any"]._log_on_deals()
         done["acknowledged"]._after_acknowledged()
+        # the retries come back when due, not at the cron's next interval
+        retries = self.filtered(lambda h: h.state == "pending" and h.next_attempt)
+        if retries:
+            retries._wake_cron(at=min(retries.mapped("next_attempt")))
 
     def _record_outcome(self, outcome, now):
         self.ensure_one()
