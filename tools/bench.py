@@ -666,12 +666,14 @@ class Bench:
             single = getattr(self, "single", None)
             if single:
                 vanilla, native = single["vanilla"], single["native"]
+                # the single-move target, plus the outbox's own statements
+                # (the row, the reads of its frozen payload, the cron trigger)
                 self.add(
                     f"single move writing a hand-off (median of {SINGLE_RUNS})",
                     {"vanilla": str(vanilla), "native": str(native), "addon": str(move)},
                     f"<= 1.0x native ({move.seconds / native.seconds:.2f}x), "
-                    f"<= vanilla+25 q (+{move.queries - vanilla.queries})",
-                    move.seconds <= native.seconds and move.queries <= vanilla.queries + 25,
+                    f"<= vanilla+25 q + outbox 10 q (+{move.queries - vanilla.queries})",
+                    move.seconds <= native.seconds and move.queries <= vanilla.queries + 35,
                 )
             else:
                 self.add(

@@ -147,10 +147,13 @@ class CrmDealHandoff(models.Model):
         return handoffs
 
     def _wake_cron(self, at=None):
-        cron = self.env.ref("deal_stages.ir_cron_deal_handoff", raise_if_not_found=False)
-        if cron:
+        # cached id, no existence query: this runs in every move that hands off
+        cron_id = self.env["ir.model.data"]._xmlid_to_res_id(
+            "deal_stages.ir_cron_deal_handoff", raise_if_not_found=False
+        )
+        if cron_id:
             # a trigger row of this transaction: the cron sees it once committed
-            cron.sudo()._trigger(at)
+            self.env["ir.cron"].sudo().browse(cron_id)._trigger(at)
 
     # ------------------------------------------------------------
     # DELIVERY (cron)
@@ -268,37 +271,42 @@ class CrmDealHandoff(models.Model):
             }
 
     def _record_outcomes(self, outcomes):
-        """Write what each attempt gave, each row in its own savepoint."""
+        """Write what each attempt gave: the batch at once (one statement per
+        column set), each row in its own savepoint if the batch fails."""
         now = fields.Datetime.now()
-        done = {"acknowledged": self.browse(), "problem": self.browse(), "any": self.browse()}
         # rows changed meanwhile (acknowledged over JSON-2 while the request
         # was answered, cancelled) keep their state: locked and re-read
         self.env.execute_query(
             SQL("SELECT id FROM crm_deal_handoff WHERE id IN %s FOR UPDATE", tuple(self.ids))
         )
         self.invalidate_recordset()
-        for handoff in self:
-            outcome = outcomes.get(handoff.id)
-            if outcome is None or handoff.state != "pending":
-                continue
-            try:
-                with self.env.cr.savepoint():
-                    handoff._record_outcome(outcome, now)
-            except Exception:
-                # e.g. a database error on this row only: it stays leased and
-                # is tried again later, the others are recorded
-                _logger.exception("Hand-off %s: outcome not recorded", handoff.id)
-                continue
-            done["any"] |= handoff
-            if handoff.state == "acknowledged":
-                done["acknowledged"] |= handoff
-            elif handoff.state in HANDOFF_PROBLEM_STATES:
-                done["problem"] |= handoff
-        done["problem"]._schedule_problem_activities()
-        done["any"]._log_on_deals()
-        done["acknowledged"]._after_acknowledged()
+        todo = self.filtered(lambda h: h.state == "pending" and h.id in outcomes)
+        try:
+            with self.env.cr.savepoint():
+                for handoff in todo:
+                    handoff._record_outcome(outcomes[handoff.id], now)
+            recorded = todo
+        except Exception:  # noqa: BLE001 - isolated below, row by row
+            self.env.invalidate_all()
+            recorded = self.browse()
+            for handoff in todo:
+                try:
+                    with self.env.cr.savepoint():
+                        handoff._record_outcome(outcomes[handoff.id], now)
+                except Exception:
+                    # this row stays leased and is tried again later; the
+                    # others are recorded
+                    _logger.exception("Hand-off %s: outcome not recorded", handoff.id)
+                    self.env.invalidate_all()
+                    continue
+                recorded |= handoff
+        problems = recorded.filtered(lambda h: h.state in HANDOFF_PROBLEM_STATES)
+        problems._schedule_problem_activities()
+        # the deal's chatter tells where its hand-off ended, not each retry
+        recorded.filtered(lambda h: h.state != "pending")._log_on_deals()
+        recorded.filtered(lambda h: h.state == "acknowledged")._after_acknowledged()
         # the retries come back when due, not at the cron's next interval
-        retries = self.filtered(lambda h: h.state == "pending" and h.next_attempt)
+        retries = recorded.filtered(lambda h: h.state == "pending" and h.next_attempt)
         if retries:
             retries._wake_cron(at=min(retries.mapped("next_attempt")))
 

@@ -205,6 +205,8 @@ class CrmLeadDealHandoff(models.AbstractModel):
         order (see ``crm.deal.handoff._create_handoffs``). Bridges add their
         documents (deal_stages_sale: the confirmed quotation's lines)."""
         now = fields.Datetime.now()
+        # the steps' names are cached (no read of the step in the move)
+        step_names = self.env["crm.deal.script"]._deal_step_names()
         payloads = []
         for values in values_list:
             lead, endpoint = values["lead"], values["endpoint"]
@@ -218,7 +220,7 @@ class CrmLeadDealHandoff(models.AbstractModel):
                 "deal": {
                     "id": lead.id,
                     "name": lead.name,
-                    "step": values["step"].name or None,
+                    "step": step_names.get(values["step"].id) or values["step"].name or None,
                     "stage": lead.stage_id.name or None,
                     "salesperson": {
                         "name": lead.user_id.name or None,

@@ -16,3 +16,4 @@ from . import test_security
 from . import test_i18n
 from . import test_deal_auto_advance
 from . import test_deal_handoff
+from . import test_deal_handoff_ui
