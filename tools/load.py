@@ -307,6 +307,17 @@ class LoadRun:
                 for i in range(self.args.deals)
             ],
         )
+        if self.receiver:
+            # half the deals start at the hand-off step (a supervisor's
+            # override): their hand-offs are delivered while the clients work,
+            # through the receiver's failures and its restart
+            call(
+                "crm.lead",
+                "action_deal_force_stage",
+                deal_ids[: len(deal_ids) // 2],
+                self.stage_ids[3],
+                "Load test: start at the hand-off step",
+            )
         demo_deals = call(
             "crm.lead", "search", [("team_id", "=", team_id), ("id", "not in", deal_ids)]
         )
