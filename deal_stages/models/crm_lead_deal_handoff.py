@@ -1,7 +1,13 @@
+import logging
+
+import psycopg2
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
 
 from ..tools import handoff as handoff_tools
+
+_logger = logging.getLogger(__name__)
 
 # the deal's summary of its hand-offs, worst first (cancelled ones do not count)
 DEAL_HANDOFF_STATES = [
@@ -100,7 +106,25 @@ class CrmLeadDealHandoff(models.AbstractModel):
                 )
                 continue
             values_list.append({"lead": lead, "endpoint": endpoint, "step": step, "kind": "order"})
-        handoffs = self.env["crm.deal.handoff"]._create_handoffs(values_list)
+        # a side effect never aborts the move: an error building the payloads
+        # (before anything is written, so no savepoint in every move) is
+        # reported on the deals; a database error still rolls the move back
+        try:
+            handoffs = self.env["crm.deal.handoff"]._create_handoffs(values_list)
+        except psycopg2.Error:
+            raise
+        except Exception as error:
+            _logger.exception("Hand-offs not queued for deals %s", self.ids)
+            for values in values_list:
+                report.skipped(
+                    values["lead"],
+                    self.env._(
+                        "Hand-off to %(endpoint)s not queued: %(error)s",
+                        endpoint=values["endpoint"].name,
+                        error=error,
+                    ),
+                )
+            return self.env["crm.deal.handoff"]
         for handoff in handoffs:
             report.done(
                 handoff.lead_id,

@@ -371,6 +371,26 @@ class TestDealHandoff(DealHandoffCommon):
         self.assertEqual(handoffs[0].state, "failed")
         self.assertEqual(set(handoffs[1:].mapped("state")), {"acknowledged"})
 
+    def test_a_broken_payload_never_aborts_the_move(self):
+        deal = self._create_deals()
+
+        def broken(self, values_list):
+            raise ValueError("no payload today")
+
+        Lead = self.env.registry["crm.lead"]
+        with (
+            patch.object(Lead, "_deal_handoff_payloads", broken),
+            mute_logger("odoo.addons.deal_stages.models.crm_lead_deal_handoff"),
+        ):
+            deal.stage_id = self.stage_team1_2
+        self.assertEqual(deal.stage_id, self.stage_team1_2)
+        self.assertFalse(deal.deal_handoff_ids)
+        self.assertIn("no payload today", deal.message_ids[0].body)
+        # the gate says what is missing
+        with self.assertRaises(DealGateError) as refusal:
+            deal.stage_id = self.stage_prepayment
+        self.assertIn("no hand-off was sent", str(refusal.exception))
+
     def test_endpoint_checks(self):
         with self.assertRaises(UserError):
             self.endpoint.secret = "not-a-secret"
