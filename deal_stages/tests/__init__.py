@@ -17,3 +17,4 @@ from . import test_i18n
 from . import test_deal_auto_advance
 from . import test_deal_handoff
 from . import test_deal_handoff_ui
+from . import test_deal_handoff_tools
