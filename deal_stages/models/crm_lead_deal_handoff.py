@@ -77,17 +77,14 @@ class CrmLeadDealHandoff(models.AbstractModel):
         }
         if not targets:
             return self.env["crm.deal.handoff"]
-        Handoff = self.env["crm.deal.handoff"].sudo()
+        # read through the deals' one2many (one query): the hand-off created
+        # below joins it in the cache, so the deal's status is computed
+        # without reading them again
+        handoffs = self.browse(list(targets)).sudo().deal_handoff_ids
         done = {
             (handoff.lead_id.id, handoff.step_id.id)
-            for handoff in Handoff.search_fetch(
-                [
-                    ("lead_id", "in", list(targets)),
-                    ("kind", "=", "order"),
-                    ("state", "!=", "cancelled"),
-                ],
-                ["lead_id", "step_id"],
-            )
+            for handoff in handoffs
+            if handoff.kind == "order" and handoff.state != "cancelled"
         }
         endpoints = self.env["crm.deal.handoff.endpoint"].sudo()
         values_list = []
