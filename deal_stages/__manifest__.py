@@ -11,6 +11,7 @@
     "depends": ["crm", "base_automation", "portal", "rating"],
     "data": [
         "security/deal_stages_security.xml",
+        "security/crm_deal_handoff_security.xml",
         "security/ir.model.access.csv",
         "security/deal_control_security.xml",
         "data/base_automation_data.xml",
@@ -46,6 +47,9 @@
         "data/crm_deal_script_template_exceptions_data.xml",
         "wizard/crm_deal_order_change_wizard_views.xml",
         "wizard/crm_lead_lost_views.xml",
+        "views/crm_deal_handoff_endpoint_views.xml",
+        "views/crm_deal_handoff_views.xml",
+        "views/crm_lead_deal_handoff_views.xml",
     ],
     "demo": [
         "demo/deal_stages_demo.xml",
@@ -61,6 +65,7 @@
             "deal_stages/static/tests/tours/**/*",
         ],
     },
+    "external_dependencies": {"python": ["standardwebhooks"]},
     "installable": True,
     "application": False,
 }

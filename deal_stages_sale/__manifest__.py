@@ -12,6 +12,7 @@
     "data": [
         "data/crm_deal_script_template_data.xml",
         "views/crm_lead_views.xml",
+        "views/crm_deal_handoff_endpoint_views.xml",
     ],
     "post_init_hook": "post_init_hook",
     "uninstall_hook": "uninstall_hook",

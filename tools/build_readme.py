@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = [
     ("CONFIGURE.md", "Configuration"),
     ("USAGE.md", "Usage"),
+    ("HANDOFF.md", "Hand-off to the accounting program / production"),
     ("ROADMAP.md", "Known issues / Roadmap"),
 ]
 

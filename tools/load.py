@@ -13,7 +13,13 @@ database that nothing was lost or duplicated:
 - no deal has two open activities of the same script activity template;
 - no deal left a step with a required checklist item not done (gates);
 - no server error: faults other than the expected refusals (UserError,
-  ValidationError, AccessError) and unanswered requests count as errors.
+  ValidationError, AccessError) and unanswered requests count as errors;
+- hand-offs: step 4 of the script hands the order off to the reference
+  receiver (tools/handoff_receiver.py, in this process), which fails a share
+  of the requests and is restarted once during the run; at the end every
+  hand-off is stored exactly once at the receiver (duplicates sent are
+  counted), none is left pending, and no deal left the step without its
+  acknowledgement.
 
 Prints the operations per second and the invariants; exits 1 on a violation.
 
@@ -32,9 +38,23 @@ import urllib.request
 import xmlrpc.client
 from collections import Counter
 
+from handoff_receiver import HandoffReceiver
 from odoo_harness import ROOT, Harness, devenv, say
 
 PASSWORD = "load-test-password"
+# each stay with the cause of the next one (what left it) and the next step
+STAYS_LEFT = """
+    WITH l AS (
+        SELECT id, lead_id, step_id, date_out,
+               lead(cause) OVER w AS left_by,
+               lead(step_id) OVER w AS next_step_id
+          FROM crm_deal_stage_log
+        WINDOW w AS (PARTITION BY lead_id ORDER BY date_in, id))
+"""
+# share of the hand-off requests the receiver answers 503 during the run
+HANDOFF_FAIL_RATE = 0.25
+# seconds allowed after the run for the last hand-offs to be delivered
+HANDOFF_DRAIN = 240
 
 
 class Client(threading.Thread):
@@ -152,6 +172,7 @@ class LoadRun:
         self.url = f"http://127.0.0.1:{self.port}"
         self.latencies = []
         self.server = None
+        self.receiver = None  # the hand-off receiver, when the addon has hand-offs
         self.started_at = None  # database time when the clients start
 
     # -------------------------------------------------------- server
@@ -227,6 +248,7 @@ class LoadRun:
         )
         self.step_ids = [s["id"] for s in steps]
         self.stage_ids = [s["stage_id"][0] for s in steps]
+        self.prepare_handoff(call)
         group_id = call(
             "ir.model.data",
             "search_read",
@@ -274,6 +296,17 @@ class LoadRun:
                 for i in range(self.args.deals)
             ],
         )
+        if self.receiver:
+            # half the deals start at the hand-off step (a supervisor's
+            # override): their hand-offs are delivered while the clients work,
+            # through the receiver's failures and its restart
+            call(
+                "crm.lead",
+                "action_deal_force_stage",
+                deal_ids[: len(deal_ids) // 2],
+                self.stage_ids[3],
+                "Load test: start at the hand-off step",
+            )
         demo_deals = call(
             "crm.lead", "search", [("team_id", "=", team_id), ("id", "not in", deal_ids)]
         )
@@ -287,6 +320,128 @@ class LoadRun:
                 mine = deal_ids + demo_deals
             self.clients.append(Client(self, f"client-{i}", login, password, mine))
         return team_id
+
+    def run_clients(self, harness):
+        """Run the clients to the deadline (the receiver restarted once in the
+        middle), then let the last hand-offs go. Returns (seconds, stuck)."""
+        started = time.monotonic()
+        for client in self.clients:
+            client.start()
+        if self.receiver:
+            threading.Thread(
+                target=self.restart_receiver, args=(self.args.seconds / 2,), daemon=True
+            ).start()
+        for client in self.clients:
+            client.join(self.args.seconds + 320)
+        elapsed = time.monotonic() - started
+        stuck = [c.name for c in self.clients if c.is_alive()]
+        if self.receiver:
+            say("delivering the last hand-offs ...")
+            self.drain_handoffs(harness)
+        return elapsed, stuck
+
+    # -------------------------------------------------------- hand-off
+
+    def prepare_handoff(self, call):
+        """Step 4 hands the order off to the receiver, acknowledgement required."""
+        if not call("ir.model", "search", [("model", "=", "crm.deal.handoff")]):
+            return
+        secret = call("crm.deal.handoff.endpoint", "default_get", ["secret"])["secret"]
+        self.receiver = HandoffReceiver(secret, fail_rate=HANDOFF_FAIL_RATE).start()
+        endpoint_id = call(
+            "crm.deal.handoff.endpoint",
+            "create",
+            {
+                "name": "Load receiver",
+                "url": self.receiver.url,
+                "secret": secret,
+                "timeout": 5,
+                # quick retries: the run is short
+                "retry_delays": "5s",
+                "max_attempts": 1000,
+            },
+        )
+        call(
+            "crm.deal.script.step",
+            "write",
+            [self.step_ids[3]],
+            {"handoff_endpoint_id": endpoint_id, "handoff_required": True},
+        )
+
+    def restart_receiver(self, after):
+        """Stop the receiver for a few seconds once, ``after`` seconds in."""
+        time.sleep(after)
+        say("  restarting the hand-off receiver ...")
+        self.receiver.stop()
+        time.sleep(3)
+        self.receiver.start()
+
+    def drain_handoffs(self, harness):
+        """Let the cron deliver what is left, the receiver failing no more."""
+        self.receiver.state.fail_rate = 0
+        deadline = time.monotonic() + HANDOFF_DRAIN
+        while time.monotonic() < deadline:
+            left = harness.pg.query(
+                "SELECT count(*) FROM crm_deal_handoff WHERE state IN ('pending', 'sent')",
+                dbname=self.db,
+            )[0][0]
+            if not left:
+                return
+            time.sleep(5)
+
+    def handoff_invariants(self, harness):
+        def q(sql, args=()):
+            return harness.pg.query(sql, args, dbname=self.db)
+
+        results = []
+        rows = q("SELECT idempotency_key, state FROM crm_deal_handoff")
+        states = Counter(state for __, state in rows)
+        keys = {key for key, state in rows if state != "cancelled"}
+        stored = set(self.receiver.state.stored)
+        say(
+            f"hand-offs: {len(rows):,} ({', '.join(f'{n} {s}' for s, n in states.items())}); "
+            f"receiver: {len(self.receiver.state.log):,} requests, {len(stored):,} stored, "
+            f"{self.receiver.state.duplicates:,} duplicates sent (deduplicated)"
+        )
+        results.append(
+            ("hand-offs left pending or unacknowledged", len(keys) - states["acknowledged"])
+        )
+        results.append(("hand-offs never stored by the receiver", len(keys - stored)))
+        # one order per deal and step, one change per order change: the same
+        # document stored under two keys would be a duplicate the receiver
+        # cannot see (a repeated key is a duplicate sent, counted above)
+        documents = Counter(
+            (
+                entry["payload"]["deal"]["id"],
+                entry["payload"]["deal"]["step"],
+                entry["payload"]["event"],
+                (entry["payload"].get("change") or {}).get("name"),
+            )
+            for entry in self.receiver.state.stored.values()
+        )
+        results.append(
+            ("documents stored twice at the receiver", sum(n - 1 for n in documents.values()))
+        )
+        past = q(
+            STAYS_LEFT
+            + """
+            SELECT count(DISTINCT l.id)
+              FROM l
+              JOIN crm_deal_script_step cur
+                ON cur.id = l.step_id AND cur.handoff_required
+               AND cur.handoff_endpoint_id IS NOT NULL
+              LEFT JOIN crm_deal_script_step nxt ON nxt.id = l.next_step_id
+             WHERE l.date_out >= %s AND l.left_by IN ('move', 'auto')
+               AND (nxt.id IS NULL OR (nxt.sequence, nxt.id) > (cur.sequence, cur.id))
+               AND NOT EXISTS (
+                   SELECT 1 FROM crm_deal_handoff h
+                    WHERE h.lead_id = l.lead_id AND h.step_id = l.step_id
+                      AND h.state = 'acknowledged' AND h.date_acknowledged <= l.date_out)
+            """,
+            [self.started_at],
+        )[0][0]
+        results.append(("deal left a step before its hand-off was acknowledged", past))
+        return results
 
     # -------------------------------------------------------- invariants
 
@@ -348,13 +503,8 @@ class LoadRun:
         # out of the script): going back to a return step needs nothing;
         # stays left before the run (demo history) are not the clients'
         past_gate = q(
-            """
-            WITH l AS (
-                SELECT id, lead_id, step_id, date_out,
-                       lead(cause) OVER w AS left_by,
-                       lead(step_id) OVER w AS next_step_id
-                  FROM crm_deal_stage_log
-                WINDOW w AS (PARTITION BY lead_id ORDER BY date_in, id))
+            STAYS_LEFT
+            + """
             SELECT count(DISTINCT l.id)
               FROM l
               JOIN crm_deal_script_step cur ON cur.id = l.step_id
@@ -426,15 +576,11 @@ def main():
         run.deadline = time.monotonic() + args.seconds
         # the history the clients write begins here (demo data holds older stays)
         run.started_at = harness.pg.query("SELECT now() AT TIME ZONE 'utc'", dbname=args.db)[0][0]
-        started = time.monotonic()
-        for client in run.clients:
-            client.start()
-        for client in run.clients:
-            client.join(args.seconds + 320)
-        elapsed = time.monotonic() - started
-        stuck = [c.name for c in run.clients if c.is_alive()]
+        elapsed, stuck = run.run_clients(harness)
     finally:
         run.stop_server()
+        if run.receiver:
+            run.receiver.stop()
     ops, outcomes, errors = Counter(), Counter(), []
     for client in run.clients:
         ops.update(client.ops)
@@ -454,6 +600,8 @@ def main():
     for name, count in outcomes.most_common():
         say(f"  {name:<38} {count:6,}")
     invariants, stays = run.invariants(harness)
+    if run.receiver:
+        invariants += run.handoff_invariants(harness)
     log_errors, retried = run.server_log_errors()
     say(f"  serialization failures rolled back and retried: {retried}")
     invariants.append(("server errors (faults, no answer)", outcomes["SERVER ERROR"]))

@@ -14,6 +14,9 @@ from . import crm_lead_deal_gate
 from . import crm_lead_deal_guide
 from . import crm_lead_deal_exception
 from . import crm_lead_deal_control
+from . import crm_deal_handoff_endpoint
+from . import crm_deal_handoff
+from . import crm_lead_deal_handoff
 from . import crm_lead
 from . import crm_team
 from . import mail_activity

@@ -237,6 +237,7 @@ class CrmDealScript(models.Model):
                     "cancel_activities_on_exit", "back_step_ids", "server_action_ids",
                     "required_field_ids", "mail_template_id", "mail_mode", "is_feedback_step",
                     "sla_hours", "auto_advance_domain", "auto_advance_required",
+                    "handoff_endpoint_id", "handoff_required",
                 ],
                 order="sequence, id",
             )
@@ -270,6 +271,8 @@ class CrmDealScript(models.Model):
                 is_feedback_step=step.is_feedback_step,
                 sla_hours=step.sla_hours,
                 server_action_ids=tuple(step.server_action_ids.ids),
+                handoff_endpoint_id=step.handoff_endpoint_id.id,
+                handoff_required=step.handoff_required,
                 auto_advance_required=step.auto_advance_required
                 and step.auto_advance_domain not in (False, "", "[]"),
             )

@@ -185,6 +185,19 @@ class CrmDealScriptStep(models.Model):
         "not be moved on by hand before it holds (a supervisor may override). "
         "For conditions that documents prove, such as a payment received.",
     )
+    # hand-off to the accounting program / production (crm.deal.handoff)
+    handoff_endpoint_id = fields.Many2one(
+        "crm.deal.handoff.endpoint",
+        string="Hand-off Endpoint",
+        ondelete="restrict",
+        help="Entering the step hands the order off to this endpoint: a signed "
+        "request, retried until the receiver has it.",
+    )
+    handoff_required = fields.Boolean(
+        string="Hand-off Required to Leave",
+        help="A deal may leave the step only once the receiver acknowledged its "
+        "hand-off (a supervisor may override).",
+    )
     template_step_id = fields.Many2one(
         "crm.deal.script.step",
         copy=False,

@@ -147,6 +147,7 @@ class CrmDealStageLog(models.Model):
                 outcome,
             )
             env["crm.deal.check"]._create_for_deals(leads, step_by_lead, outcome)
+            leads._deal_handoff_create(step_by_lead, outcome)
             current.with_env(env)._run_step_server_actions(outcome)
             leads._deal_sla_start(current)
             outcome.post(leads, current)

@@ -60,6 +60,7 @@ class CrmLead(models.Model):
         "crm.lead.deal.guide",
         "crm.lead.deal.exception",
         "crm.lead.deal.control",
+        "crm.lead.deal.handoff",
     ]
 
     deal_script_id = fields.Many2one(

@@ -70,6 +70,7 @@ class CrmLeadDealControl(models.AbstractModel):
         "deal_sla_state",
         "deal_sla_deadline",
         "deal_sla_warning_date",
+        "deal_handoff_state",
     )
     def _compute_deal_control(self):
         now = fields.Datetime.now()
@@ -120,7 +121,11 @@ class CrmLeadDealControl(models.AbstractModel):
                 lead.deal_script_id
                 and lead.active
                 and lead.won_status == "pending"
-                and (lead.deal_overdue_activity_count or late)
+                and (
+                    lead.deal_overdue_activity_count
+                    or late
+                    or lead.deal_handoff_state in ("failed", "dead")
+                )
             )
 
     def _deal_overdue_activity_domain(self):
@@ -163,7 +168,12 @@ class CrmLeadDealControl(models.AbstractModel):
             Domain("deal_script_id", "!=", False)
             & Domain("won_status", "=", "pending")
             & Domain("active", "=", True)
-            & (Domain("id", "in", overdue_leads.subselect("res_id")) | late | stalled)
+            & (
+                Domain("id", "in", overdue_leads.subselect("res_id"))
+                | late
+                | stalled
+                | Domain("deal_handoff_state", "in", ["failed", "dead"])
+            )
         )
 
     def _compute_deal_gate_blocked(self):

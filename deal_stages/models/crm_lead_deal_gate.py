@@ -318,6 +318,8 @@ class CrmLeadDealGate(models.AbstractModel):
         self._deal_field_issues(step_by_lead, step_config, issues, vals)
         # conditions required to leave (e.g. the prepayment received)
         self._deal_condition_issues(step_by_lead, step_config, issues)
+        # the hand-off to the accounting program / production, when required
+        self._deal_handoff_issues(step_by_lead, step_config, issues)
         self._deal_activity_issues(step_by_lead, step_config, issues)
         return issues
 

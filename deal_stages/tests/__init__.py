@@ -21,3 +21,6 @@ from . import test_deal_auto_advance
 from . import test_security_attacks
 from . import test_security_attacks_config
 from . import test_security_attacks_portal
+from . import test_deal_handoff
+from . import test_deal_handoff_ui
+from . import test_deal_handoff_tools

@@ -6,7 +6,7 @@ class DealStepConfig:
 
     __slots__ = (
         "auto_advance_required", "back_step_ids", "cancel_activities_on_exit", "check_ids",
-        "field_names", "id", "index",
+        "field_names", "handoff_endpoint_id", "handoff_required", "id", "index",
         "is_feedback_step", "mail_mode", "mail_template_id", "require_activities_done",
         "required_check_ids", "script_id", "server_action_ids", "sla_hours", "stage_id",
     )  # fmt: skip

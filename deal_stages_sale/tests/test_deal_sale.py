@@ -1,3 +1,5 @@
+import json
+
 from odoo import Command
 from odoo.tests import tagged, users
 
@@ -125,3 +127,24 @@ class TestDealSale(DealSaleCommon):
             self.env.ref("deal_stages.deal_script_template_b2b_step_contract").auto_advance_domain
         )
         self.assertEqual(other.auto_advance_domain, "[('expected_revenue', '>', 0)]")
+
+    def test_handoff_carries_the_confirmed_quotation(self):
+        endpoint = self.env["crm.deal.handoff.endpoint"].create(
+            {"name": "1C", "url": "http://127.0.0.1:9/handoff"}
+        )
+        deal = self._deals()
+        self._quotation(deal).action_confirm()
+        handoff = self.env["crm.deal.handoff"]._create_handoffs(
+            [{"lead": deal, "endpoint": endpoint, "step": self.step_contract, "kind": "order"}]
+        )
+        order = json.loads(handoff.payload)["order"]
+        self.assertEqual(order["name"], deal.order_ids.name)
+        self.assertEqual(
+            [(line["product"], line["quantity"]) for line in order["lines"]], [("Pallet", 25.0)]
+        )
+        self.assertEqual(json.loads(handoff.payload)["customer"]["name"], "Pallets Ltd")
+        endpoint.send_order_lines = False
+        handoff = self.env["crm.deal.handoff"]._create_handoffs(
+            [{"lead": deal, "endpoint": endpoint, "step": self.step_contract, "kind": "order"}]
+        )
+        self.assertNotIn("order", json.loads(handoff.payload))

@@ -1,0 +1,194 @@
+import json
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+from ..tools import handoff as handoff_tools
+
+
+class CrmDealHandoffEndpoint(models.Model):
+    """Where the hand-offs of a step go: an accounting program's or a
+    production system's HTTP service (1C:Enterprise, an ERP, ...)."""
+
+    _name = "crm.deal.handoff.endpoint"
+    _description = "Deal Hand-off Endpoint"
+    _order = "name, id"
+    _check_company_auto = True
+
+    name = fields.Char(required=True, translate=True)
+    active = fields.Boolean(default=True)
+    company_id = fields.Many2one(
+        "res.company", required=True, index=True, default=lambda self: self.env.company
+    )
+    url = fields.Char(
+        string="URL",
+        required=True,
+        help="The receiver's address; it gets each hand-off as a signed JSON POST.",
+    )
+    timeout = fields.Integer(
+        string="Timeout (seconds)",
+        default=10,
+        help="How long one request may take before it counts as failed and is retried.",
+    )
+    user_id = fields.Many2one(
+        "res.users",
+        string="Responsible",
+        domain="[('share', '=', False)]",
+        help="Gets an activity on the deal when one of its hand-offs fails or is "
+        "given up; empty: the deal's salesperson.",
+    )
+    # readable by administrators only: whoever reads them can forge hand-offs
+    secret = fields.Char(
+        string="Signing Secret",
+        groups="base.group_system",
+        copy=False,
+        default=lambda self: handoff_tools.new_secret(),
+        help="Standard Webhooks secret (whsec_<base64>): the receiver checks the "
+        "webhook-signature header with it.",
+    )
+    secret_previous = fields.Char(
+        string="Previous Secret",
+        groups="base.group_system",
+        copy=False,
+        help="During a rotation: requests are signed with both secrets until the "
+        "receiver uses the new one; then clear this field.",
+    )
+    extra_headers = fields.Text(
+        groups="base.group_system",
+        help='Extra HTTP headers as a JSON object, e.g. {"Authorization": "Basic ..."} '
+        "for a 1C HTTP service.",
+    )
+    send_customer = fields.Boolean(
+        string="Customer", default=True, help="The customer with its tax ids and addresses."
+    )
+    send_amount = fields.Boolean(
+        string="Amount", default=True, help="The expected revenue and its currency."
+    )
+    send_changes = fields.Boolean(
+        string="Order Changes", default=True, help="The order changes applied to the deal."
+    )
+    retry_delays = fields.Char(
+        default="1m, 5m, 15m, 1h, 6h, 1d",
+        help="Waits before each new attempt (s, m, h, d); the last one repeats.",
+    )
+    max_attempts = fields.Integer(
+        default=handoff_tools.DEFAULT_MAX_ATTEMPTS,
+        help="After this many attempts a hand-off is given up (dead).",
+    )
+    handoff_count = fields.Integer(string="Hand-offs", compute="_compute_handoff_count")
+
+    _timeout_positive = models.Constraint(
+        "CHECK(timeout > 0 AND timeout <= 300)",
+        "The timeout of an endpoint is between 1 and 300 seconds.",
+    )
+    _max_attempts_positive = models.Constraint(
+        "CHECK(max_attempts > 0)",
+        "An endpoint needs at least one attempt.",
+    )
+
+    @api.constrains("url")
+    def _check_url(self):
+        for endpoint in self:
+            if not (endpoint.url or "").lower().startswith(("http://", "https://")):
+                raise ValidationError(
+                    self.env._(
+                        "The URL of the endpoint %(name)s must start with http:// or https://.",
+                        name=endpoint.name,
+                    )
+                )
+
+    @api.constrains("secret", "secret_previous")
+    def _check_secret(self):
+        for endpoint in self.sudo():
+            secrets = [endpoint.secret or ""]
+            if endpoint.secret_previous:
+                secrets.append(endpoint.secret_previous)
+            for secret in secrets:
+                try:
+                    handoff_tools.check_secret(secret)
+                except ValueError as error:
+                    raise ValidationError(
+                        self.env._(
+                            "The signing secret of the endpoint %(name)s is not in the "
+                            "Standard Webhooks form whsec_<base64>: %(error)s.",
+                            name=endpoint.name,
+                            error=error,
+                        )
+                    ) from error
+
+    @api.constrains("extra_headers")
+    def _check_extra_headers(self):
+        for endpoint in self.sudo():
+            try:
+                endpoint._handoff_extra_headers()
+            except ValueError as error:
+                raise ValidationError(
+                    self.env._(
+                        "The extra headers of the endpoint %(name)s must be a JSON object "
+                        'of texts, e.g. {"Authorization": "Basic ..."}.',
+                        name=endpoint.name,
+                    )
+                ) from error
+
+    @api.constrains("retry_delays")
+    def _check_retry_delays(self):
+        for endpoint in self:
+            try:
+                handoff_tools.parse_delays(endpoint.retry_delays or "1m")
+            except ValueError as error:
+                raise ValidationError(
+                    self.env._(
+                        "The waits between attempts of the endpoint %(name)s are not "
+                        "readable: write them like 1m, 5m, 15m, 1h, 6h, 1d.",
+                        name=endpoint.name,
+                    )
+                ) from error
+
+    def _compute_handoff_count(self):
+        counts = dict(
+            self.env["crm.deal.handoff"]._read_group(
+                [("endpoint_id", "in", self.ids)], ["endpoint_id"], ["__count"]
+            )
+        )
+        for endpoint in self:
+            endpoint.handoff_count = counts.get(endpoint, 0)
+
+    def _handoff_extra_headers(self):
+        """The extra headers as a dict (ValueError when not a JSON object of texts)."""
+        self.ensure_one()
+        text = (self.sudo().extra_headers or "").strip()
+        if not text:
+            return {}
+        headers = json.loads(text)
+        if not isinstance(headers, dict) or not all(
+            isinstance(key, str) and isinstance(value, str) for key, value in headers.items()
+        ):
+            raise ValueError(text)
+        return headers
+
+    def _handoff_delays(self):
+        self.ensure_one()
+        try:
+            return handoff_tools.parse_delays(self.retry_delays or "")
+        except ValueError:
+            return handoff_tools.DEFAULT_RETRY_DELAYS
+
+    def action_rotate_secret(self):
+        """Start a rotation: a new secret, the current one kept as the previous.
+
+        Administrators only: the secrets' fields are theirs (field groups).
+        """
+        for endpoint in self:
+            endpoint.write(
+                {"secret_previous": endpoint.secret, "secret": handoff_tools.new_secret()}
+            )
+        return True
+
+    def action_view_handoffs(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "deal_stages.crm_deal_handoff_action"
+        )
+        action["domain"] = [("endpoint_id", "=", self.id)]
+        action["context"] = {"search_default_filter_open": 0}
+        return action
