@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from .crm_deal_script_version import COSMETIC_ACTIVITY_FIELDS
+
 
 class CrmDealScriptActivity(models.Model):
     """An activity a script step creates on its deals (on entry, loss, SLA, change)."""
@@ -64,6 +66,27 @@ class CrmDealScriptActivity(models.Model):
         "CHECK(deadline_days >= 0)",
         "The deadline of an activity cannot be negative.",
     )
+
+    # published means fixed (crm.deal.script.version.mixin)
+    @api.model_create_multi
+    def create(self, vals_list):
+        self.env["crm.deal.script.step"].browse(
+            list({vals.get("step_id") for vals in vals_list if vals.get("step_id")})
+        ).script_id._deal_check_fixed(records=self, operation="create")
+        return super().create(vals_list)
+
+    def write(self, vals):
+        changed = set(vals) - COSMETIC_ACTIVITY_FIELDS
+        if changed:
+            scripts = self.script_id
+            if vals.get("step_id"):
+                scripts |= self.step_id.browse(vals["step_id"]).script_id
+            scripts._deal_check_fixed(changed, records=self)
+        return super().write(vals)
+
+    def unlink(self):
+        self.script_id._deal_check_fixed(records=self, operation="unlink")
+        return super().unlink()
 
     @api.depends("summary", "activity_type_id")
     def _compute_display_name(self):

@@ -80,7 +80,8 @@ SLA_BATCH_SIZE = 200
 class CrmLead(models.Model):
     _name = "crm.lead"
     # portal: the customer progress page; rating: the feedback request
-    _inherit = ["crm.lead", "portal.mixin", "rating.mixin"]
+    # versions of the process: crm_lead_deal_version.py
+    _inherit = ["crm.lead", "portal.mixin", "rating.mixin", "crm.lead.deal.version"]
 
     deal_script_id = fields.Many2one(
         "crm.deal.script",
@@ -250,7 +251,12 @@ class CrmLead(models.Model):
         the supervisor group may do that.
         """
         changing = self.filtered(lambda lead: lead.deal_script_id.id != (script_id or False))
-        if not changing or self.env.user.has_group("deal_stages.group_deal_supervisor"):
+        if (
+            not changing
+            # publishing a version migrates its deals (checked there)
+            or self._deal_current_move().cause == "migrate"
+            or self.env.user.has_group("deal_stages.group_deal_supervisor")
+        ):
             return
         first_step_by_script = {
             script: script.step_ids.sorted(lambda s: (s.sequence, s.id))[:1]
@@ -1400,7 +1406,7 @@ class CrmLead(models.Model):
     # ENGINE: START AND CLEAR
     # ------------------------------------------------------------
 
-    def _deal_sla_start(self, stays):
+    def _deal_sla_start(self, stays, starts=None):
         """Start the deadline of the steps the deals ``self`` entered.
 
         Called once per batch of entries by the engine. The deadline counts
@@ -1409,6 +1415,8 @@ class CrmLead(models.Model):
         script says.
 
         :param stays: the open stage log rows of the deals ``self``
+        :param starts: {lead id: start} where the deadline counts from an
+            earlier moment than the entry (a migrated deal keeps its time)
         """
         cache = {}
         values = {}
@@ -1423,7 +1431,7 @@ class CrmLead(models.Model):
                 continue
             script = lead.deal_script_id
             calendar = lead._deal_sla_calendar()
-            start = stay.date_in
+            start = (starts or {}).get(lead.id) or stay.date_in
             deadline = self._deal_sla_add_hours(calendar, start, step_config.sla_hours, cache)
             warning = escalation = False
             if script.sla_warning_percent:
