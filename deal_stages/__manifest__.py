@@ -45,6 +45,8 @@
         "views/crm_deal_order_change_views.xml",
         "wizard/crm_deal_order_change_wizard_views.xml",
         "wizard/crm_lead_lost_views.xml",
+        "views/crm_deal_script_version_views.xml",
+        "wizard/crm_deal_script_publish_views.xml",
     ],
     "demo": [
         "demo/deal_stages_demo.xml",
@@ -55,6 +57,7 @@
             "deal_stages/static/src/gate/**/*",
             "deal_stages/static/src/kanban/**/*",
             "deal_stages/static/src/process_bar/**/*",
+            "deal_stages/static/src/process_map/**/*",
         ],
         "web.assets_tests": [
             "deal_stages/static/tests/tours/**/*",

@@ -409,7 +409,11 @@ class CrmDealScript(models.Model):
         if not template or not template.is_template:
             raise UserError(self.env._("The deal script template is missing."))
         existing = self.search(
-            [("team_ids", "in", team.ids), ("is_template", "=", False), ("state", "=", "published")],
+            [
+                ("team_ids", "in", team.ids),
+                ("is_template", "=", False),
+                ("state", "=", "published"),
+            ],
             limit=1,
         )
         if existing:

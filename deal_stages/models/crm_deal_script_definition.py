@@ -68,7 +68,8 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
         return {
             "key": step.step_key,
             "name": step.name,
-            "stage": step.stage_id.name,
+            # a template step has no stage yet: the stage made from it takes its name
+            "stage": step.stage_id.name or step.name,
             "sla_hours": step.sla_hours,
             "cancel_activities_on_exit": step.cancel_activities_on_exit,
             "require_activities_done": step.require_activities_done,
@@ -203,9 +204,7 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
             )
             if not resolved["user", script["sla_escalation_user"]]:
                 messages.append(
-                    self.env._(
-                        "script: unknown user “%(ref)s”.", ref=script["sla_escalation_user"]
-                    )
+                    self.env._("script: unknown user “%(ref)s”.", ref=script["sla_escalation_user"])
                 )
         fields_by_name = {
             field.name: field
@@ -214,41 +213,45 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
             )
         }
         for step in document["steps"]:
-            where = self.env._("step %(key)s", key=step["key"])
-            for name in step["required_fields"]:
-                if name not in fields_by_name:
-                    messages.append(
-                        self.env._("%(where)s: unknown deal field “%(ref)s”.", where=where, ref=name)
-                    )
-                resolved["field", name] = fields_by_name.get(name)
-            for ref in (step["mail_template"], step["lost_mail_template"]):
-                find("template", "mail.template", ref, where, [("model", "=", "crm.lead")])
-            for ref in step["server_actions"]:
-                find("action", "ir.actions.server", ref, where, [("model_name", "=", "crm.lead")])
-            for activity in step["activities"]:
-                find("activity_type", "mail.activity.type", activity["activity_type"], where)
-                login = activity["user"]
-                if login and ("user", login) not in resolved:
-                    resolved["user", login] = self.env["res.users"].search(
-                        [("login", "=", login)], limit=1
-                    )
-                    if not resolved["user", login]:
-                        messages.append(
-                            self.env._("%(where)s: unknown user “%(ref)s”.", where=where, ref=login)
-                        )
-            if step["auto_advance_domain"]:
-                problem = self.env["crm.deal.script.step"]._deal_domain_problem(
-                    step["auto_advance_domain"]
-                )
-                if problem:
-                    messages.append(
-                        self.env._(
-                            "%(where)s: the auto-advance condition is not valid: %(error)s",
-                            where=where,
-                            error=problem,
-                        )
-                    )
+            self._deal_resolve_step(step, find, fields_by_name, resolved, messages)
         return resolved
+
+    def _deal_resolve_step(self, step, find, fields_by_name, resolved, messages):
+        """Resolve the names one step of a file uses (see ``_deal_resolve_definition``)."""
+        where = self.env._("step %(key)s", key=step["key"])
+        for name in step["required_fields"]:
+            if name not in fields_by_name:
+                messages.append(
+                    self.env._("%(where)s: unknown deal field “%(ref)s”.", where=where, ref=name)
+                )
+            resolved["field", name] = fields_by_name.get(name)
+        for ref in (step["mail_template"], step["lost_mail_template"]):
+            find("template", "mail.template", ref, where, [("model", "=", "crm.lead")])
+        for ref in step["server_actions"]:
+            find("action", "ir.actions.server", ref, where, [("model_name", "=", "crm.lead")])
+        for activity in step["activities"]:
+            find("activity_type", "mail.activity.type", activity["activity_type"], where)
+            login = activity["user"]
+            if login and ("user", login) not in resolved:
+                resolved["user", login] = self.env["res.users"].search(
+                    [("login", "=", login)], limit=1
+                )
+                if not resolved["user", login]:
+                    messages.append(
+                        self.env._("%(where)s: unknown user “%(ref)s”.", where=where, ref=login)
+                    )
+        if step["auto_advance_domain"]:
+            problem = self.env["crm.deal.script.step"]._deal_domain_problem(
+                step["auto_advance_domain"]
+            )
+            if problem:
+                messages.append(
+                    self.env._(
+                        "%(where)s: the auto-advance condition is not valid: %(error)s",
+                        where=where,
+                        error=problem,
+                    )
+                )
 
     def _deal_definition_stage(self, name, teams, created):
         """The stage named ``name`` in the pipeline of ``teams``, created if missing."""

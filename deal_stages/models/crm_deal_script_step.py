@@ -19,7 +19,6 @@ class CrmDealScriptStep(models.Model):
     company_id = fields.Many2one(related="script_id.company_id", store=True)
     sequence = fields.Integer(default=10)
     step_key = fields.Char(
-        string="Step Key",
         help="Stable name of the step across the versions of the process: a deal "
         "migrated to a new version goes to the step with the same key, and the "
         "reports compare a step's times across versions by it. Set from the "
@@ -214,8 +213,8 @@ class CrmDealScriptStep(models.Model):
                 index += 1
                 key = f"{base}_{index}"
             taken.add((step.script_id.id, key))
-            # a key is data, not behaviour: allowed on any version
-            super(CrmDealScriptStep, step).write({"step_key": key})
+            # new steps are on drafts (or created by the superuser): writable
+            step.write({"step_key": key})
 
     @api.model
     def _deal_key_from_name(self, name):

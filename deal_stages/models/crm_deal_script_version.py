@@ -1,4 +1,6 @@
+import base64
 import json
+import re
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -49,7 +51,6 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
     )
     previous_version_id = fields.Many2one(
         "crm.deal.script",
-        string="Previous Version",
         readonly=True,
         copy=False,
         index="btree_not_null",
@@ -57,12 +58,16 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
     )
     process_id = fields.Many2one(
         "crm.deal.script",
-        string="Process",
         compute="_compute_process_id",
         store=True,
         recursive=True,
         index=True,
         help="The first version of the process: every version of a process shares it.",
+    )
+    process_map = fields.Json(
+        compute="_compute_process_map",
+        help="The process as a diagram: its steps in order, with their gates, "
+        "deadlines, conditions and return paths.",
     )
     deal_migration_plan = fields.Text(
         readonly=True,
@@ -100,7 +105,7 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
                 self.env._(
                     "The script %(script)s (version %(version)s) is %(state)s: its steps "
                     "and rules are fixed, so the deals already on it keep the rules they "
-                    "started with. Click \"New Version\" to change them in a draft, then "
+                    'started with. Click "New Version" to change them in a draft, then '
                     "publish it.%(fields)s",
                     script=fixed[0].display_name,
                     version=fixed[0].version,
@@ -124,9 +129,7 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
             if not (self.env.su or self._deal_version_internal()) and (
                 vals.get("previous_version_id") or vals.get("version", 1) != 1
             ):
-                raise UserError(
-                    self.env._("A new version is made with the \"New Version\" button.")
-                )
+                raise UserError(self.env._('A new version is made with the "New Version" button.'))
             publish.append(state == "published")
             vals["state"] = "draft"
         scripts = super().create(vals_list)
@@ -143,7 +146,7 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
                 raise UserError(
                     self.env._(
                         "The version and state of a script change only with the "
-                        "\"New Version\" and \"Publish\" buttons."
+                        '"New Version" and "Publish" buttons.'
                     )
                 )
             thread_fields = set(self.env["mail.thread"]._fields)
@@ -327,8 +330,10 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
         self.ensure_one()
         if self.is_template or self.state != "draft":
             raise UserError(
-                self.env._("Only a draft can be published: %(script)s is not one.",
-                           script=self.display_name)
+                self.env._(
+                    "Only a draft can be published: %(script)s is not one.",
+                    script=self.display_name,
+                )
             )
         if in_flight not in ("keep", "migrate"):
             raise UserError(
@@ -396,13 +401,20 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
         """The in-flight deals whose step has no target in the draft ``self``."""
         keys = set(self.step_ids.mapped("step_key"))
         unknown = sorted(set(step_map.values()) - keys)
-        problems = [
-            self.env._("The step map names steps the new version does not have: %(keys)s",
-                       keys=", ".join(unknown))
-        ] if unknown else []
+        problems = (
+            [
+                self.env._(
+                    "The step map names steps the new version does not have: %(keys)s",
+                    keys=", ".join(unknown),
+                )
+            ]
+            if unknown
+            else []
+        )
         stranded = leads.filtered(
-            lambda lead: step_map.get(lead.deal_step_id.step_key, lead.deal_step_id.step_key)
-            not in keys
+            lambda lead: (
+                step_map.get(lead.deal_step_id.step_key, lead.deal_step_id.step_key) not in keys
+            )
         )
         for step, deals in stranded.grouped("deal_step_id").items():
             problems.append(
@@ -436,6 +448,63 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
     # UI
     # ------------------------------------------------------------
 
+    @api.depends("step_ids", "state", "version")
+    @api.depends_context("lang")
+    def _compute_process_map(self):
+        for script in self:
+            script.process_map = script._deal_process_map()
+
+    def _deal_process_map(self):
+        """The data the process map draws, in the reader's language."""
+        if not self:
+            return False
+        self.ensure_one()
+        Lead = self.env["crm.lead"]
+        # the steps' technical links (required fields) are configuration the
+        # reader may see in the map but not read as records
+        script = self.sudo()
+        steps = script.step_ids.sorted(lambda s: (s.sequence, s.id))
+        states = dict(self._fields["state"]._description_selection(self.env))
+        return {
+            "id": self.id if isinstance(self.id, int) else False,
+            "name": script.name,
+            "version": script.version,
+            "state": script.state,
+            "state_label": states.get(script.state, ""),
+            "strict_order": script.strict_order,
+            "steps": [
+                {
+                    "id": step.id if isinstance(step.id, int) else False,
+                    "key": step.step_key or "",
+                    "name": step.name or "",
+                    "stage": step.stage_id.name or "",
+                    "sla_hours": step.sla_hours,
+                    "checks": [
+                        {"name": check.name, "required": check.required}
+                        for check in step.check_ids.sorted(lambda c: (c.sequence, c.id))
+                    ],
+                    "fields": [
+                        Lead._fields[field.name]._description_string(self.env)
+                        for field in step.required_field_ids
+                        if field.name in Lead._fields
+                    ],
+                    "activities_done": step.require_activities_done,
+                    "activities": [
+                        template.display_name
+                        for template in step.activity_template_ids
+                        if template.trigger == "enter"
+                    ],
+                    "condition": (step.auto_advance_label or step.auto_advance_domain or "")
+                    if step.auto_advance_domain not in (False, "", "[]")
+                    else "",
+                    "condition_required": step.auto_advance_required,
+                    "back": [back.step_key for back in step.back_step_ids],
+                    "back_names": [back.name for back in step.back_step_ids],
+                }
+                for step in steps
+            ],
+        }
+
     def action_new_version_open(self):
         """The "New Version" button: the new draft, in its form."""
         draft_id = self.action_new_version()
@@ -459,6 +528,36 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
             "views": [(False, "form")],
             "target": "new",
             "context": {"default_script_id": self.id},
+        }
+
+    def action_open_export_definition(self):
+        """The "Export" button: the process file to download."""
+        text = self.export_definition()
+        name = re.sub(r"[^\w-]+", "_", self.name or "process")
+        wizard = self.env["crm.deal.script.definition"].create(
+            {
+                "mode": "export",
+                "file": base64.b64encode(text.encode()),
+                "filename": f"{name}_v{self.version}.json",
+            }
+        )
+        return self._deal_definition_action(wizard)
+
+    def action_open_import_definition(self):
+        """The "Import" button: a process file becomes a new draft."""
+        self._deal_check_manager()
+        wizard = self.env["crm.deal.script.definition"].create({"mode": "import"})
+        return self._deal_definition_action(wizard)
+
+    def _deal_definition_action(self, wizard):
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Process File"),
+            "res_model": "crm.deal.script.definition",
+            "res_id": wizard.id,
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
         }
 
     def action_view_versions(self):

@@ -47,9 +47,11 @@ class CrmLeadDealVersion(models.AbstractModel):
         if not scripts:
             return self.browse()
         # the versions' deals whoever reads them: publishing concerns them all
-        return self.sudo().search(
-            self._deal_in_flight_domain(scripts), limit=limit, order="id"
-        ).with_env(self.env)
+        return (
+            self.sudo()
+            .search(self._deal_in_flight_domain(scripts), limit=limit, order="id")
+            .with_env(self.env)
+        )
 
     # ------------------------------------------------------------
     # MIGRATION
@@ -163,3 +165,31 @@ class CrmLeadDealVersion(models.AbstractModel):
                 time_left = IrCron._commit_progress(done, remaining=remaining)
                 if not done or not remaining or time_left <= 0:
                     break
+
+    def _deal_migration_gate_failures(self, old_step, new_step):
+        """The deals ``self`` (in ``old_step``) that would not meet the exit
+        requirements of ``new_step`` once migrated (the dry run): its fields
+        and required conditions, and its required items not ticked on the old
+        step under the same name (they are carried over)."""
+        # the requirements of a step not entered yet: read as the gate does
+        issues = self._deal_requirement_issues(dict.fromkeys(self.ids, new_step))
+        ticked = {
+            (check.lead_id.id, check.name)
+            for check in self.env["crm.deal.check"]
+            .sudo()
+            .search(
+                [("lead_id", "in", self.ids), ("step_id", "=", old_step.id), ("done", "=", True)]
+            )
+        }
+        failing = self.browse()
+        for lead in self:
+            for issue in issues.get(lead.id, ()):
+                if issue["kind"] == "activity":
+                    continue
+                if issue["kind"] == "check":
+                    name = self.env["crm.deal.script.check"].browse(issue["check_id"]).name
+                    if (lead.id, name) in ticked:
+                        continue
+                failing |= lead
+                break
+        return failing

@@ -33,6 +33,8 @@ class CrmDealStepStayReport(models.Model):
             "sla_breached",
         ],
         "crm.lead": ["won_status", "active", "date_closed"],
+        "crm.deal.script": ["process_id", "version"],
+        "crm.deal.script.step": ["step_key"],
     }
     _percentile_fields = {
         "median_hours": ("hours", 0.5),
@@ -44,6 +46,18 @@ class CrmDealStepStayReport(models.Model):
     lead_id = fields.Many2one("crm.lead", string="Deal", readonly=True)
     script_id = fields.Many2one("crm.deal.script", readonly=True)
     step_id = fields.Many2one("crm.deal.script.step", readonly=True)
+    # versions: the same step (key) compared across the versions of a process
+    process_id = fields.Many2one(
+        "crm.deal.script",
+        readonly=True,
+        help="Every version of the process together.",
+    )
+    version = fields.Integer(readonly=True, aggregator=False)
+    step_key = fields.Char(
+        readonly=True,
+        help="The step across the versions of its process: group by it to compare "
+        "a step's time in version 3 with version 2.",
+    )
     stage_id = fields.Many2one("crm.stage", readonly=True)
     salesperson_id = fields.Many2one(
         "res.users",
@@ -115,6 +129,9 @@ class CrmDealStepStayReport(models.Model):
                    log.lead_id,
                    log.script_id,
                    log.step_id,
+                   script.process_id,
+                   script.version,
+                   step.step_key,
                    log.stage_id,
                    log.salesperson_id,
                    log.team_id,
@@ -132,6 +149,8 @@ class CrmDealStepStayReport(models.Model):
                    stay.seconds / 86400 AS median_days,
                    stay.seconds / 86400 AS p90_days
               FROM crm_deal_stage_log log
+              LEFT JOIN crm_deal_script script ON script.id = log.script_id
+              LEFT JOIN crm_deal_script_step step ON step.id = log.step_id
              CROSS JOIN LATERAL (
                    SELECT COALESCE(log.date_out, ended.date_out) AS date_out,
                           CASE WHEN log.date_out IS NOT NULL

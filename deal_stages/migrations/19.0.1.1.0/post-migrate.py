@@ -21,7 +21,9 @@ def migrate(cr, version):
         """
     )
     env = api.Environment(cr, SUPERUSER_ID, {})
-    steps = env["crm.deal.script.step"].with_context(active_test=False).search(
-        [("step_key", "=", False)]
+    steps = (
+        env["crm.deal.script.step"]
+        .with_context(active_test=False)
+        .search([("step_key", "=", False)])
     )
     steps._deal_fill_step_keys()
