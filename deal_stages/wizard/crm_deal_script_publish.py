@@ -48,17 +48,26 @@ class CrmDealScriptPublish(models.TransientModel):
                 wizard.script_id and wizard.script_id._deal_published_of_process()[:1]
             )
 
+    def _in_flight_leads(self):
+        script = self.script_id
+        if not script:
+            return self.env["crm.lead"]
+        older = (script._deal_process_versions() | script._deal_published_of_process()) - script
+        return self.env["crm.lead"]._deal_in_flight(older)
+
+    @api.depends("script_id")
+    def _compute_in_flight_count(self):
+        for wizard in self:
+            wizard.in_flight_count = len(wizard._in_flight_leads())
+
     @api.depends("script_id")
     def _compute_line_ids(self):
         for wizard in self:
             script = wizard.script_id
             if not script:
                 wizard.line_ids = False
-                wizard.in_flight_count = 0
                 continue
-            older = (script._deal_process_versions() | script._deal_published_of_process()) - script
-            leads = self.env["crm.lead"]._deal_in_flight(older)
-            wizard.in_flight_count = len(leads)
+            leads = wizard._in_flight_leads()
             new_by_key = {step.step_key: step for step in script.step_ids}
             wizard.line_ids = [fields.Command.clear()] + [
                 fields.Command.create(
@@ -84,7 +93,7 @@ class CrmDealScriptPublish(models.TransientModel):
         step_map = {
             line.from_step_id.step_key: line.to_step_id.step_key
             for line in self.line_ids
-            if line.to_step_id
+            if line.from_step_id.step_key and line.to_step_id.step_key
         }
         self.script_id.action_publish(in_flight=self.in_flight, step_map=step_map or None)
         return {

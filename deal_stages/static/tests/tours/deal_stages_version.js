@@ -38,6 +38,10 @@ registry.category("web_tour.tours").add("deal_stages_version", {
             run: "click",
         },
         {
+            trigger: ".modal .o_notebook a.nav-link:contains('Requirements')",
+            run: "click",
+        },
+        {
             trigger: ".modal .o_field_widget[name=require_activities_done] input",
             content: "Change its gate: its activities must be done",
             run: "click",
