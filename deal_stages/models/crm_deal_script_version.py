@@ -562,11 +562,12 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
 
     def action_view_versions(self):
         self.ensure_one()
-        return {
+        action = {
             "type": "ir.actions.act_window",
-            "name": self.env._("Versions"),
             "res_model": "crm.deal.script",
             "view_mode": "list,form",
             "domain": [("process_id", "=", self.process_id.id)],
             "context": {"active_test": False},
         }
+        action["name"] = self.env._("Versions")
+        return action
