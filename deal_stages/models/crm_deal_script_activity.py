@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
-from .crm_deal_script_version import COSMETIC_ACTIVITY_FIELDS
+from .crm_deal_script_version import COSMETIC_ACTIVITY_FIELDS, check_fixed
 
 
 class CrmDealScriptActivity(models.Model):
@@ -70,22 +70,16 @@ class CrmDealScriptActivity(models.Model):
     # published means fixed (crm.deal.script.version.mixin)
     @api.model_create_multi
     def create(self, vals_list):
-        self.env["crm.deal.script.step"].browse(
-            list({vals.get("step_id") for vals in vals_list if vals.get("step_id")})
-        ).script_id._deal_check_fixed(records=self, operation="create")
+        # published means fixed (crm.deal.script.version.mixin)
+        check_fixed(self, "create", vals_list)
         return super().create(vals_list)
 
     def write(self, vals):
-        changed = set(vals) - COSMETIC_ACTIVITY_FIELDS
-        if changed:
-            scripts = self.script_id
-            if vals.get("step_id"):
-                scripts |= self.step_id.browse(vals["step_id"]).script_id
-            scripts._deal_check_fixed(changed, records=self)
+        check_fixed(self, "write", [vals], COSMETIC_ACTIVITY_FIELDS)
         return super().write(vals)
 
     def unlink(self):
-        self.script_id._deal_check_fixed(records=self, operation="unlink")
+        check_fixed(self, "unlink")
         return super().unlink()
 
     @api.depends("summary", "activity_type_id")

@@ -1,6 +1,6 @@
 from odoo import api, fields, models
 
-from .crm_deal_script_version import COSMETIC_CHECK_FIELDS
+from .crm_deal_script_version import COSMETIC_CHECK_FIELDS, check_fixed
 
 
 class CrmDealScriptCheck(models.Model):
@@ -25,9 +25,7 @@ class CrmDealScriptCheck(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         # published means fixed (crm.deal.script.version.mixin)
-        self.env["crm.deal.script.step"].browse(
-            list({vals.get("step_id") for vals in vals_list if vals.get("step_id")})
-        ).script_id._deal_check_fixed(records=self, operation="create")
+        check_fixed(self, "create", vals_list)
         self.env.registry.clear_cache()
         checks = super().create(vals_list)
         self.env.registry.clear_cache()
@@ -37,12 +35,7 @@ class CrmDealScriptCheck(models.Model):
         return checks
 
     def write(self, vals):
-        changed = set(vals) - COSMETIC_CHECK_FIELDS
-        if changed:
-            scripts = self.script_id
-            if vals.get("step_id"):
-                scripts |= self.step_id.browse(vals["step_id"]).script_id
-            scripts._deal_check_fixed(changed, records=self)
+        check_fixed(self, "write", [vals], COSMETIC_CHECK_FIELDS)
         if {"step_id", "required"}.intersection(vals):
             self.env.registry.clear_cache()
             result = super().write(vals)
@@ -51,7 +44,7 @@ class CrmDealScriptCheck(models.Model):
         return super().write(vals)
 
     def unlink(self):
-        self.script_id._deal_check_fixed(records=self, operation="unlink")
+        check_fixed(self, "unlink")
         self.env.registry.clear_cache()
         result = super().unlink()
         self.env.registry.clear_cache()

@@ -5,7 +5,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Domain
 from odoo.tools.safe_eval import datetime, dateutil, safe_eval, time
 
-from .crm_deal_script_version import COSMETIC_STEP_FIELDS
+from .crm_deal_script_version import COSMETIC_STEP_FIELDS, check_fixed
 
 
 class CrmDealScriptStep(models.Model):
@@ -169,9 +169,7 @@ class CrmDealScriptStep(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         # published means fixed (crm.deal.script.version.mixin)
-        self.env["crm.deal.script"].browse(
-            list({vals.get("script_id") for vals in vals_list if vals.get("script_id")})
-        )._deal_check_fixed(records=self, operation="create")
+        check_fixed(self, "create", vals_list)
         self.env.registry.clear_cache()
         steps = super().create(vals_list)
         steps.filtered(lambda step: not step.step_key)._deal_fill_step_keys()
@@ -179,12 +177,7 @@ class CrmDealScriptStep(models.Model):
         return steps
 
     def write(self, vals):
-        changed = set(vals) - COSMETIC_STEP_FIELDS
-        if changed:
-            scripts = self.script_id
-            if vals.get("script_id"):
-                scripts |= scripts.browse(vals["script_id"])
-            scripts._deal_check_fixed(changed, records=self)
+        check_fixed(self, "write", [vals], COSMETIC_STEP_FIELDS)
         self.env.registry.clear_cache()
         result = super().write(vals)
         if "step_key" in vals and not vals["step_key"]:
@@ -193,7 +186,7 @@ class CrmDealScriptStep(models.Model):
         return result
 
     def unlink(self):
-        self.script_id._deal_check_fixed(records=self, operation="unlink")
+        check_fixed(self, "unlink")
         self.env.registry.clear_cache()
         result = super().unlink()
         self.env.registry.clear_cache()

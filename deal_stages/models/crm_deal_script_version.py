@@ -23,6 +23,28 @@ COSMETIC_ACTIVITY_FIELDS = frozenset(("summary", "note"))
 MIGRATE_INLINE_LIMIT = 1000
 
 
+def check_fixed(records, operation, vals_list=(), cosmetic=frozenset()):
+    """Refuse to create, change or delete parts (steps, checklist items,
+    activity templates) of published or retired versions.
+
+    :param records: the parts (empty for a create)
+    :param vals_list: the values written or created
+    :param cosmetic: the fields that stay editable (texts)
+    """
+    changed = set().union(*vals_list) - cosmetic if vals_list else set()
+    if operation == "write" and not changed:
+        return
+    scripts = records.script_id
+    for vals in vals_list:
+        if vals.get("script_id"):
+            scripts |= scripts.browse(vals["script_id"])
+        if vals.get("step_id"):
+            scripts |= records.env["crm.deal.script.step"].browse(vals["step_id"]).script_id
+    scripts._deal_check_fixed(
+        changed if operation == "write" else None, records=records, operation=operation
+    )
+
+
 class CrmDealScriptVersionMixin(models.AbstractModel):
     """Versions of a deal process (mixed into ``crm.deal.script``).
 
