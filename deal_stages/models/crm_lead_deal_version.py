@@ -104,10 +104,10 @@ class CrmLeadDealVersion(models.AbstractModel):
                 old=old_script.version,
                 new=script.version,
             )
-            # the salespeople learn it from the note, not from one email per
-            # activity of the new step
+            # one note per deal says it all: no tracking message besides it,
+            # no email per activity of the new step
             leads = leads.with_context(
-                mail_activity_quick_update=True, mail_notify_force_send=False
+                mail_notrack=True, mail_activity_quick_update=True, mail_notify_force_send=False
             )
             leads._deal_move_context("migrate", note=note, skip_gate=True).write(
                 {"deal_script_id": script.id, "stage_id": step.stage_id.id}
