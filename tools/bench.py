@@ -37,6 +37,15 @@ BULK_SIZES = (200, 1000)
 SLA_OPEN, SLA_DUE = 20000, 100
 PIVOT_ROWS = 1_000_000
 PIVOT_RUNS = 5
+# the time-in-step analyses read by the pivot rows: (model, group by, measures)
+REPORT_TARGETS = [
+    (
+        "crm.deal.step.time.report",
+        "step_id",
+        ["hours:avg", "median_hours:avg", "p90_hours:avg", "stay_count:sum"],
+    ),
+    ("crm.deal.step.stay.report", "step_id", ["hours:avg", "median_hours:avg", "p90_hours:avg"]),
+]
 KANBAN_LIMIT = 80
 MIGRATE_DEALS = 10_000
 ROWS = ("single", "bulk", "kanban", "sla", "pivot", "migrate")
@@ -384,11 +393,6 @@ class Bench:
             ok_time and ok_queries,
         )
         self.add("  work done per move", work, "", None)
-        if not self.email_feature():
-            self.notes.append(
-                "deal_stages sends no customer email yet: the step's mail_template_id is "
-                "sent on entry by the customer-messages feature (issue 6), not on main yet."
-            )
         self.single = result
 
     def bench_bulk(self):
@@ -490,58 +494,11 @@ class Bench:
             per_deal_ms <= 8 and per_deal_q < 10 and migrated == count,
         )
 
-    def email_feature(self):
-        """Does the engine send the step's customer email (issue 6 on main)?"""
-        with self.env(commit=False) as env:
-            ids = self.deals["addon", "single"]
-            return bool(
-                env["mail.mail"].search_count([("model", "=", "crm.lead"), ("res_id", "in", ids)])
-                or env["mail.message"].search_count(
-                    [
-                        ("model", "=", "crm.lead"),
-                        ("res_id", "in", ids),
-                        (
-                            "message_type",
-                            "in",
-                            ("email", "email_outgoing", "comment", "auto_comment"),
-                        ),
-                        ("partner_ids", "!=", False),
-                    ]
-                )
-            )
-
     # ------------------------------------------------------------ SLA cron
-
-    def sla_cron(self, env):
-        if "deal_sla_deadline" not in env["crm.lead"]._fields:
-            return None
-        xmlids = env["ir.model.data"].search(
-            [("module", "=", "deal_stages"), ("model", "=", "ir.cron")]
-        )
-        crons = (
-            env["ir.cron"]
-            .browse(xmlids.mapped("res_id"))
-            .filtered(
-                lambda c: (
-                    "sla" in (c.name or "").lower()
-                    or any("sla" in x.name for x in xmlids if x.res_id == c.id)
-                )
-            )
-        )
-        return crons[:1] or None
 
     def bench_sla(self):
         with self.env() as env:
-            cron = self.sla_cron(env)
-            cron_id = cron.id if cron else None
-        if not cron_id:
-            self.add(
-                f"SLA cron, {SLA_OPEN:,} open deals, {SLA_DUE} due",
-                {"addon": "n/a"},
-                "< 2 s: n/a (SLA cron not on main yet)",
-                None,
-            )
-            return
+            cron_id = env.ref("deal_stages.ir_cron_deal_sla").id
         say(f"SLA: {SLA_OPEN:,} open deals ...")
         from odoo import Command
 
@@ -604,10 +561,9 @@ class Bench:
             due_sql = (
                 "UPDATE crm_lead SET date_last_stage_update = now() at time zone 'utc'"
                 " - interval '48 hours', deal_sla_deadline = now() at time zone 'utc'"
-                " - interval '24 hours'"
+                " - interval '24 hours',"
+                " deal_sla_next_check = now() at time zone 'utc' - interval '1 hour'"
             )
-            if "deal_sla_next_check" in env["crm.lead"]._fields:
-                due_sql += ", deal_sla_next_check = now() at time zone 'utc' - interval '1 hour'"
             env.cr.execute(due_sql + " WHERE id = ANY(%s)", [due])
             env.cr.execute("ANALYZE crm_lead")
             env.cr.execute("ANALYZE crm_deal_stage_log")
@@ -665,19 +621,18 @@ class Bench:
                     "rows": rows,
                 },
             )
-            if "crm.deal.step.total" in env:
-                # the history was written by SQL: its per-deal totals (kept by
-                # the ORM as stays are written) are rebuilt once
-                started = time.perf_counter()
-                env["crm.deal.step.total"]._rebuild()
-                self.notes.append(
-                    f"pivot: per-deal totals of {rows:,} stays rebuilt in "
-                    f"{time.perf_counter() - started:.1f} s (once, after the SQL insert)"
-                )
+            # the history was written by SQL: its per-deal totals (kept by
+            # the ORM as stays are written) are rebuilt once
+            started = time.perf_counter()
+            env["crm.deal.step.total"]._rebuild()
+            self.notes.append(
+                f"pivot: per-deal totals of {rows:,} stays rebuilt in "
+                f"{time.perf_counter() - started:.1f} s (once, after the SQL insert)"
+            )
         self.vacuum("crm_deal_stage_log", "crm_deal_step_total")
         with self.env(uid=self.manager) as env:
             targets = [("crm.deal.stage.log", "step_id", ["duration_hours:avg"])]
-            targets += self.report_model(env)
+            targets += REPORT_TARGETS
             for model, groupby, measures in targets:
                 Model = env[model]
                 # the pivot view's first load: rows by step plus the total,
@@ -716,21 +671,6 @@ class Bench:
                         cr.execute(f"VACUUM ANALYZE {table}")
             finally:
                 cr._cnx.autocommit = False
-
-    def report_model(self, env):
-        """Issue 8's time-in-step analyses (per deal, per stay), if on main."""
-        found = []
-        for name in ("crm.deal.step.time.report", "crm.deal.step.stay.report"):
-            if name in env and "step_id" in env[name]._fields:
-                fields_ = env[name]._fields
-                measures = [
-                    f"{fname}:{'sum' if fname == 'stay_count' else 'avg'}"
-                    for fname in ("hours", "median_hours", "p90_hours", "stay_count")
-                    if fname in fields_
-                ]
-                if measures:
-                    found.append((name, "step_id", measures))
-        return found
 
     # ------------------------------------------------------------ kanban
 

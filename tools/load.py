@@ -62,13 +62,13 @@ class Client(threading.Thread):
         self.proxy = xmlrpc.client.ServerProxy(f"{self.run_.url}/xmlrpc/2/object", allow_none=True)
         operations = [
             (self.move, 45),
-            (self.tick, 20 if self.run_.has_checks else 0),
+            (self.tick, 20),
             (self.change_deal, 15),
-            (self.order_change, 10 if self.run_.has_changes else 0),
+            (self.order_change, 10),
             (self.read, 10),
         ]
-        funcs = [f for f, w in operations if w]
-        weights = [w for _f, w in operations if w]
+        funcs = [f for f, _w in operations]
+        weights = [w for _f, w in operations]
         while time.monotonic() < self.run_.deadline:
             operation = self.rng.choices(funcs, weights)[0]
             deal_id = self.rng.choice(self.deal_ids)
@@ -211,17 +211,6 @@ class LoadRun:
 
     def prepare(self):
         call = self.admin()
-        models = {
-            m["model"]
-            for m in call(
-                "ir.model",
-                "search_read",
-                [("model", "in", ["crm.deal.check", "crm.deal.order.change"])],
-                ["model"],
-            )
-        }
-        self.has_checks = "crm.deal.check" in models
-        self.has_changes = "crm.deal.order.change" in models
         team_id = call(
             "ir.model.data",
             "search_read",
@@ -353,37 +342,34 @@ class LoadRun:
             """
         )[0][0]
         results.append(("duplicate open activity per (deal, template)", duplicates))
-        if self.has_checks:
-            # a stay is left by the cause of the next stay: only moves and
-            # automatic advances go through the gate (override, order change,
-            # lost and restore do not), and only forward (to a later step or
-            # out of the script): going back to a return step needs nothing;
-            # stays left before the run (demo history) are not the clients'
-            past_gate = q(
-                """
-                WITH l AS (
-                    SELECT id, lead_id, step_id, date_out,
-                           lead(cause) OVER w AS left_by,
-                           lead(step_id) OVER w AS next_step_id
-                      FROM crm_deal_stage_log
-                    WINDOW w AS (PARTITION BY lead_id ORDER BY date_in, id))
-                SELECT count(DISTINCT l.id)
-                  FROM l
-                  JOIN crm_deal_script_step cur ON cur.id = l.step_id
-                  LEFT JOIN crm_deal_script_step nxt ON nxt.id = l.next_step_id
-                  JOIN crm_deal_check chk
-                    ON chk.lead_id = l.lead_id AND chk.step_id = l.step_id
-                  JOIN crm_deal_script_check tmpl ON tmpl.id = chk.check_id
-                 WHERE l.date_out >= %s AND l.left_by IN ('move', 'auto')
-                   AND (nxt.id IS NULL OR (nxt.sequence, nxt.id) > (cur.sequence, cur.id))
-                   AND tmpl.required
-                   AND (NOT chk.done OR chk.done_date > l.date_out)
-                """,
-                [self.started_at],
-            )[0][0]
-            results.append(("deal left a step with a required check not done", past_gate))
-        else:
-            results.append(("deal past an unmet gate (gates not on main yet)", None))
+        # a stay is left by the cause of the next stay: only moves and
+        # automatic advances go through the gate (override, order change,
+        # lost and restore do not), and only forward (to a later step or
+        # out of the script): going back to a return step needs nothing;
+        # stays left before the run (demo history) are not the clients'
+        past_gate = q(
+            """
+            WITH l AS (
+                SELECT id, lead_id, step_id, date_out,
+                       lead(cause) OVER w AS left_by,
+                       lead(step_id) OVER w AS next_step_id
+                  FROM crm_deal_stage_log
+                WINDOW w AS (PARTITION BY lead_id ORDER BY date_in, id))
+            SELECT count(DISTINCT l.id)
+              FROM l
+              JOIN crm_deal_script_step cur ON cur.id = l.step_id
+              LEFT JOIN crm_deal_script_step nxt ON nxt.id = l.next_step_id
+              JOIN crm_deal_check chk
+                ON chk.lead_id = l.lead_id AND chk.step_id = l.step_id
+              JOIN crm_deal_script_check tmpl ON tmpl.id = chk.check_id
+             WHERE l.date_out >= %s AND l.left_by IN ('move', 'auto')
+               AND (nxt.id IS NULL OR (nxt.sequence, nxt.id) > (cur.sequence, cur.id))
+               AND tmpl.required
+               AND (NOT chk.done OR chk.done_date > l.date_out)
+            """,
+            [self.started_at],
+        )[0][0]
+        results.append(("deal left a step with a required check not done", past_gate))
         return results, chain[3]
 
     def server_log_errors(self):
@@ -436,11 +422,7 @@ def main():
         devenv.ensure_admin_password(harness.pg, args.db)
         run.start_server(harness)
         run.prepare()
-        say(
-            f"{len(run.clients)} clients for {args.seconds} s "
-            f"(checklists: {'yes' if run.has_checks else 'not on main'}, "
-            f"order changes: {'yes' if run.has_changes else 'not on main'}) ..."
-        )
+        say(f"{len(run.clients)} clients for {args.seconds} s ...")
         run.deadline = time.monotonic() + args.seconds
         # the history the clients write begins here (demo data holds older stays)
         run.started_at = harness.pg.query("SELECT now() AT TIME ZONE 'utc'", dbname=args.db)[0][0]

@@ -10,7 +10,7 @@ from odoo.addons.portal.controllers.portal import CustomerPortal
 class DealPortal(CustomerPortal):
     """The customer progress page of a deal, opened with the deal's token."""
 
-    def _deal_check_access(self, lead_id, access_token):
+    def _deal_verify_access(self, lead_id, access_token):
         """The deal (as superuser) if the visitor may see it, else 404.
 
         Missing deal, wrong or missing token: the same 404, so that nothing
@@ -23,7 +23,7 @@ class DealPortal(CustomerPortal):
 
     @http.route("/my/deals/<int:lead_id>", type="http", auth="public", website=True)
     def deal_portal_page(self, lead_id, access_token=None, **kw):
-        lead_sudo = self._deal_check_access(lead_id, access_token)
+        lead_sudo = self._deal_verify_access(lead_id, access_token)
         lang = lead_sudo.partner_id.lang
         if lang and request.env.user._is_public():
             # an anonymous visitor comes from the customer's email: speak its language
@@ -42,7 +42,7 @@ class DealPortal(CustomerPortal):
         website=True,
     )
     def deal_portal_document(self, lead_id, attachment_id, access_token=None, **kw):
-        lead_sudo = self._deal_check_access(lead_id, access_token)
+        lead_sudo = self._deal_verify_access(lead_id, access_token)
         attachment = lead_sudo.deal_portal_attachment_ids.filtered(
             lambda att: (
                 att.id == attachment_id

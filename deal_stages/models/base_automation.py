@@ -1,53 +1,20 @@
 from odoo import api, models, tools
 
-
-class DealEngineCollector:
-    """Records collected for the deal engine while automation rules run.
-
-    Compared by identity on purpose: Odoo reuses environments whose contexts
-    are equal, and two empty collectors must never be taken for one another.
-    """
-
-    __slots__ = ("pending",)
-
-    def __init__(self):
-        self.pending = {}
-
-    def add(self, method_name, ids):
-        self.pending.setdefault(method_name, []).extend(ids)
-
-    def run(self, records):
-        """Call the collected engine methods once each, on all their records."""
-        if not any(self.pending.values()):
-            return
-        records = records.with_context(deal_engine_collector=None)
-        while self.pending:
-            method_name, ids = self.pending.popitem()
-            getattr(records.browse(dict.fromkeys(ids)), method_name)()
-
-
-class DealMove:
-    """How the engine or a trusted action moves deals: cause, note, gate.
-
-    Passed in the context as ``deal_move``. It is a Python object on purpose:
-    a context sent over RPC is JSON and cannot carry one, so users cannot
-    forge a cause in the history nor skip a gate by setting a context key.
-    """
-
-    __slots__ = ("cause", "note", "skip_gate")
-
-    def __init__(self, cause, note=False, skip_gate=False):
-        self.cause = cause
-        self.note = note
-        self.skip_gate = skip_gate
-
+from ..tools import DealEngineCollector
 
 # the code of the shipped rules' actions (data/base_automation_data.xml)
 DEAL_ENGINE_CODE = "records._deal_run_entry_automation()"
 
 
 class BaseAutomation(models.Model):
-    _inherit = "base.automation"
+    _name = "base.automation"
+    # _get_action_ids and _deal_engine_rules cache the rules: cleared when
+    # rules are created, removed, (de)activated or change trigger or actions
+    _inherit = ["base.automation", "crm.deal.config.mixin"]
+    _deal_config_fields = frozenset(
+        {"model_id", "active", "trigger", "on_change_field_ids"}
+        | {"trigger_field_ids", "action_server_ids"}
+    )
 
     @api.model
     def _get_actions(self, records, triggers):
@@ -67,11 +34,6 @@ class BaseAutomation(models.Model):
         domain = [("model_name", "=", model_name), ("trigger", "in", list(triggers))]
         return tuple(self.with_context(active_test=True).sudo().search(domain).ids)
 
-    def _update_registry(self):
-        # rules were created, removed, (de)activated or changed trigger
-        self.env.registry.clear_cache()
-        return super()._update_registry()
-
     @api.model
     @tools.ormcache()
     def _deal_engine_rules(self):
@@ -88,12 +50,6 @@ class BaseAutomation(models.Model):
                 for action in rule.action_server_ids
             )
         }
-
-    def write(self, vals):
-        result = super().write(vals)
-        if {"trigger_field_ids", "action_server_ids"}.intersection(vals):
-            self.env.registry.clear_cache()  # _deal_engine_rules
-        return result
 
     def _process(self, records, domain_post=None):
         """Run the deal engine once per batch rather than once per record.
@@ -168,25 +124,10 @@ class BaseAutomation(models.Model):
 
 
 class IrActionsServer(models.Model):
-    _inherit = "ir.actions.server"
-
+    _name = "ir.actions.server"
     # the actions of automation rules decide which rules only run the deal
     # engine (base.automation._deal_engine_rules, cached)
-    @api.model_create_multi
-    def create(self, vals_list):
-        actions = super().create(vals_list)
-        if actions.filtered("base_automation_id"):
-            self.env.registry.clear_cache()
-        return actions
+    _inherit = ["ir.actions.server", "crm.deal.config.mixin"]
 
-    def write(self, vals):
-        rules_before = self.filtered("base_automation_id")
-        result = super().write(vals)
-        if rules_before or self.filtered("base_automation_id"):
-            self.env.registry.clear_cache()
-        return result
-
-    def unlink(self):
-        if self.filtered("base_automation_id"):
-            self.env.registry.clear_cache()
-        return super().unlink()
+    def _deal_is_config(self):
+        return bool(self.filtered("base_automation_id"))

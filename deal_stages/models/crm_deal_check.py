@@ -94,3 +94,97 @@ class CrmDealCheck(models.Model):
         self.env["crm.lead"].browse(bodies)._message_log_batch(
             bodies=bodies, author_id=self.env.user.partner_id.id
         )
+
+    # ------------------------------------------------------------
+    # ENGINE: the checklists of the deals, in batch (called by crm.lead)
+    # ------------------------------------------------------------
+
+    @api.model
+    def _create_for_deals(self, leads, step_by_lead, outcome=None):
+        """Give the deals ``leads`` the check items of the steps they entered, in batch.
+
+        A deal has each item once: re-entering a step keeps what was ticked.
+
+        :param step_by_lead: {lead id: step entered}
+        :param outcome: optional ``DealOutcome`` of the entry
+        """
+        # which steps have items: the scripts' structure (cached), no query
+        config = self.env["crm.deal.script"]._deal_config()
+        Check = self.env["crm.deal.script.check"]
+        check_ids_of = {
+            lead_id: config.steps[step.id].check_ids if step.id in config.steps else ()
+            for lead_id, step in step_by_lead.items()
+        }
+        all_checks = Check.browse(
+            list(dict.fromkeys(cid for ids in check_ids_of.values() for cid in ids))
+        )
+        if not all_checks:
+            return self
+        # check items are system-owned: users only tick them
+        DealCheck = self.sudo()
+        existing = {
+            (check.lead_id.id, check.check_id.id)
+            for check in DealCheck.search(
+                [("lead_id", "in", list(step_by_lead)), ("check_id", "in", all_checks.ids)]
+            )
+        }
+        vals_list = []
+        for lead in leads.browse(step_by_lead):
+            for check in all_checks.browse(check_ids_of[lead.id]):
+                if (lead.id, check.id) in existing:
+                    continue
+                vals_list.append(
+                    {
+                        "lead_id": lead.id,
+                        "check_id": check.id,
+                        "step_id": check.step_id.id,
+                        "sequence": check.sequence,
+                        "name": check.with_context(lang=lead.user_id.lang or self.env.lang).name,
+                    }
+                )
+                if outcome is not None:
+                    outcome.done(
+                        lead, self.env._("Checklist item “%(item)s” to tick.", item=check.name)
+                    )
+        return DealCheck.create(vals_list)
+
+    @api.model
+    def _create_for_steps(self, steps):
+        """Instantiate new check items for the deals standing in ``steps``."""
+        steps = steps.filtered(lambda step: not step.script_id.is_template)
+        if not steps:
+            return
+        leads = self.env["crm.lead"].sudo().search([("deal_step_id", "in", steps.ids)])
+        if leads:
+            self._create_for_deals(leads, {lead.id: lead.deal_step_id for lead in leads})
+
+    @api.model
+    def _done_pairs(self, leads, checks, vals=None):
+        """{(lead id, script check id)} ticked on the deals ``leads``.
+
+        Counts ticks written in the same save (``deal_check_ids`` commands).
+        """
+        if not (leads and checks):
+            return set()
+        # the gate sees every item, whatever the user's read rules
+        deal_checks = self.sudo().search(
+            [("lead_id", "in", leads.ids), ("check_id", "in", checks.ids)]
+        )
+        done = {check.id: check.done for check in deal_checks}
+        for command in (vals or {}).get("deal_check_ids") or []:
+            if (
+                isinstance(command, (list, tuple))
+                and len(command) == 3
+                and command[0] == 1
+                and "done" in (command[2] or {})
+            ):
+                done[command[1]] = bool(command[2]["done"])
+        return {(check.lead_id.id, check.check_id.id) for check in deal_checks if done[check.id]}
+
+    @api.model
+    def _ids_by_pair(self, leads, checks):
+        """{(lead id, script check id): deal check id} of the deals ``leads``."""
+        deal_checks = self.sudo().search(
+            [("lead_id", "in", leads.ids), ("check_id", "in", checks.ids)]
+        )
+        return {(check.lead_id.id, check.check_id.id): check.id for check in deal_checks}

@@ -3,7 +3,7 @@ from markupsafe import Markup
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from .crm_deal_stage_log import DealReport
+from ..tools import DealOutcome
 
 CHANGE_TYPES = [
     ("increase", "Increase"),
@@ -100,7 +100,7 @@ class CrmDealOrderChange(models.Model):
     @api.model
     def _applied_values(self, lead, vals):
         """Values set by the system: the record is the change as it happened."""
-        self._check_lead_changeable(lead)
+        self._verify_lead_changeable(lead)
         number = (
             self.sudo()._read_group([("lead_id", "=", lead.id)], [], ["sequence_number:max"])[0][0]
             or 0
@@ -132,7 +132,7 @@ class CrmDealOrderChange(models.Model):
     # ------------------------------------------------------------
 
     @api.model
-    def _check_lead_changeable(self, lead):
+    def _verify_lead_changeable(self, lead):
         """Refuse, with a clear message, a change of a deal that cannot change."""
         lead.check_access("write")
         if lead.won_status == "lost" or not lead.active:
@@ -207,11 +207,11 @@ class CrmDealOrderChange(models.Model):
         ).change_id = self
         # the step's entry work (re-entry policy), whether or not rules run
         lead._deal_run_entry_automation()
-        report = DealReport()
-        lead._deal_schedule_activities({lead.id: step}, "change", report)
-        self._post_on_deal(type_label, revenue_before, report)
+        outcome = DealOutcome()
+        lead._deal_schedule_activities({lead.id: step}, "change", outcome)
+        self._post_on_deal(type_label, revenue_before, outcome)
 
-    def _post_on_deal(self, type_label, revenue_before, report):
+    def _post_on_deal(self, type_label, revenue_before, outcome):
         """Post the change on the deal's chatter, notifying the team leader."""
         lead = self.lead_id
         currency = self.currency_id or self.env.company.currency_id
@@ -239,7 +239,7 @@ class CrmDealOrderChange(models.Model):
             lines.append(
                 self.env._("The step %(step)s starts again.", step=self.return_step_id.name)
             )
-        done, skipped = report.lines.get(lead.id, ([], []))
+        done, skipped = outcome.lines.get(lead.id, ([], []))
         lines += done + skipped
         body += Markup("<ul>%s</ul>") % Markup().join(Markup("<li>%s</li>") % li for li in lines)
         leader = lead.team_id.user_id
@@ -250,12 +250,3 @@ class CrmDealOrderChange(models.Model):
             subtype_xmlid="mail.mt_note",
             partner_ids=partner_ids,
         )
-
-    def action_open_deal(self):
-        self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "res_model": "crm.lead",
-            "res_id": self.lead_id.id,
-            "view_mode": "form",
-        }

@@ -4,45 +4,7 @@ from odoo import Command, api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Domain
 
-
-class DealStepConfig:
-    """One step of a script, as plain data (see ``DealConfig``)."""
-
-    __slots__ = (
-        "auto_advance_required", "back_step_ids", "cancel_activities_on_exit", "check_ids",
-        "field_names", "id", "index",
-        "is_feedback_step", "mail_mode", "mail_template_id", "require_activities_done",
-        "required_check_ids", "script_id", "server_action_ids", "sla_hours", "stage_id",
-    )  # fmt: skip
-
-    def __init__(self, **values):
-        for name, value in values.items():
-            setattr(self, name, value)
-
-
-class DealConfig:
-    """The structure of the deal scripts as plain data, cached across requests.
-
-    The hot paths (the gate of every move, the entry automation, the kanban
-    cards) read scripts and steps here rather than in the database, where a
-    request would read them again each time; texts (names, messages) are read
-    from the records, when a message needs them.
-
-    - ``scripts``: {script id: (strict order, step ids in order)}
-    - ``steps``: {step id: ``DealStepConfig``}
-    - ``step_by_key``: {(script id, stage id): step id}
-    """
-
-    __slots__ = ("scripts", "step_by_key", "steps")
-
-    def __init__(self, scripts, steps):
-        self.scripts = scripts
-        self.steps = steps
-        self.step_by_key = {(step.script_id, step.stage_id): step.id for step in steps.values()}
-
-    def script_steps(self, script_id):
-        """Step ids of the script, in order (empty if unknown)."""
-        return self.scripts.get(script_id, (False, ()))[1]
+from ..tools import DealConfig, DealStepConfig
 
 
 class CrmDealScript(models.Model):
@@ -54,9 +16,14 @@ class CrmDealScript(models.Model):
     # crm_deal_script_definition.py
     _inherit = [
         "mail.thread",
+        "crm.deal.config.mixin",
         "crm.deal.script.version.mixin",
         "crm.deal.script.definition.mixin",
     ]
+    # what _script_id_by_team and _deal_config cache
+    _deal_config_fields = frozenset(
+        {"active", "team_ids", "is_template", "strict_order", "step_ids", "state"}
+    )
     _order = "sequence, name, id"
 
     name = fields.Char(required=True, translate=True, tracking=True)
@@ -255,27 +222,8 @@ class CrmDealScript(models.Model):
         self.step_ids._check_stage_in_script_teams()
 
     # ------------------------------------------------------------
-    # ORM
+    # CACHED STRUCTURE (cleared by crm.deal.config.mixin)
     # ------------------------------------------------------------
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        self.env.registry.clear_cache()  # _script_id_by_team
-        return super().create(vals_list)
-
-    def write(self, vals):
-        if {"active", "team_ids", "is_template", "strict_order", "step_ids"}.intersection(vals):
-            self.env.registry.clear_cache()  # _script_id_by_team, _deal_config
-            result = super().write(vals)
-            self.env.registry.clear_cache()  # what was read meanwhile is outdated
-            return result
-        return super().write(vals)
-
-    def unlink(self):
-        self.env.registry.clear_cache()  # _script_id_by_team, _deal_config
-        result = super().unlink()
-        self.env.registry.clear_cache()
-        return result
 
     @api.model
     @tools.ormcache()
@@ -398,32 +346,7 @@ class CrmDealScript(models.Model):
         scripts and stages. Returns the id of the new script (callable over RPC with the team id).
         """
         self.check_access("create")
-        team = self.env["crm.team"].browse(int(team_id)).exists()
-        if not team:
-            raise UserError(self.env._("Choose an existing sales team."))
-        template = (
-            self.browse(template_id)
-            if template_id
-            else self.env.ref("deal_stages.deal_script_template_b2b", raise_if_not_found=False)
-        )
-        if not template or not template.is_template:
-            raise UserError(self.env._("The deal script template is missing."))
-        existing = self.search(
-            [
-                ("team_ids", "in", team.ids),
-                ("is_template", "=", False),
-                ("state", "=", "published"),
-            ],
-            limit=1,
-        )
-        if existing:
-            raise UserError(
-                self.env._(
-                    "Sales team %(team)s already follows the script %(script)s.",
-                    team=team.display_name,
-                    script=existing.display_name,
-                )
-            )
+        team, template = self._template_for_team(team_id, template_id)
         script = template.copy(
             {
                 "name": template.name,
@@ -434,7 +357,6 @@ class CrmDealScript(models.Model):
                 "company_id": team.company_id.id or self.env.company.id,
             }
         )
-        # stages take the translations of the steps' names
         Stage = self.env["crm.stage"]
         # after the open stages the team's pipeline already shows (its own and
         # the shared ones), before its won stage: the deal steps follow lead
@@ -444,38 +366,7 @@ class CrmDealScript(models.Model):
         base_sequence = max(
             [s.sequence for s in pipeline if not s.is_won and s.sequence < won_sequence] or [0]
         )
-        template_steps = template.step_ids.sorted(lambda s: (s.sequence, s.id))
-        step_map = {}
-        for index, template_step in enumerate(template_steps, start=1):
-            stage = Stage.create(
-                {
-                    "name": template_step.name,
-                    "sequence": base_sequence + index,
-                    "team_ids": [Command.set(team.ids)],
-                }
-            )
-            stage.update_field_translations(
-                "name",
-                {
-                    tr["lang"]: tr["value"]
-                    for tr in template_step.get_field_translations("name")[0]
-                    if tr["value"]
-                },
-            )
-            # the template's technical links (required fields, server actions)
-            # are not readable by sales administrators, whose right to create
-            # scripts was checked above
-            step_map[template_step] = (
-                template_step.sudo()
-                .copy(
-                    {
-                        "script_id": script.id,
-                        "stage_id": stage.id,
-                        "template_step_id": template_step.id,
-                    }
-                )
-                .with_env(self.env)
-            )
+        step_map = script._copy_template_steps(template, team, base_sequence)
         for template_step, step in step_map.items():
             if template_step.back_step_ids:
                 step.back_step_ids = [
@@ -504,11 +395,85 @@ class CrmDealScript(models.Model):
                 {
                     "name": self.env._("Won"),
                     "is_won": True,
-                    "sequence": base_sequence + len(template_steps) + 1,
+                    "sequence": base_sequence + len(step_map) + 1,
                     "team_ids": [Command.set(team.ids)],
                 }
             )
         return script.id
+
+    @api.model
+    def _template_for_team(self, team_id, template_id):
+        """(team, template) of ``action_create_from_template``, checked."""
+        team = self.env["crm.team"].browse(int(team_id)).exists()
+        if not team:
+            raise UserError(self.env._("Choose an existing sales team."))
+        template = (
+            self.browse(template_id)
+            if template_id
+            else self.env.ref("deal_stages.deal_script_template_b2b", raise_if_not_found=False)
+        )
+        if not template or not template.is_template:
+            raise UserError(self.env._("The deal script template is missing."))
+        existing = self.search(
+            [
+                ("team_ids", "in", team.ids),
+                ("is_template", "=", False),
+                ("state", "=", "published"),
+            ],
+            limit=1,
+        )
+        if existing:
+            raise UserError(
+                self.env._(
+                    "Sales team %(team)s already follows the script %(script)s.",
+                    team=team.display_name,
+                    script=existing.display_name,
+                )
+            )
+        return team, template
+
+    def _copy_template_steps(self, template, team, base_sequence):
+        """Copy the steps of ``template`` into this script, each with a stage
+        of its own for ``team`` (numbered from ``base_sequence``).
+
+        :return: {template step: new step}
+        """
+        Stage = self.env["crm.stage"]
+        script = self
+        template_steps = template.step_ids.sorted(lambda s: (s.sequence, s.id))
+        step_map = {}
+        for index, template_step in enumerate(template_steps, start=1):
+            stage = Stage.create(
+                {
+                    "name": template_step.name,
+                    "sequence": base_sequence + index,
+                    "team_ids": [Command.set(team.ids)],
+                }
+            )
+            # the stage takes the translations of the step's name
+            stage.update_field_translations(
+                "name",
+                {
+                    tr["lang"]: tr["value"]
+                    for tr in template_step.get_field_translations("name")[0]
+                    if tr["value"]
+                },
+            )
+            # the template's technical links (required fields, server actions)
+            # are not readable by sales administrators, whose right to create
+            # scripts was checked above
+            step_map[template_step] = (
+                template_step.sudo()
+                .copy(
+                    {
+                        "script_id": script.id,
+                        "stage_id": stage.id,
+                        "template_step_id": template_step.id,
+                    }
+                )
+                .with_env(self.env)
+            )
+        return step_map
 
     @api.model
     def _demo_advance_deals(self, plan):

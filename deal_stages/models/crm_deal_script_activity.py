@@ -1,3 +1,7 @@
+from datetime import datetime, time, timedelta
+
+import pytz
+
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
@@ -98,3 +102,88 @@ class CrmDealScriptActivity(models.Model):
                     step=template.step_id.name,
                 )
             )
+
+    # ------------------------------------------------------------
+    # ENGINE: the activity this template gives a deal
+    # ------------------------------------------------------------
+
+    def _determine_assignee(self, lead):
+        """(user, warning): who gets the activity of this template on ``lead``."""
+        self.ensure_one()
+        if self.assign_to == "user":
+            return self.user_id, None
+        salesperson = lead.user_id or self.env.user
+        if self.assign_to == "team_leader":
+            if lead.team_id.user_id:
+                return lead.team_id.user_id, None
+            return salesperson, self.env._(
+                "The sales team has no leader: assigned to the salesperson."
+            )
+        return salesperson, None
+
+    def _determine_deadline(self, lead, user, today, cache):
+        """Deadline of this template's activity on ``lead``, in calendar or working days.
+
+        Working days follow the assignee's working schedule, else the deal's
+        company's. ``cache`` keeps one computation per schedule and delay.
+        """
+        days = self.deadline_days
+        if not days:
+            return today
+        calendar = self.deadline_working_days and (
+            user.resource_calendar_id or (lead.company_id or self.env.company).resource_calendar_id
+        )
+        if not calendar:
+            return today + timedelta(days=days)
+        key = (calendar.id, days, today)
+        if key not in cache:
+            tz = pytz.timezone(calendar.tz or "UTC")
+            # count from the next day: "3 working days" from Friday is Wednesday
+            start = tz.localize(datetime.combine(today + timedelta(days=1), time.min))
+            end = calendar.plan_days(days, start, compute_leaves=True)
+            cache[key] = end.astimezone(tz).date() if end else today + timedelta(days=days)
+        return cache[key]
+
+    def _deal_activity_values(self, lead, outcome, shared):
+        """The ``mail.activity`` values of this template's activity on ``lead``.
+
+        :param outcome: the ``DealOutcome`` told what is created
+        :param shared: what the batch computes once (``today``, ``multi_lang``,
+            ``model_id``, the ``deadlines`` cache)
+        """
+        self.ensure_one()
+        user, warning = self._determine_assignee(lead)
+        template_lang = (
+            self.with_context(lang=user.lang or self.env.lang) if shared["multi_lang"] else self
+        )
+        deadline = self._determine_deadline(lead, user, shared["today"], shared["deadlines"])
+        summary, note = template_lang.summary, template_lang.note
+        if not (summary and note):
+            # the type's own texts (cached), in the assignee's language
+            type_summary, type_note = template_lang.activity_type_id._deal_defaults()
+            summary, note = summary or type_summary, note or type_note
+        values = {
+            "res_model_id": shared["model_id"],
+            "res_id": lead.id,
+            # known here: spares Odoo's recompute and its update
+            "res_name": lead.display_name,
+            "activity_type_id": self.activity_type_id.id,
+            "summary": summary,
+            "note": note,
+            "date_deadline": deadline,
+            "user_id": user.id,
+            "automated": True,
+            "deal_script_activity_id": self.id,
+            "deal_step_id": self.step_id.id,
+        }
+        outcome.done(
+            lead,
+            self.env._(
+                "Activity “%(activity)s” for %(user)s, due %(date)s.",
+                activity=self.display_name,
+                user=user.name,
+                date=fields.Date.to_string(deadline),
+            )
+            + (f" {warning}" if warning else ""),
+        )
+        return values

@@ -7,6 +7,7 @@ class CrmDealScriptCheck(models.Model):
     """A checklist item of a step: deals entering the step get it to tick."""
 
     _name = "crm.deal.script.check"
+    _inherit = ["crm.deal.config.mixin"]
     _description = "Deal Script Check Item"
     _order = "step_id, sequence, id"
 
@@ -22,30 +23,22 @@ class CrmDealScriptCheck(models.Model):
     )
 
     # the scripts' structure is cached (crm.deal.script._deal_config)
+    _deal_config_fields = frozenset({"step_id", "required"})
+
     @api.model_create_multi
     def create(self, vals_list):
         # published means fixed (crm.deal.script.version.mixin)
         check_fixed(self, "create", vals_list)
-        self.env.registry.clear_cache()
         checks = super().create(vals_list)
-        self.env.registry.clear_cache()
         # deals already standing in the step get the new item too, so the
         # checklist and the gate always agree
-        self.env["crm.lead"]._deal_create_checks_for_steps(checks.step_id)
+        self.env["crm.deal.check"]._create_for_steps(checks.step_id)
         return checks
 
     def write(self, vals):
         check_fixed(self, "write", [vals], COSMETIC_CHECK_FIELDS)
-        if {"step_id", "required"}.intersection(vals):
-            self.env.registry.clear_cache()
-            result = super().write(vals)
-            self.env.registry.clear_cache()
-            return result
         return super().write(vals)
 
     def unlink(self):
         check_fixed(self, "unlink")
-        self.env.registry.clear_cache()
-        result = super().unlink()
-        self.env.registry.clear_cache()
-        return result
+        return super().unlink()

@@ -13,6 +13,9 @@ class CrmDealScriptStep(models.Model):
 
     _name = "crm.deal.script.step"
     _description = "Deal Script Step"
+    # the scripts' structure is cached (crm.deal.script._deal_config,
+    # _deal_step_names, _deal_auto_advance_step_ids): any change clears it
+    _inherit = ["crm.deal.config.mixin"]
     _order = "script_id, sequence, id"
 
     script_id = fields.Many2one("crm.deal.script", required=True, index=True, ondelete="cascade")
@@ -162,35 +165,27 @@ class CrmDealScriptStep(models.Model):
     )
 
     # ------------------------------------------------------------
-    # ORM: the scripts' structure is cached (crm.deal.script._deal_config,
-    # _deal_step_names, _deal_auto_advance_step_ids)
+    # COMPUTES
     # ------------------------------------------------------------
 
     @api.model_create_multi
     def create(self, vals_list):
         # published means fixed (crm.deal.script.version.mixin)
         check_fixed(self, "create", vals_list)
-        self.env.registry.clear_cache()
         steps = super().create(vals_list)
         steps.filtered(lambda step: not step.step_key)._deal_fill_step_keys()
-        self.env.registry.clear_cache()  # what was read meanwhile is outdated
         return steps
 
     def write(self, vals):
         check_fixed(self, "write", [vals], COSMETIC_STEP_FIELDS)
-        self.env.registry.clear_cache()
         result = super().write(vals)
         if "step_key" in vals and not vals["step_key"]:
             self._deal_fill_step_keys()
-        self.env.registry.clear_cache()
         return result
 
     def unlink(self):
         check_fixed(self, "unlink")
-        self.env.registry.clear_cache()
-        result = super().unlink()
-        self.env.registry.clear_cache()
-        return result
+        return super().unlink()
 
     def _deal_fill_step_keys(self):
         """Give the steps ``self`` a key made from their name, unique in their script."""

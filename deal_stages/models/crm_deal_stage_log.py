@@ -1,8 +1,6 @@
-from markupsafe import Markup
-
 from odoo import api, fields, models
 
-from .group_order import ranked_group_orderby
+from ..tools import DealOutcome, ranked_group_orderby
 
 CAUSES = [
     ("move", "Moved by a user"),
@@ -129,23 +127,23 @@ class CrmDealStageLog(models.Model):
         :param env: the environment the work on the deals is done in
         """
         current = self.filtered(lambda log: not log.date_out and log.step_id)
-        report = DealReport()
+        outcome = DealOutcome()
         if current:
             leads = current.lead_id.with_env(env)
             activities = leads._deal_cancel_left_activities()
             step_by_lead = {log.lead_id.id: log.step_id for log in current}
             leads._deal_schedule_activities(
-                step_by_lead, "enter", report, open_activities=activities
+                step_by_lead, "enter", outcome, open_activities=activities
             )
             # a restored deal comes back to its step: its customer was told already
             leads._deal_send_step_messages(
                 {log.lead_id.id: log.step_id for log in current if log.cause != "restore"},
-                report,
+                outcome,
             )
-            leads._deal_create_checks(step_by_lead, report)
+            env["crm.deal.check"]._create_for_deals(leads, step_by_lead, outcome)
             current.with_env(env)._run_step_server_actions()
             leads._deal_sla_start(current)
-            report.post(leads, current)
+            outcome.post(leads, current)
         self.entry_done = True
 
     def _run_step_server_actions(self):
@@ -164,58 +162,3 @@ class CrmDealStageLog(models.Model):
                 actions.with_context(
                     active_model="crm.lead", active_ids=leads.ids, active_id=leads[:1].id
                 ).run()
-
-
-class DealReport:
-    """What the engine did and skipped for each deal, posted as one note."""
-
-    def __init__(self):
-        self.lines = {}
-
-    def done(self, lead, text):
-        self.lines.setdefault(lead.id, ([], []))[0].append(text)
-
-    def skipped(self, lead, text):
-        self.lines.setdefault(lead.id, ([], []))[1].append(text)
-
-    def post(self, leads, stays):
-        """Post one internal note per deal that had anything done or skipped."""
-        env = leads.env
-        # the steps' names are cached: no read of the steps for the notes
-        names = env["crm.deal.script"]._deal_step_names()
-        step_by_lead = {log.lead_id.id: log.step_id for log in stays}
-        bodies = {}
-        for lead in leads:
-            done, skipped = self.lines.get(lead.id, ([], []))
-            if not (done or skipped):
-                continue
-            body = Markup("<p>%s</p>") % env._(
-                "Step %(step)s entered.",
-                step=names.get(step_by_lead[lead.id].id) or step_by_lead[lead.id].name,
-            )
-            if done:
-                body += Markup("<p>%s</p><ul>%s</ul>") % (
-                    env._("Done:"),
-                    Markup().join(Markup("<li>%s</li>") % line for line in done),
-                )
-            if skipped:
-                body += Markup("<p>%s</p><ul>%s</ul>") % (
-                    env._("Skipped:"),
-                    Markup().join(Markup("<li>%s</li>") % line for line in skipped),
-                )
-            bodies[lead.id] = body
-        if bodies:
-            leads.browse(bodies)._message_log_batch(bodies=bodies)
-
-    def post_notes(self, leads):
-        """Post the lines as one internal note per deal, outside a step entry."""
-        bodies = {}
-        for lead in leads:
-            done, skipped = self.lines.get(lead.id, ([], []))
-            lines = done + skipped
-            if lines:
-                bodies[lead.id] = Markup("<ul>%s</ul>") % Markup().join(
-                    Markup("<li>%s</li>") % line for line in lines
-                )
-        if bodies:
-            leads.browse(bodies)._message_log_batch(bodies=bodies)

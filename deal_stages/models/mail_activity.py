@@ -81,7 +81,10 @@ class MailActivity(models.Model):
 
 
 class MailActivityType(models.Model):
-    _inherit = "mail.activity.type"
+    _name = "mail.activity.type"
+    _inherit = ["mail.activity.type", "crm.deal.config.mixin"]
+    # what _deal_defaults caches
+    _deal_config_fields = frozenset({"summary", "default_note"})
 
     @tools.ormcache("self.id", "self.env.lang")
     def _deal_defaults(self):
@@ -89,16 +92,3 @@ class MailActivityType(models.Model):
         activity without its own texts gets. Cached, as the entry automation
         creates activities on every move; cleared when they change."""
         return self.summary, self.default_note
-
-    def write(self, vals):
-        result = super().write(vals)
-        if {"summary", "default_note"}.intersection(vals):
-            self.env.registry.clear_cache()  # _deal_defaults
-        return result
-
-    def _update_field_translations(self, field_name, translations, digest=None, source_lang=""):
-        result = super()._update_field_translations(
-            field_name, translations, digest=digest, source_lang=source_lang
-        )
-        self.env.registry.clear_cache()  # _deal_defaults
-        return result

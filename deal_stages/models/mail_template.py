@@ -3,7 +3,11 @@ from odoo.tools import SQL
 
 
 class MailTemplate(models.Model):
-    _inherit = "mail.template"
+    _name = "mail.template"
+    # steps refer to their message in the scripts' cached structure
+    # (crm.deal.script._deal_config); _deal_has_documents caches the documents
+    _inherit = ["mail.template", "crm.deal.config.mixin"]
+    _deal_config_fields = frozenset({"attachment_ids", "report_template_ids"})
 
     @tools.ormcache("self.id")
     def _deal_has_documents(self):
@@ -31,15 +35,3 @@ class MailTemplate(models.Model):
                 )
             )[0]
         )
-
-    def write(self, vals):
-        result = super().write(vals)
-        if {"attachment_ids", "report_template_ids"}.intersection(vals):
-            self.env.registry.clear_cache()  # _deal_has_documents
-        return result
-
-    def unlink(self):
-        # steps refer to their message in the scripts' cached structure
-        # (crm.deal.script._deal_config); the database unsets the reference
-        self.env.registry.clear_cache()
-        return super().unlink()

@@ -102,8 +102,18 @@ class ResUsers(models.Model):
         A handful of queries for all users: activities and at-risk deals
         are read in batch, then split per user.
         """
+        teams, activities, deal_by_id, at_risk = self._deal_digest_data(max(today_by_user.values()))
+        contents = {}
+        for user in self:
+            contents[user.id] = self._deal_digest_content(
+                user, today_by_user[user.id], teams, activities, deal_by_id, at_risk
+            )
+        return contents
+
+    def _deal_digest_data(self, last_today):
+        """(teams led, due activities of deals, {deal id: deal}, deals at risk)
+        of the users ``self``, read in batch up to ``last_today``."""
         Lead = self.env["crm.lead"].sudo()
-        last_today = max(today_by_user.values())
         teams = self.env["crm.team"].sudo().search([("user_id", "in", self.ids)])
         activities = (
             self.env["mail.activity"]
@@ -144,48 +154,47 @@ class ResUsers(models.Model):
             ],
             order="deal_sla_deadline, id",
         )
-        contents = {}
-        for user in self:
-            today = today_by_user[user.id]
-            allowed = user.company_ids
+        return teams, activities, deal_by_id, at_risk
 
-            def visible(lead, allowed=allowed):
-                return not lead.company_id or lead.company_id in allowed
+    @api.model
+    def _deal_digest_content(self, user, today, teams, activities, deal_by_id, at_risk):
+        """The digest content of ``user``: their own part and their teams' part."""
+        allowed = user.company_ids
 
-            own_acts = activities.filtered(
-                lambda act, user=user: act.user_id == user and visible(deal_by_id[act.res_id])
-            )
-            own_risk = at_risk.filtered(
-                lambda lead, user=user: lead.user_id == user and visible(lead)
-            )
-            content = {
-                "user": user,
-                "today": today,
-                "own": self._deal_digest_section(own_acts, own_risk, deal_by_id, today),
-                "teams": [],
-            }
-            count = content["own"]["count"]
-            for team in teams.filtered(lambda team, user=user: team.user_id == user):
-                team_acts = activities.filtered(
-                    lambda act, team=team, user=user: (
-                        deal_by_id[act.res_id].team_id == team
-                        and act.user_id != user
-                        and visible(deal_by_id[act.res_id])
-                    )
+        def visible(lead, allowed=allowed):
+            return not lead.company_id or lead.company_id in allowed
+
+        own_acts = activities.filtered(
+            lambda act, user=user: act.user_id == user and visible(deal_by_id[act.res_id])
+        )
+        own_risk = at_risk.filtered(lambda lead, user=user: lead.user_id == user and visible(lead))
+        content = {
+            "user": user,
+            "today": today,
+            "own": self._deal_digest_section(own_acts, own_risk, deal_by_id, today),
+            "teams": [],
+        }
+        count = content["own"]["count"]
+        for team in teams.filtered(lambda team, user=user: team.user_id == user):
+            team_acts = activities.filtered(
+                lambda act, team=team, user=user: (
+                    deal_by_id[act.res_id].team_id == team
+                    and act.user_id != user
+                    and visible(deal_by_id[act.res_id])
                 )
-                team_risk = at_risk.filtered(
-                    lambda lead, team=team, user=user: (
-                        lead.team_id == team and lead.user_id != user and visible(lead)
-                    )
+            )
+            team_risk = at_risk.filtered(
+                lambda lead, team=team, user=user: (
+                    lead.team_id == team and lead.user_id != user and visible(lead)
                 )
-                section = self._deal_digest_section(team_acts, team_risk, deal_by_id, today)
-                if section["count"]:
-                    section["team"] = team
-                    content["teams"].append(section)
-                    count += section["count"]
-            content["count"] = count
-            contents[user.id] = content
-        return contents
+            )
+            section = self._deal_digest_section(team_acts, team_risk, deal_by_id, today)
+            if section["count"]:
+                section["team"] = team
+                content["teams"].append(section)
+                count += section["count"]
+        content["count"] = count
+        return content
 
     @api.model
     def _deal_digest_section(self, activities, at_risk, deal_by_id, today):

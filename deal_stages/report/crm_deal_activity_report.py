@@ -10,6 +10,7 @@ class CrmDealActivityReport(models.Model):
     """
 
     _name = "crm.deal.activity.report"
+    _inherit = ["crm.deal.report.mixin"]
     _description = "Open Script Activities"
     _auto = False
     _rec_name = "summary"
@@ -29,16 +30,11 @@ class CrmDealActivityReport(models.Model):
         "crm.lead": ["user_id", "team_id", "company_id", "active", "deal_script_id"],
     }
 
-    lead_id = fields.Many2one("crm.lead", string="Deal", readonly=True)
     summary = fields.Char(readonly=True)
     activity_type_id = fields.Many2one("mail.activity.type", readonly=True)
     script_activity_id = fields.Many2one("crm.deal.script.activity", readonly=True)
-    script_id = fields.Many2one("crm.deal.script", readonly=True)
     step_id = fields.Many2one("crm.deal.script.step", readonly=True)
     user_id = fields.Many2one("res.users", string="Assigned To", readonly=True)
-    salesperson_id = fields.Many2one("res.users", readonly=True, help="The deal's salesperson.")
-    team_id = fields.Many2one("crm.team", string="Sales Team", readonly=True)
-    company_id = fields.Many2one("res.company", readonly=True)
     date_deadline = fields.Date(string="Due Date", readonly=True)
     is_overdue = fields.Boolean(string="Overdue", readonly=True)
     open_count = fields.Integer(string="Open Activities", readonly=True, aggregator="sum")

@@ -10,9 +10,9 @@ class CrmDealLossReport(models.Model):
     """
 
     _name = "crm.deal.loss.report"
+    _inherit = ["crm.deal.report.mixin"]
     _description = "Deal Losses"
     _auto = False
-    _rec_name = "lead_id"
     _order = "date_lost desc, id desc"
     _depends = {
         "crm.lead": [
@@ -30,14 +30,9 @@ class CrmDealLossReport(models.Model):
         ],
     }
 
-    lead_id = fields.Many2one("crm.lead", string="Deal", readonly=True)
-    script_id = fields.Many2one("crm.deal.script", readonly=True)
     step_id = fields.Many2one("crm.deal.script.step", string="Lost at Step", readonly=True)
     stage_id = fields.Many2one("crm.stage", readonly=True)
     lost_reason_id = fields.Many2one("crm.lost.reason", readonly=True)
-    salesperson_id = fields.Many2one("res.users", readonly=True)
-    team_id = fields.Many2one("crm.team", string="Sales Team", readonly=True)
-    company_id = fields.Many2one("res.company", readonly=True)
     currency_id = fields.Many2one("res.currency", readonly=True)
     date_lost = fields.Datetime(string="Lost On", readonly=True)
     lost_count = fields.Integer(string="Lost Deals", readonly=True, aggregator="sum")
@@ -61,7 +56,7 @@ class CrmDealLossReport(models.Model):
                    deal.user_id AS salesperson_id,
                    deal.team_id,
                    deal.company_id,
-                   COALESCE(company.currency_id, %s) AS currency_id,
+                   %s,
                    COALESCE(deal.date_closed, deal.write_date) AS date_lost,
                    1 AS lost_count,
                    COALESCE(deal.expected_revenue, 0) AS expected_revenue
@@ -71,5 +66,5 @@ class CrmDealLossReport(models.Model):
                AND deal.type = 'opportunity'
                AND deal.deal_script_id IS NOT NULL
             """,
-            self.env.company.currency_id.id,
+            self._company_currency_sql(),
         )

@@ -1,16 +1,14 @@
 from odoo import fields, models
 from odoo.tools import SQL
 
-from ..models.group_order import ranked_group_orderby
-
 
 class CrmDealStepFunnelReport(models.Model):
     """Step funnel: one row per deal and script step the deal reached."""
 
     _name = "crm.deal.step.funnel.report"
+    _inherit = ["crm.deal.report.mixin"]
     _description = "Deal Step Funnel"
     _auto = False
-    _rec_name = "lead_id"
     _order = "date_reached desc, id desc"
     _depends = {
         "crm.deal.stage.log": ["lead_id", "step_id", "date_in"],
@@ -25,14 +23,7 @@ class CrmDealStepFunnelReport(models.Model):
         ],
     }
 
-    lead_id = fields.Many2one("crm.lead", string="Deal", readonly=True)
-    script_id = fields.Many2one("crm.deal.script", readonly=True)
     step_id = fields.Many2one("crm.deal.script.step", readonly=True)
-    salesperson_id = fields.Many2one("res.users", readonly=True, help="The deal's salesperson.")
-    team_id = fields.Many2one(
-        "crm.team", string="Sales Team", readonly=True, help="The deal's sales team."
-    )
-    company_id = fields.Many2one("res.company", readonly=True)
     date_reached = fields.Datetime(
         string="Reached On", readonly=True, help="When the deal first entered the step."
     )
@@ -75,14 +66,11 @@ class CrmDealStepFunnelReport(models.Model):
         help="Share of the deals that reached the step and were lost in it.",
     )
 
-    def _read_group_orderby(self, order, groupby_terms, query):
-        return ranked_group_orderby(self, order, groupby_terms, query, super()._read_group_orderby)
-
-    def _search(self, domain, *args, **kwargs):
+    def _report_prepare(self):
         # the deals reached their steps as crm.deal.step.total sums them up:
         # those of the deals moved in this transaction first
         self.env["crm.deal.step.total"]._flush_pending()
-        return super()._search(domain, *args, **kwargs)
+        return super()._report_prepare()
 
     @property
     def _table_query(self):

@@ -2,6 +2,7 @@ from odoo import fields, models
 from odoo.tools import SQL
 
 from ..models.crm_deal_stage_log import CAUSES
+from .crm_deal_report_mixin import TIME_PERCENTILES
 
 OPEN_STAYS_HELP = (
     " A stay the deal is still in counts up to the moment of the query (filter "
@@ -13,10 +14,9 @@ class CrmDealStepStayReport(models.Model):
     """Time in step, one row per stay of a deal in a script step."""
 
     _name = "crm.deal.step.stay.report"
-    _inherit = ["crm.deal.report.percentile.mixin"]
+    _inherit = ["crm.deal.report.mixin"]
     _description = "Time in Step (per stay)"
     _auto = False
-    _rec_name = "lead_id"
     _order = "date_in desc, id desc"
     _depends = {
         "crm.deal.stage.log": [
@@ -36,15 +36,8 @@ class CrmDealStepStayReport(models.Model):
         "crm.deal.script": ["process_id", "version"],
         "crm.deal.script.step": ["step_key"],
     }
-    _percentile_fields = {
-        "median_hours": ("hours", 0.5),
-        "p90_hours": ("hours", 0.9),
-        "median_days": ("days", 0.5),
-        "p90_days": ("days", 0.9),
-    }
+    _percentile_fields = TIME_PERCENTILES
 
-    lead_id = fields.Many2one("crm.lead", string="Deal", readonly=True)
-    script_id = fields.Many2one("crm.deal.script", readonly=True)
     step_id = fields.Many2one("crm.deal.script.step", readonly=True)
     # versions: the same step (key) compared across the versions of a process
     process_id = fields.Many2one(
@@ -59,13 +52,8 @@ class CrmDealStepStayReport(models.Model):
         "a step's time in version 3 with version 2.",
     )
     stage_id = fields.Many2one("crm.stage", readonly=True)
-    salesperson_id = fields.Many2one(
-        "res.users",
-        readonly=True,
-        help="The deal's salesperson during the stay.",
-    )
-    team_id = fields.Many2one("crm.team", string="Sales Team", readonly=True)
-    company_id = fields.Many2one("res.company", readonly=True)
+    salesperson_id = fields.Many2one(help="The deal's salesperson during the stay.")
+    team_id = fields.Many2one(help=None)
     date_in = fields.Datetime(string="Entered", readonly=True)
     date_out = fields.Datetime(string="Left", readonly=True)
     cause = fields.Selection(CAUSES, string="Entered By", readonly=True)
@@ -142,12 +130,7 @@ class CrmDealStepStayReport(models.Model):
                    CASE WHEN log.sla_breached THEN 1 ELSE 0 END AS breach_count,
                    stay.date_out,
                    stay.date_out IS NULL AS is_open,
-                   stay.seconds / 3600 AS hours,
-                   stay.seconds / 3600 AS median_hours,
-                   stay.seconds / 3600 AS p90_hours,
-                   stay.seconds / 86400 AS days,
-                   stay.seconds / 86400 AS median_days,
-                   stay.seconds / 86400 AS p90_days
+                   %(measures)s
               FROM crm_deal_stage_log log
               LEFT JOIN crm_deal_script script ON script.id = log.script_id
               LEFT JOIN crm_deal_script_step step ON step.id = log.step_id
@@ -166,4 +149,5 @@ class CrmDealStepStayReport(models.Model):
             """,
             now=now,
             closed=self._closed_stays_sql(),
+            measures=self._time_measures_sql(SQL("stay.seconds")),
         )

@@ -1,6 +1,8 @@
 from odoo import fields, models
 from odoo.tools import SQL
 
+from .crm_deal_report_mixin import TIME_PERCENTILES
+
 OPEN_STAYS_HELP = (
     " A stay the deal is still in counts up to the moment of the query (filter "
     "'Completed' to keep only deals that left the step)."
@@ -15,10 +17,9 @@ class CrmDealStepTimeReport(models.Model):
     """
 
     _name = "crm.deal.step.time.report"
-    _inherit = ["crm.deal.report.percentile.mixin"]
+    _inherit = ["crm.deal.report.mixin"]
     _description = "Time in Step (per deal)"
     _auto = False
-    _rec_name = "lead_id"
     _order = "date_first_in desc, id desc"
     _depends = {
         "crm.deal.stage.log": ["lead_id", "script_id", "step_id", "date_in", "date_out", "cause"],
@@ -31,21 +32,9 @@ class CrmDealStepTimeReport(models.Model):
             "date_closed",
         ],
     }
-    _percentile_fields = {
-        "median_hours": ("hours", 0.5),
-        "p90_hours": ("hours", 0.9),
-        "median_days": ("days", 0.5),
-        "p90_days": ("days", 0.9),
-    }
+    _percentile_fields = TIME_PERCENTILES
 
-    lead_id = fields.Many2one("crm.lead", string="Deal", readonly=True)
-    script_id = fields.Many2one("crm.deal.script", readonly=True)
     step_id = fields.Many2one("crm.deal.script.step", readonly=True)
-    salesperson_id = fields.Many2one("res.users", readonly=True, help="The deal's salesperson.")
-    team_id = fields.Many2one(
-        "crm.team", string="Sales Team", readonly=True, help="The deal's sales team."
-    )
-    company_id = fields.Many2one("res.company", readonly=True)
     date_first_in = fields.Datetime(string="First Entered", readonly=True)
     date_last_out = fields.Datetime(string="Last Left", readonly=True)
     is_open = fields.Boolean(
@@ -135,12 +124,7 @@ class CrmDealStepTimeReport(models.Model):
                    total.open_date_in IS NOT NULL AND running.date_out IS NULL AS is_open,
                    total.stay_count,
                    total.stay_count - 1 AS reentry_count,
-                   per_deal.seconds / 3600 AS hours,
-                   per_deal.seconds / 3600 AS median_hours,
-                   per_deal.seconds / 3600 AS p90_hours,
-                   per_deal.seconds / 86400 AS days,
-                   per_deal.seconds / 86400 AS median_days,
-                   per_deal.seconds / 86400 AS p90_days
+                   %(measures)s
               FROM crm_deal_step_total total
               LEFT JOIN crm_lead deal ON deal.id = total.lead_id
              CROSS JOIN LATERAL (
@@ -159,4 +143,5 @@ class CrmDealStepTimeReport(models.Model):
             """,
             now=now,
             closed=self._closed_stays_sql(),
+            measures=self._time_measures_sql(SQL("per_deal.seconds")),
         )

@@ -1,6 +1,20 @@
+"""Base classes of the deal_stages tests and of its bridges' tests.
+
+``DealStagesCommon`` (the three-step test script) is the root; each feature
+adds its configuration in its own base (``DealSlaCommon``, ``DealGateCommon``,
+``DealMessageCommon``, ``DealExceptionCommon``); ``DealB2BCommon`` runs the
+shipped B2B template for the bridges (sale, account, stock).
+"""
+
+from contextlib import contextmanager
+from datetime import datetime
+from unittest.mock import patch
+
 from odoo import Command
 
+from odoo.addons.base.models.ir_cron import IrCron
 from odoo.addons.crm.tests.common import TestCrmCommon
+from odoo.addons.mail.tests.common import mail_new_test_user
 
 
 class DealStagesCommon(TestCrmCommon):
@@ -119,15 +133,327 @@ class DealStagesCommon(TestCrmCommon):
             ]
         )
 
-    def _script_activities(self, deals):
+    def _count_queries(self, operation, flush=True):
+        """``(queries, result)`` of ``operation()`` run on empty caches: what a
+        batch costs, to compare a small and a large batch (``flush``: the
+        writes it leaves pending are counted too)."""
+        self.env.flush_all()
+        self.env.invalidate_all()
+        before = self.env.cr.sql_log_count
+        result = operation()
+        if flush:
+            self.env.flush_all()
+        return self.env.cr.sql_log_count - before, result
+
+    def _auto_stays(self, deal):
+        """The stays the deal entered by itself (auto-advance), oldest first."""
+        return deal.sudo().deal_log_ids.filtered(lambda log: log.cause == "auto").sorted("id")
+
+    def _deal_activities(self, deals, condition):
+        """The activities of the deals matching ``condition`` (a domain leaf)."""
         return (
             self.env["mail.activity"]
             .sudo()
-            .search(
+            .search([("res_model", "=", "crm.lead"), ("res_id", "in", deals.ids), condition])
+        )
+
+    def _script_activities(self, deals):
+        return self._deal_activities(deals, ("deal_script_activity_id", "!=", False))
+
+
+# Friday 6 November 2026, 15:00 in Brussels (CET, UTC+1)
+FRIDAY_15 = "2026-11-06 14:00:00"
+
+
+class DealSlaCommon(DealStagesCommon):
+    """Step 1 of the test script has a 16-working-hour deadline.
+
+    The company's standard 40-hour schedule (Mon-Fri 8-12, 13-17, Brussels):
+    a deal entering on Friday 15:00 has 2 hours on Friday, 8 on Monday and
+    6 on Tuesday: deadline Tuesday 15:00 (14:00 UTC). Warning at 80%
+    (12.8 hours): Tuesday 10:48 (09:48 UTC).
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.calendar = cls.env.company.resource_calendar_id
+        cls.calendar.tz = "Europe/Brussels"
+        cls.step_1.sla_hours = 16
+        cls.deadline = datetime(2026, 11, 10, 14, 0)
+        cls.warning = datetime(2026, 11, 10, 9, 48)
+
+    def _run_cron(self, times=1, batch_size=200):
+        # outside a cron job, _commit_progress commits: tests cannot
+        with patch.object(IrCron, "_commit_progress", lambda self, processed=0, **kw: 3600.0):
+            for _run in range(times):
+                self.env["crm.lead"]._cron_deal_sla(batch_size=batch_size)
+
+    def _sla_activities(self, deals, summary_start):
+        return self._deal_activities(deals, ("summary", "=like", f"{summary_start}%"))
+
+
+class DealGateCommon(DealStagesCommon):
+    """The common script with exit requirements on each step.
+
+    ====  =================================================================
+    step  gate to leave
+    ====  =================================================================
+    1     checklist: "Signed contract attached" (required), "Welcome call"
+          (optional)
+    2     fields: Expected Revenue, Customer
+    3     activities of the step done (the last step: gate to win)
+    ====  =================================================================
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.check_signed, cls.check_call = cls.env["crm.deal.script.check"].create(
+            [
+                {"step_id": cls.step_1.id, "sequence": 1, "name": "Signed contract attached"},
+                {
+                    "step_id": cls.step_1.id,
+                    "sequence": 2,
+                    "name": "Welcome call",
+                    "required": False,
+                },
+            ]
+        )
+        cls.step_2.required_field_ids = [
+            Command.set(
                 [
-                    ("res_model", "=", "crm.lead"),
-                    ("res_id", "in", deals.ids),
-                    ("deal_script_activity_id", "!=", False),
+                    cls.env["ir.model.fields"]._get("crm.lead", "expected_revenue").id,
+                    cls.env["ir.model.fields"]._get("crm.lead", "partner_id").id,
                 ]
             )
+        ]
+        cls.step_3.require_activities_done = True
+        cls.user_supervisor = mail_new_test_user(
+            cls.env,
+            login="user_deal_supervisor",
+            name="Sofia Supervisor",
+            email="sofia.supervisor@test.example.com",
+            groups="sales_team.group_sale_salesman_all_leads,deal_stages.group_deal_supervisor",
         )
+
+    def _tick(self, deals, check):
+        deals.deal_check_ids.filtered(lambda c: c.check_id == check).write({"done": True})
+
+
+class DealMessageCommon(DealStagesCommon):
+    """The common script; deals entering ``step_2`` get a customer message."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.template = cls.env.ref("deal_stages.mail_template_deal_production")
+        cls.step_1.name = "Contract signing"
+        cls.step_2.write(
+            {"name": "Invoicing", "mail_template_id": cls.template.id, "mail_mode": "auto"}
+        )
+        cls.customer = cls.env["res.partner"].create(
+            {"name": "Hubert Farnsworth", "email": "hubert@planet.example.com", "lang": "en_US"}
+        )
+        cls.deal = cls._create_deal(cls.customer)
+
+    @classmethod
+    def _create_deal(cls, partner=False, name="Office furniture", **values):
+        return cls.env["crm.lead"].create(
+            {
+                "name": name,
+                "type": "opportunity",
+                "team_id": cls.sales_team_1.id,
+                "user_id": cls.user_sales_salesman.id,
+                "partner_id": partner and partner.id,
+                **values,
+            }
+        )
+
+    def _customer_mails(self, partner):
+        return self._new_mails.filtered(lambda mail: partner in mail.recipient_ids)
+
+    def _move(self, deals, stage, user=None):
+        deals.with_user(user or self.user_sales_salesman).write({"stage_id": stage.id})
+
+
+class DealExceptionCommon(DealStagesCommon):
+    """The common script with a 4th step (Shipment) and refusal / change templates.
+
+    ====  ===========  ======================================  ==========================
+    step  name         on refusal (lost)                       on order change
+    ====  ===========  ======================================  ==========================
+    1     Contract     —                                       —
+    2     Invoicing    "Cancel the invoice" (salesperson)      "Re-issue the invoice for
+                                                               the difference"
+    3     Prepayment   "Refund the prepayment" (sales_leads),  —
+                       lost reason required
+    4     Shipment     "Refund the prepayment", "Cancel the    —
+                       shipment"
+    ====  ===========  ======================================  ==========================
+
+    An increase returns to Invoicing by default.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.stage_shipment = cls.env["crm.stage"].create(
+            {"name": "Shipment", "sequence": 7, "team_ids": [cls.sales_team_1.id]}
+        )
+        cls.step_1.name = "Contract"
+        cls.step_2.write(
+            {
+                "name": "Invoicing",
+                "activity_template_ids": [
+                    cls._template_vals("lost", "Cancel the invoice"),
+                    cls._template_vals(
+                        "change", "Re-issue the invoice for the difference", reentry="always"
+                    ),
+                ],
+            }
+        )
+        cls.step_3.write(
+            {
+                "name": "Prepayment",
+                "lost_reason_required": True,
+                "activity_template_ids": [
+                    cls._template_vals(
+                        "lost",
+                        "Refund the prepayment",
+                        assign_to="user",
+                        user_id=cls.user_sales_leads.id,
+                    ),
+                ],
+            }
+        )
+        cls.step_4 = cls.env["crm.deal.script.step"].create(
+            {
+                "script_id": cls.script.id,
+                "sequence": 4,
+                "name": "Shipment",
+                "stage_id": cls.stage_shipment.id,
+                "activity_template_ids": [
+                    cls._template_vals("enter", "Ship the order", reentry="always"),
+                    cls._template_vals("lost", "Refund the prepayment"),
+                    cls._template_vals("lost", "Cancel the shipment"),
+                ],
+            }
+        )
+        cls.script.return_step_increase_id = cls.step_2
+        cls.reason = cls.env["crm.lost.reason"].create({"name": "Too expensive"})
+        cls.customer = cls.env["res.partner"].create(
+            {"name": "Hubert Farnsworth", "email": "hubert@planet.example.com"}
+        )
+
+    @classmethod
+    def _template_vals(cls, trigger, summary, **values):
+        return Command.create(
+            {
+                "trigger": trigger,
+                "activity_type_id": cls.env.ref("mail.mail_activity_data_todo").id,
+                "summary": summary,
+                **values,
+            }
+        )
+
+    def _deals_at(self, step, count=1, **values):
+        """Deals of the salesperson moved step by step up to ``step``."""
+        deals = self._create_deals(count, **values)
+        for other in self.script.step_ids.sorted("sequence"):
+            if other.sequence > step.sequence:
+                break
+            if deals[0].stage_id != other.stage_id:
+                deals.write({"stage_id": other.stage_id.id})
+        self.assertEqual(deals.deal_step_id, step)
+        return deals
+
+    @contextmanager
+    def _assert_raises(self, exception, regex):
+        """``assertRaisesRegex`` with Odoo's rollback of what was done before the error."""
+        with self.assertRaises(exception) as catcher:
+            yield catcher
+        self.assertRegex(str(catcher.exception), regex)
+
+    def _summaries(self, deal):
+        return sorted(self._script_activities(deal).mapped("summary"))
+
+    def _open_stay(self, deal):
+        return deal.sudo().deal_log_ids.filtered(lambda log: not log.date_out)
+
+
+class DealB2BCommon(DealStagesCommon):
+    """The shipped B2B template run by a team: the base of the bridges' tests.
+
+    ``b2b`` is the B2B template copied for ``team_b2b`` by its sales manager
+    (the installed bridges' conditions included), with its seven steps from
+    ``step_contract`` to ``step_completion``; ``customer`` orders. A B2B deal
+    expects ``b2b_revenue`` unless told otherwise.
+    """
+
+    b2b_revenue = 1000.0
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.team_b2b = cls.env["crm.team"].create(
+            {
+                "name": "B2B",
+                "user_id": cls.user_sales_manager.id,
+                "member_ids": [Command.link(cls.user_sales_salesman.id)],
+            }
+        )
+        cls.b2b = cls.env["crm.deal.script"].browse(
+            cls.env["crm.deal.script"]
+            .with_user(cls.user_sales_manager)
+            .action_create_from_template(cls.team_b2b.id)
+        )
+        (
+            cls.step_contract,
+            cls.step_invoicing,
+            cls.step_prepayment,
+            cls.step_production,
+            cls.step_shipment,
+            cls.step_closing,
+            cls.step_completion,
+        ) = cls.b2b.step_ids.sorted(lambda step: (step.sequence, step.id))
+        cls.customer = cls.env["res.partner"].create({"name": "Deal Customer"})
+
+    def _create_b2b_deal(self, step, revenue=None, **values):
+        """A B2B deal of the salesperson standing at ``step``."""
+        return (
+            self.env["crm.lead"]
+            .with_user(self.user_sales_salesman)
+            .create(
+                {
+                    "name": "Order of machines",
+                    "type": "opportunity",
+                    "team_id": self.team_b2b.id,
+                    "user_id": self.user_sales_salesman.id,
+                    "partner_id": self.customer.id,
+                    "expected_revenue": self.b2b_revenue if revenue is None else revenue,
+                    "stage_id": step.stage_id.id,
+                    **values,
+                }
+            )
+        )
+
+    def _b2b_order(self, deal, product, quantity=1, **line_values):
+        """A sales order of the deal, confirmed by the salesperson (sale bridge)."""
+        order = (
+            self.env["sale.order"]
+            .with_user(self.user_sales_salesman)
+            .create(
+                {
+                    "partner_id": self.customer.id,
+                    "opportunity_id": deal.id,
+                    "order_line": [
+                        Command.create(
+                            {"product_id": product.id, "product_uom_qty": quantity, **line_values}
+                        )
+                    ],
+                }
+            )
+        )
+        order.action_confirm()
+        return order

@@ -1,9 +1,9 @@
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged, users, warmup
 
-from odoo.addons.deal_stages.models.crm_lead import DealGateError
+from odoo.addons.deal_stages.tools import DealGateError
 
-from .test_deal_gate import DealGateCommon
+from .common import DealGateCommon
 
 
 @tagged("post_install", "-at_install", "deal_stages")
@@ -39,9 +39,6 @@ class TestDealAutoAdvance(DealGateCommon):
         )
         cls.step_3.auto_advance_domain = "[('id', '!=', 0)]"
         cls.customer = cls.env["res.partner"].create({"name": "Auto Customer"})
-
-    def _auto_stays(self, deal):
-        return deal.sudo().deal_log_ids.filtered(lambda log: log.cause == "auto")
 
     @users("user_sales_salesman")
     def test_condition_and_gate_met_moves_one_step(self):
@@ -200,10 +197,7 @@ class TestDealAutoAdvanceBatch(DealGateCommon):
         return deals.with_env(self.env)
 
     def _queries_to_advance(self, deals):
-        before = self.env.cr.sql_log_count
-        moved = deals._deal_auto_advance()
-        self.env.flush_all()
-        count = self.env.cr.sql_log_count - before
+        count, moved = self._count_queries(deals._deal_auto_advance)
         self.assertEqual(set(moved.mapped("deal_step_id")), {self.step_2})
         return moved, count
 

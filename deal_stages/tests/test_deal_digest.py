@@ -4,7 +4,7 @@ from freezegun import freeze_time
 
 from odoo.tests import tagged
 
-from .test_deal_sla import FRIDAY_15, DealSlaCommon
+from .common import FRIDAY_15, DealSlaCommon
 
 
 @tagged("post_install", "-at_install", "deal_stages")

@@ -6,58 +6,9 @@ from odoo import Command
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged, users
 
-from odoo.addons.deal_stages.models.crm_lead import DealGateError
-from odoo.addons.mail.tests.common import mail_new_test_user
+from odoo.addons.deal_stages.tools import DealGateError
 
-from .common import DealStagesCommon
-
-
-class DealGateCommon(DealStagesCommon):
-    """The common script with exit requirements on each step.
-
-    ====  =================================================================
-    step  gate to leave
-    ====  =================================================================
-    1     checklist: "Signed contract attached" (required), "Welcome call"
-          (optional)
-    2     fields: Expected Revenue, Customer
-    3     activities of the step done (the last step: gate to win)
-    ====  =================================================================
-    """
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.check_signed, cls.check_call = cls.env["crm.deal.script.check"].create(
-            [
-                {"step_id": cls.step_1.id, "sequence": 1, "name": "Signed contract attached"},
-                {
-                    "step_id": cls.step_1.id,
-                    "sequence": 2,
-                    "name": "Welcome call",
-                    "required": False,
-                },
-            ]
-        )
-        cls.step_2.required_field_ids = [
-            Command.set(
-                [
-                    cls.env["ir.model.fields"]._get("crm.lead", "expected_revenue").id,
-                    cls.env["ir.model.fields"]._get("crm.lead", "partner_id").id,
-                ]
-            )
-        ]
-        cls.step_3.require_activities_done = True
-        cls.user_supervisor = mail_new_test_user(
-            cls.env,
-            login="user_deal_supervisor",
-            name="Sofia Supervisor",
-            email="sofia.supervisor@test.example.com",
-            groups="sales_team.group_sale_salesman_all_leads,deal_stages.group_deal_supervisor",
-        )
-
-    def _tick(self, deals, check):
-        deals.deal_check_ids.filtered(lambda c: c.check_id == check).write({"done": True})
+from .common import DealGateCommon, DealStagesCommon
 
 
 @tagged("post_install", "-at_install", "deal_stages")
@@ -515,19 +466,14 @@ class TestDealGatePerformance(DealGateCommon):
     """A gate check costs the same for 20 deals as for 200."""
 
     def _gate_queries(self, deals, stage):
-        self.env.flush_all()
-        self.env.invalidate_all()
-        before = self.env.cr.sql_log_count
-        issues = deals._deal_gate_issues(stage)
-        return self.env.cr.sql_log_count - before, issues
+        return self._count_queries(lambda: deals._deal_gate_issues(stage), flush=False)
 
     def _refused_write_queries(self, deals, stage):
-        self.env.flush_all()
-        self.env.invalidate_all()
-        before = self.env.cr.sql_log_count
-        with self.assertRaises(DealGateError):
-            deals.write({"stage_id": stage.id})
-        return self.env.cr.sql_log_count - before
+        def refused_write():
+            with self.assertRaises(DealGateError):
+                deals.write({"stage_id": stage.id})
+
+        return self._count_queries(refused_write, flush=False)[0]
 
     def test_gate_queries_do_not_grow_with_the_batch(self):
         # every kind of requirement at once: checklist, fields, activities

@@ -5,11 +5,11 @@ from odoo.exceptions import ValidationError
 from odoo.tests import HttpCase, tagged
 from odoo.tools import mute_logger
 
-from .test_deal_customer_messages import DealCommunicationCommon
+from .common import DealMessageCommon
 
 
 @tagged("post_install", "-at_install", "deal_stages")
-class TestDealPortal(HttpCase, DealCommunicationCommon):
+class TestDealPortal(HttpCase, DealMessageCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()

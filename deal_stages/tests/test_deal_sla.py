@@ -9,51 +9,9 @@ from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged, users
 from odoo.tools import SQL, mute_logger
 
-from odoo.addons.base.models.ir_cron import IrCron
-from odoo.addons.deal_stages.models.crm_lead import CrmLead as CrmLeadSla
+from odoo.addons.deal_stages.models.crm_lead_deal_sla import CrmLeadDealSla as CrmLeadSla
 
-from .common import DealStagesCommon
-
-# Friday 6 November 2026, 15:00 in Brussels (CET, UTC+1)
-FRIDAY_15 = "2026-11-06 14:00:00"
-
-
-class DealSlaCommon(DealStagesCommon):
-    """Step 1 of the test script has a 16-working-hour deadline.
-
-    The company's standard 40-hour schedule (Mon-Fri 8-12, 13-17, Brussels):
-    a deal entering on Friday 15:00 has 2 hours on Friday, 8 on Monday and
-    6 on Tuesday: deadline Tuesday 15:00 (14:00 UTC). Warning at 80%
-    (12.8 hours): Tuesday 10:48 (09:48 UTC).
-    """
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.calendar = cls.env.company.resource_calendar_id
-        cls.calendar.tz = "Europe/Brussels"
-        cls.step_1.sla_hours = 16
-        cls.deadline = datetime(2026, 11, 10, 14, 0)
-        cls.warning = datetime(2026, 11, 10, 9, 48)
-
-    def _run_cron(self, times=1, batch_size=200):
-        # outside a cron job, _commit_progress commits: tests cannot
-        with patch.object(IrCron, "_commit_progress", lambda self, processed=0, **kw: 3600.0):
-            for _run in range(times):
-                self.env["crm.lead"]._cron_deal_sla(batch_size=batch_size)
-
-    def _sla_activities(self, deals, summary_start):
-        return (
-            self.env["mail.activity"]
-            .sudo()
-            .search(
-                [
-                    ("res_model", "=", "crm.lead"),
-                    ("res_id", "in", deals.ids),
-                    ("summary", "=like", f"{summary_start}%"),
-                ]
-            )
-        )
+from .common import FRIDAY_15, DealSlaCommon
 
 
 @tagged("post_install", "-at_install", "deal_stages")
@@ -384,12 +342,7 @@ class TestDealSlaPerformance(DealSlaCommon):
         self.env.cr.execute("ANALYZE crm_lead")
 
     def _cron_queries(self):
-        self.env.flush_all()
-        self.env.invalidate_all()
-        before = self.env.cr.sql_log_count
-        self._run_cron()
-        self.env.flush_all()
-        return self.env.cr.sql_log_count - before
+        return self._count_queries(self._run_cron)[0]
 
     def test_cron_queries_do_not_grow_with_deals_not_due(self):
         with freeze_time(FRIDAY_15):

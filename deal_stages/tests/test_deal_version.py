@@ -8,9 +8,9 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged, users
 
 from odoo.addons.deal_stages.models import crm_deal_script_version
-from odoo.addons.deal_stages.models.crm_lead import DealGateError
+from odoo.addons.deal_stages.tools import DealGateError
 
-from .test_deal_gate import DealGateCommon
+from .common import DealGateCommon
 
 
 class DealVersionCommon(DealGateCommon):

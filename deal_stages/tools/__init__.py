@@ -1,0 +1,23 @@
+"""Plain Python of the deal engine (no models): imported by the models.
+
+Like ``mail/tools``: objects passed around by the engine, kept apart from the
+models so that each model file holds one model.
+"""
+
+from .deal_config import DealConfig, DealStepConfig
+from .deal_engine import DealEngineCollector, DealMove
+from .deal_gate_error import DealGateError
+from .deal_outcome import DealActivities, DealOutcome, SlaOutcome
+from .group_order import ranked_group_orderby
+
+__all__ = [
+    "DealActivities",
+    "DealConfig",
+    "DealEngineCollector",
+    "DealGateError",
+    "DealMove",
+    "DealOutcome",
+    "DealStepConfig",
+    "SlaOutcome",
+    "ranked_group_orderby",
+]

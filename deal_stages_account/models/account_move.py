@@ -4,40 +4,26 @@ from .crm_lead import DEAL_INVOICE_TYPES
 
 
 class AccountMove(models.Model):
-    _inherit = "account.move"
+    _name = "account.move"
+    _inherit = ["account.move", "crm.deal.document.mixin"]
 
     def _post(self, soft=True):
         posted = super()._post(soft=soft)
         # the invoice or credit note an order change of the amount waited for;
-        # sudo: see _deal_auto_advance_leads
-        leads = posted.sudo()._deal_leads().filtered("deal_invoice_pending")
+        # sudo: see _deal_auto_advance_documents
+        leads = posted.sudo()._deal_document_leads().filtered("deal_invoice_pending")
         if leads:
             leads.deal_invoice_pending = False
-        posted._deal_auto_advance_leads()
+        posted._deal_auto_advance_documents()
         return posted
 
     def button_cancel(self):
         result = super().button_cancel()
         # a cancelled credit note raises the invoiced amount again
-        self._deal_auto_advance_leads()
+        self._deal_auto_advance_documents()
         return result
 
-    def _deal_auto_advance_leads(self):
-        """Let the deals invoiced by these documents move on (see the deal's
-        auto-advance conditions on invoicing and payment)."""
-        if (
-            self.env.context.get("deal_auto_advance_deferred")
-            or not self.env["crm.deal.script.step"]._deal_auto_advance_step_ids()
-        ):
-            return
-        # sudo: whoever posts or pays an invoice need not read its sales orders
-        # or deals; the deals move as the script's system action, logged as
-        # such (cause "auto", the user who triggered it)
-        leads = self.sudo()._deal_leads()
-        if leads:
-            leads._deal_auto_advance_written()
-
-    def _deal_leads(self):
+    def _deal_document_leads(self):
         """The deals whose orders these customer invoices and credit notes bill."""
         invoices = self.filtered(lambda move: move.move_type in DEAL_INVOICE_TYPES)
         return invoices.invoice_line_ids.sale_line_ids.order_id.opportunity_id

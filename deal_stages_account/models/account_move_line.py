@@ -7,5 +7,5 @@ class AccountMoveLine(models.Model):
     def reconcile(self):
         # a payment, a credit note or a bank line matched with an invoice
         result = super().reconcile()
-        self.move_id._deal_auto_advance_leads()
+        self.move_id._deal_auto_advance_documents()
         return result

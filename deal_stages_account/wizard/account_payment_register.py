@@ -9,5 +9,5 @@ class AccountPaymentRegister(models.TransientModel):
         # move on together, once every payment is reconciled
         deferred = self.with_context(deal_auto_advance_deferred=True)
         payments = super(AccountPaymentRegister, deferred)._create_payments()
-        self.line_ids.move_id._deal_auto_advance_leads()
+        self.line_ids.move_id._deal_auto_advance_documents()
         return payments.with_env(self.env)

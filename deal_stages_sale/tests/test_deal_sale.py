@@ -1,26 +1,18 @@
 from odoo import Command
 from odoo.tests import tagged, users
 
-from odoo.addons.deal_stages.tests.common import DealStagesCommon
+from odoo.addons.deal_stages.tests.common import DealB2BCommon
 
 from ..hooks import post_init_hook, uninstall_hook
 
 
 @tagged("post_install", "-at_install", "deal_stages", "deal_stages_sale")
-class TestDealSale(DealStagesCommon):
-    """A B2B script from the template; quotations made from its deals."""
+class TestDealSale(DealB2BCommon):
+    """The B2B template; quotations made from its deals."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.team = cls.env["crm.team"].create({"name": "B2B orders"})
-        script_id = (
-            cls.env["crm.deal.script"]
-            .with_user(cls.user_sales_manager)
-            .action_create_from_template(cls.team.id)
-        )
-        cls.b2b = cls.env["crm.deal.script"].browse(script_id)
-        cls.step_contract, cls.step_invoicing = cls.b2b.step_ids.sorted("sequence")[:2]
         cls.check_signed = cls.step_contract.check_ids.filtered("required")
         cls.customer = cls.env["res.partner"].create(
             {"name": "Pallets Ltd", "email": "orders@pallets.example.com"}
@@ -33,7 +25,7 @@ class TestDealSale(DealStagesCommon):
                 {
                     "name": f"Pallets {index}",
                     "type": "opportunity",
-                    "team_id": self.team.id,
+                    "team_id": self.team_b2b.id,
                     "user_id": self.user_sales_salesman.id,
                     "partner_id": self.customer.id,
                 }
@@ -60,9 +52,6 @@ class TestDealSale(DealStagesCommon):
         deals.deal_check_ids.filtered(lambda c: c.check_id == self.check_signed).write(
             {"done": True}
         )
-
-    def _auto_stays(self, deal):
-        return deal.sudo().deal_log_ids.filtered(lambda log: log.cause == "auto")
 
     def test_template_condition(self):
         template_step = self.env.ref("deal_stages.deal_script_template_b2b_step_contract")

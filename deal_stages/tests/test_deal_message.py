@@ -5,47 +5,11 @@ from odoo.tools import mute_logger
 
 from odoo.addons.mail.tools.discuss import Store
 
-from .common import DealStagesCommon
-
-
-class DealCommunicationCommon(DealStagesCommon):
-    """The common script; deals entering ``step_2`` get a customer message."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.template = cls.env.ref("deal_stages.mail_template_deal_production")
-        cls.step_1.name = "Contract signing"
-        cls.step_2.write(
-            {"name": "Invoicing", "mail_template_id": cls.template.id, "mail_mode": "auto"}
-        )
-        cls.customer = cls.env["res.partner"].create(
-            {"name": "Hubert Farnsworth", "email": "hubert@planet.example.com", "lang": "en_US"}
-        )
-        cls.deal = cls._create_deal(cls.customer)
-
-    @classmethod
-    def _create_deal(cls, partner=False, name="Office furniture", **values):
-        return cls.env["crm.lead"].create(
-            {
-                "name": name,
-                "type": "opportunity",
-                "team_id": cls.sales_team_1.id,
-                "user_id": cls.user_sales_salesman.id,
-                "partner_id": partner and partner.id,
-                **values,
-            }
-        )
-
-    def _customer_mails(self, partner):
-        return self._new_mails.filtered(lambda mail: partner in mail.recipient_ids)
-
-    def _move(self, deals, stage, user=None):
-        deals.with_user(user or self.user_sales_salesman).write({"stage_id": stage.id})
+from .common import DealMessageCommon
 
 
 @tagged("post_install", "-at_install", "deal_stages")
-class TestDealCustomerMessages(DealCommunicationCommon):
+class TestDealCustomerMessages(DealMessageCommon):
     def test_b2b_template_wiring(self):
         """The shipped B2B template sends a message at each step; shipment needs its references."""
         steps = self.env.ref("deal_stages.deal_script_template_b2b").step_ids
@@ -346,7 +310,7 @@ class TestDealCustomerMessages(DealCommunicationCommon):
 
 
 @tagged("post_install", "-at_install", "deal_stages")
-class TestDealFeedback(DealCommunicationCommon):
+class TestDealFeedback(DealMessageCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()

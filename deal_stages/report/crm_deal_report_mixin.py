@@ -1,13 +1,25 @@
-from odoo import models
+from odoo import fields, models
 from odoo.tools import SQL
 
-from ..models.group_order import ranked_group_orderby
+from ..tools import ranked_group_orderby
+
+# {measure: (source field, fraction)} of the time-in-step analyses
+TIME_PERCENTILES = {
+    "median_hours": ("hours", 0.5),
+    "p90_hours": ("hours", 0.9),
+    "median_days": ("days", 0.5),
+    "p90_days": ("days", 0.9),
+}
 
 
-class CrmDealReportPercentileMixin(models.AbstractModel):
-    """Median and percentiles as pivot/graph measures.
+class CrmDealReportMixin(models.AbstractModel):
+    """What every deal analysis shares: its dimensions, median and percentile
+    measures, group order and query settings.
 
-    ``read_group`` only knows sum/avg/min/max/count. A field listed in
+    Each analysis is a SQL view (``_auto = False``, ``_table_query``) that
+    selects the dimensions below under these names.
+
+    Percentiles: ``read_group`` only knows sum/avg/min/max/count. A field listed in
     ``_percentile_fields`` is aggregated with PostgreSQL's ``percentile_cont``
     over the source column of every group the web client asks for, whatever
     aggregator it sends: a pivot cell, a row total or the grand total always
@@ -15,11 +27,20 @@ class CrmDealReportPercentileMixin(models.AbstractModel):
     any filter. On a single row the value is the row's own value.
     """
 
-    _name = "crm.deal.report.percentile.mixin"
-    _description = "Deal Report Percentiles"
+    _name = "crm.deal.report.mixin"
+    _description = "Deal Report"
+    _rec_name = "lead_id"
 
     # {field name: (source field name, fraction)}
     _percentile_fields = {}
+
+    lead_id = fields.Many2one("crm.lead", string="Deal", readonly=True)
+    script_id = fields.Many2one("crm.deal.script", readonly=True)
+    salesperson_id = fields.Many2one("res.users", readonly=True, help="The deal's salesperson.")
+    team_id = fields.Many2one(
+        "crm.team", string="Sales Team", readonly=True, help="The deal's sales team."
+    )
+    company_id = fields.Many2one("res.company", readonly=True)
 
     def _read_group_select(self, aggregate_spec, query):
         fname = aggregate_spec.split(":", 1)[0]
@@ -44,10 +65,34 @@ class CrmDealReportPercentileMixin(models.AbstractModel):
 
         Percentiles sort their groups' values: the sort of a large history
         is done in memory. No JIT compilation: over a million rows of simple
-        expressions, compiling costs PostgreSQL more than it saves.
+        expressions, compiling costs PostgreSQL more than it saves. Analyses
+        without percentiles keep the defaults (and save the query).
         """
-        self.env.cr.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
+        if self._percentile_fields:
+            self.env.cr.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
         return True
+
+    def _time_measures_sql(self, seconds):
+        """The time measures of a time-in-step analysis from a duration in
+        seconds: average, median and 90th percentile, in hours and days."""
+        return SQL(
+            """
+            %(seconds)s / 3600 AS hours,
+            %(seconds)s / 3600 AS median_hours,
+            %(seconds)s / 3600 AS p90_hours,
+            %(seconds)s / 86400 AS days,
+            %(seconds)s / 86400 AS median_days,
+            %(seconds)s / 86400 AS p90_days
+            """,
+            seconds=seconds,
+        )
+
+    def _company_currency_sql(self):
+        """``currency_id`` column of the deal's company (joined as ``company``),
+        the current company's currency for a deal without company."""
+        return SQL(
+            "COALESCE(company.currency_id, %s) AS currency_id", self.env.company.currency_id.id
+        )
 
     def _closed_stays_sql(self):
         """Scalar subquery: {deal id: closing date} of the closed deals that
