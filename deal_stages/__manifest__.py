@@ -3,7 +3,7 @@
 {
     "name": "Deal Stages",
     "summary": "Run every CRM deal through a configurable, enforced sales process",
-    "version": "19.0.1.0.0",
+    "version": "19.0.1.1.0",
     "category": "Sales/CRM",
     "license": "LGPL-3",
     "author": "deal_stages authors",
@@ -50,6 +50,8 @@
         "views/crm_deal_handoff_endpoint_views.xml",
         "views/crm_deal_handoff_views.xml",
         "views/crm_lead_deal_handoff_views.xml",
+        "views/crm_deal_script_version_views.xml",
+        "wizard/crm_deal_script_publish_views.xml",
     ],
     "demo": [
         "demo/deal_stages_demo.xml",
@@ -60,6 +62,7 @@
             "deal_stages/static/src/gate/**/*",
             "deal_stages/static/src/kanban/**/*",
             "deal_stages/static/src/process_bar/**/*",
+            "deal_stages/static/src/process_map/**/*",
         ],
         "web.assets_tests": [
             "deal_stages/static/tests/tours/**/*",

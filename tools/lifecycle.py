@@ -4,8 +4,12 @@
 Each check needs databases of its own, so it runs outside pytest (``make test``
 runs it after the test suite). Three checks:
 
-- upgrade: ``-u deal_stages`` on a demo database keeps every script, step,
-  template, stage history row, script activity and rule, unchanged;
+- upgrade: a demo database made by the previous release (the commit before
+  the manifest's version last changed, or ``$LIFECYCLE_FROM``) upgraded with
+  ``-u deal_stages`` by this one keeps every script, step, template, stage
+  history row, script activity and rule, unchanged, and its migration
+  scripts ran (19.0.1.1.0: every script is version 1, published, every step
+  has its key);
 - install on a CRM with 1,000 opportunities: installs, adds no stage to the
   existing pipeline, and the existing opportunities (no script) behave as in
   vanilla Odoo: a stage move logs no history and creates no activity;
@@ -22,13 +26,16 @@ import argparse
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
+from pathlib import Path
 
-from odoo_harness import Harness, say
+from odoo_harness import ROOT, Harness, say
 
 COUNTS_SQL = {
     "scripts": "SELECT count(*), md5(string_agg(id || ':' || name::text, ',' ORDER BY id))"
@@ -146,6 +153,7 @@ class Lifecycle:
         self.prefix = prefix
         self.keep = keep
         self.dbs = []
+        self._tmp_dirs = []
 
     def db(self, suffix):
         name = f"{self.prefix}_{suffix}"
@@ -181,11 +189,53 @@ class Lifecycle:
 
     # ------------------------------------------------------------ checks
 
+    def previous_release(self):
+        """(commit, version) of the previous release: the first-parent commit
+        before the manifest's version last changed (``$LIFECYCLE_FROM`` wins)."""
+
+        def version_at(commit):
+            out = subprocess.run(
+                ["git", "-C", str(ROOT), "show", f"{commit}:deal_stages/__manifest__.py"],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            match = re.search(r'"version":\s*"([^"]+)"', out.stdout)
+            return match and match.group(1)
+
+        if os.environ.get("LIFECYCLE_FROM"):
+            commit = os.environ["LIFECYCLE_FROM"]
+            return commit, version_at(commit)
+        commits = subprocess.run(
+            ["git", "-C", str(ROOT), "log", "--first-parent", "--format=%H",
+             "--", "deal_stages/__manifest__.py"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        for commit in commits:
+            if version_at(commit) != version_at(f"{commit}^1"):
+                return f"{commit}^1", version_at(f"{commit}^1")
+        return None, None
+
     def demo_db(self):
-        """The demo database, made once: upgraded first, then uninstalled."""
+        """The demo database, made once by the previous release (its add-ons
+        extracted from git): upgraded first, then uninstalled."""
         if not getattr(self, "_demo_db", None):
             self._demo_db = self.db("demo")
-            self.h.create_db(self._demo_db, demo=True)
+            commit, version = self.previous_release()
+            if not (commit and version):
+                self.h.create_db(self._demo_db, demo=True)
+                self._demo_from = "this release (no previous one found)"
+                return self._demo_db
+            old = Path(tempfile.mkdtemp(prefix="deal_stages_previous_"))
+            self._tmp_dirs.append(old)
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", commit], capture_output=True, check=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+            self.h.pg.drop_db(self._demo_db)
+            addons = ",".join([str(self.h.src / "addons"), str(old)])
+            self.h.run_odoo(
+                self._demo_db, "-i", "deal_stages", "--with-demo", f"--addons-path={addons}"
+            )
+            self._demo_from = f"{version} ({commit})"
         return self._demo_db
 
     def check_upgrade(self):
@@ -197,7 +247,22 @@ class Lifecycle:
         after = self.snapshot(db)
         changed = {k: (before[k], after.get(k)) for k in before if before[k] != after.get(k)}
         assert not changed, f"data changed by the upgrade: {changed}"
+        # 19.0.1.1.0: every script is a published version 1 of its own
+        # process, every step has a key
+        versions = self.h.pg.query(
+            "SELECT count(*) FILTER (WHERE version = 1 AND state = 'published'"
+            " AND process_id = id), count(*) FROM crm_deal_script",
+            dbname=db,
+        )[0]
+        assert versions[0] == versions[1], f"scripts not made version 1: {versions}"
+        keys = self.h.pg.query(
+            "SELECT count(*) FILTER (WHERE step_key IS NOT NULL AND step_key != ''),"
+            " count(DISTINCT (script_id, step_key)), count(*) FROM crm_deal_script_step",
+            dbname=db,
+        )[0]
+        assert keys[0] == keys[1] == keys[2], f"steps without a unique key: {keys}"
         counts = ", ".join(f"{v[0]} {k}" for k, v in before.items())
+        counts += f"; from {self._demo_from}: {versions[1]} scripts made version 1"
         return f"upgrade in {seconds:.0f} s kept {counts}"
 
     def check_install_on_existing(self):
@@ -291,6 +356,8 @@ class Lifecycle:
         return total
 
     def cleanup(self):
+        for path in self._tmp_dirs:
+            shutil.rmtree(path, ignore_errors=True)
         if not self.keep:
             for db in self.dbs:
                 self.h.drop_db(db)

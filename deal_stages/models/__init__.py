@@ -1,6 +1,8 @@
 from . import crm_deal_config_mixin
 from . import crm_deal_document_mixin
 from . import base_automation
+from . import crm_deal_script_version
+from . import crm_deal_script_definition
 from . import crm_deal_script
 from . import crm_deal_script_step
 from . import crm_deal_script_activity
@@ -17,6 +19,7 @@ from . import crm_lead_deal_control
 from . import crm_deal_handoff_endpoint
 from . import crm_deal_handoff
 from . import crm_lead_deal_handoff
+from . import crm_lead_deal_version
 from . import crm_lead
 from . import crm_team
 from . import mail_activity

@@ -12,10 +12,17 @@ class CrmDealScript(models.Model):
 
     _name = "crm.deal.script"
     _description = "Deal Script"
-    _inherit = ["mail.thread", "crm.deal.config.mixin"]
+    # versions: crm_deal_script_version.py; the process as a file:
+    # crm_deal_script_definition.py
+    _inherit = [
+        "mail.thread",
+        "crm.deal.config.mixin",
+        "crm.deal.script.version.mixin",
+        "crm.deal.script.definition.mixin",
+    ]
     # what _script_id_by_team and _deal_config cache
     _deal_config_fields = frozenset(
-        {"active", "team_ids", "is_template", "strict_order", "step_ids"}
+        {"active", "team_ids", "is_template", "strict_order", "step_ids", "state"}
     )
     _order = "sequence, name, id"
 
@@ -154,15 +161,19 @@ class CrmDealScript(models.Model):
     # CONSTRAINTS
     # ------------------------------------------------------------
 
-    @api.constrains("team_ids", "active", "is_template")
+    @api.constrains("team_ids", "active", "is_template", "state")
     def _check_one_script_per_team(self):
-        scripts = self.filtered(lambda s: s.active and not s.is_template and s.team_ids)
+        # the versions of a process share their teams: only the published one counts
+        scripts = self.filtered(
+            lambda s: s.active and not s.is_template and s.team_ids and s.state == "published"
+        )
         if not scripts:
             return
         clashes = self.search(
             [
                 ("id", "not in", scripts.ids),
                 ("is_template", "=", False),
+                ("state", "=", "published"),
                 ("team_ids", "in", scripts.team_ids.ids),
             ]
         )
@@ -302,7 +313,10 @@ class CrmDealScript(models.Model):
         search per lead creation would cost Odoo's own flows a query each.
         """
         # shared by all users (cached): the team, not the reader, decides
-        scripts = self.sudo().search([("is_template", "=", False), ("team_ids", "!=", False)])
+        # drafts drive no deal; retired versions only keep the deals they have
+        scripts = self.sudo().search(
+            [("is_template", "=", False), ("state", "=", "published"), ("team_ids", "!=", False)]
+        )
         return {
             team.id: (script.id, script.company_id.id)
             for script in scripts
@@ -340,6 +354,8 @@ class CrmDealScript(models.Model):
             {
                 "name": template.name,
                 "is_template": False,
+                # configured as a draft, published once complete (below)
+                "state": "draft",
                 "step_ids": [],
                 "company_id": team.company_id.id or self.env.company.id,
             }
@@ -373,6 +389,7 @@ class CrmDealScript(models.Model):
         )
         # bound to the team last: its constraints check the stages
         script.team_ids = [Command.set(team.ids)]
+        script._deal_publish_created()
         if not Stage.search_count(
             Domain("is_won", "=", True)
             & (Domain("team_ids", "=", False) | Domain("team_ids", "in", team.ids))
@@ -400,7 +417,14 @@ class CrmDealScript(models.Model):
         )
         if not template or not template.is_template:
             raise UserError(self.env._("The deal script template is missing."))
-        existing = self.search([("team_ids", "in", team.ids), ("is_template", "=", False)], limit=1)
+        existing = self.search(
+            [
+                ("team_ids", "in", team.ids),
+                ("is_template", "=", False),
+                ("state", "=", "published"),
+            ],
+            limit=1,
+        )
         if existing:
             raise UserError(
                 self.env._(

@@ -5,6 +5,8 @@ import pytz
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from .crm_deal_script_version import COSMETIC_ACTIVITY_FIELDS, check_fixed
+
 
 class CrmDealScriptActivity(models.Model):
     """An activity a script step creates on its deals (on entry, loss, SLA, change)."""
@@ -70,6 +72,21 @@ class CrmDealScriptActivity(models.Model):
         "CHECK(deadline_days >= 0)",
         "The deadline of an activity cannot be negative.",
     )
+
+    # published means fixed (crm.deal.script.version.mixin)
+    @api.model_create_multi
+    def create(self, vals_list):
+        # published means fixed (crm.deal.script.version.mixin)
+        check_fixed(self, "create", vals_list)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        check_fixed(self, "write", [vals], COSMETIC_ACTIVITY_FIELDS)
+        return super().write(vals)
+
+    def unlink(self):
+        check_fixed(self, "unlink")
+        return super().unlink()
 
     @api.depends("summary", "activity_type_id")
     def _compute_display_name(self):

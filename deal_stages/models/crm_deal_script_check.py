@@ -1,5 +1,7 @@
 from odoo import api, fields, models
 
+from .crm_deal_script_version import COSMETIC_CHECK_FIELDS, check_fixed
+
 
 class CrmDealScriptCheck(models.Model):
     """A checklist item of a step: deals entering the step get it to tick."""
@@ -25,8 +27,18 @@ class CrmDealScriptCheck(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        # published means fixed (crm.deal.script.version.mixin)
+        check_fixed(self, "create", vals_list)
         checks = super().create(vals_list)
         # deals already standing in the step get the new item too, so the
         # checklist and the gate always agree
         self.env["crm.deal.check"]._create_for_steps(checks.step_id)
         return checks
+
+    def write(self, vals):
+        check_fixed(self, "write", [vals], COSMETIC_CHECK_FIELDS)
+        return super().write(vals)
+
+    def unlink(self):
+        check_fixed(self, "unlink")
+        return super().unlink()

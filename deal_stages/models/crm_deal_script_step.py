@@ -1,5 +1,6 @@
 import ast
 import datetime
+import re
 
 from dateutil.relativedelta import relativedelta
 
@@ -71,6 +72,9 @@ def parse_condition(text, uid, today):
     return list(result)
 
 
+from .crm_deal_script_version import COSMETIC_STEP_FIELDS, check_fixed
+
+
 class CrmDealScriptStep(models.Model):
     """One step of a deal script, bound to a pipeline stage."""
 
@@ -84,6 +88,12 @@ class CrmDealScriptStep(models.Model):
     script_id = fields.Many2one("crm.deal.script", required=True, index=True, ondelete="cascade")
     company_id = fields.Many2one(related="script_id.company_id", store=True)
     sequence = fields.Integer(default=10)
+    step_key = fields.Char(
+        help="Stable name of the step across the versions of the process: a deal "
+        "migrated to a new version goes to the step with the same key, and the "
+        "reports compare a step's times across versions by it. Set from the "
+        "name when empty.",
+    )
     stage_id = fields.Many2one(
         "crm.stage",
         ondelete="restrict",
@@ -221,6 +231,10 @@ class CrmDealScriptStep(models.Model):
     )
     deal_count = fields.Integer(string="Deals", compute="_compute_deal_count")
 
+    _step_key_unique_per_script = models.Constraint(
+        "UNIQUE(script_id, step_key)",
+        "Two steps of a script cannot have the same key.",
+    )
     _stage_unique_per_script = models.Constraint(
         "UNIQUE(script_id, stage_id)",
         "A stage can be used by only one step of a script.",
@@ -233,6 +247,54 @@ class CrmDealScriptStep(models.Model):
     # ------------------------------------------------------------
     # COMPUTES
     # ------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # published means fixed (crm.deal.script.version.mixin)
+        check_fixed(self, "create", vals_list)
+        steps = super().create(vals_list)
+        steps.filtered(lambda step: not step.step_key)._deal_fill_step_keys()
+        return steps
+
+    def write(self, vals):
+        check_fixed(self, "write", [vals], COSMETIC_STEP_FIELDS)
+        result = super().write(vals)
+        if "step_key" in vals and not vals["step_key"]:
+            self._deal_fill_step_keys()
+        return result
+
+    def unlink(self):
+        check_fixed(self, "unlink")
+        return super().unlink()
+
+    def _deal_fill_step_keys(self):
+        """Give the steps ``self`` a key made from their name, unique in their script."""
+        taken = {
+            (step.script_id.id, step.step_key)
+            for step in self.script_id.step_ids
+            if step.step_key and step not in self
+        }
+        for step in self.sorted(lambda s: (s.script_id.id, s.sequence, s.id)):
+            base = step._deal_key_from_name(step.with_context(lang="en_US").name or "step")
+            key, index = base, 1
+            while (step.script_id.id, key) in taken:
+                index += 1
+                key = f"{base}_{index}"
+            taken.add((step.script_id.id, key))
+            # new steps are on drafts (or created by the superuser): writable
+            step.write({"step_key": key})
+
+    @api.model
+    def _deal_key_from_name(self, name):
+        return re.sub(r"\W+", "_", name.strip().lower()).strip("_") or "step"
+
+    def _update_field_translations(self, field_name, translations, digest=None, source_lang=""):
+        # step names are cached per language (crm.deal.script._deal_step_names)
+        result = super()._update_field_translations(
+            field_name, translations, digest=digest, source_lang=source_lang
+        )
+        self.env.registry.clear_cache()
+        return result
 
     @api.depends("stage_id")
     def _compute_name(self):
@@ -400,6 +462,17 @@ class CrmDealScriptStep(models.Model):
         return Domain(
             parse_condition(self.auto_advance_domain, self.env.uid, fields.Date.context_today(self))
         )
+
+    @api.model
+    def _deal_domain_problem(self, text):
+        """Why ``text`` is not a valid auto-advance condition (None if it is)."""
+        try:
+            self.new({"auto_advance_domain": text})._deal_auto_advance_condition().validate(
+                self.env["crm.lead"]
+            )
+        except Exception as error:  # noqa: BLE001 - any error makes the condition invalid
+            return str(error)
+        return None
 
     def _deal_auto_advance_note(self):
         """What the stage history says moved the deal."""

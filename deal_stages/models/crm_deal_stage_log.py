@@ -11,6 +11,7 @@ CAUSES = [
     ("lost", "Lost"),
     ("restore", "Restored"),
     ("override", "Supervisor override"),
+    ("migrate", "Migrated to a new version"),
 ]
 
 

@@ -61,6 +61,8 @@ class CrmLead(models.Model):
         "crm.lead.deal.exception",
         "crm.lead.deal.control",
         "crm.lead.deal.handoff",
+        # versions of the process: crm_lead_deal_version.py
+        "crm.lead.deal.version",
     ]
 
     deal_script_id = fields.Many2one(

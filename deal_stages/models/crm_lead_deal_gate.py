@@ -93,7 +93,12 @@ class CrmLeadDealGate(models.AbstractModel):
         the supervisor group may do that.
         """
         changing = self.filtered(lambda lead: lead.deal_script_id.id != (script_id or False))
-        if not changing or self.env.user.has_group("deal_stages.group_deal_supervisor"):
+        if (
+            not changing
+            # publishing a version migrates its deals (checked there)
+            or self._deal_current_move().cause == "migrate"
+            or self.env.user.has_group("deal_stages.group_deal_supervisor")
+        ):
             return
         first_step_by_script = {
             script: script.step_ids.sorted(lambda s: (s.sequence, s.id))[:1]

@@ -138,7 +138,7 @@ class CrmLeadDealSla(models.AbstractModel):
     # ENGINE: START AND CLEAR
     # ------------------------------------------------------------
 
-    def _deal_sla_start(self, stays):
+    def _deal_sla_start(self, stays, starts=None):
         """Start the deadline of the steps the deals ``self`` entered.
 
         Called once per batch of entries by the engine. The deadline counts
@@ -147,6 +147,8 @@ class CrmLeadDealSla(models.AbstractModel):
         script says.
 
         :param stays: the open stage log rows of the deals ``self``
+        :param starts: {lead id: start} where the deadline counts from an
+            earlier moment than the entry (a migrated deal keeps its time)
         """
         cache = {}
         values = {}
@@ -161,7 +163,7 @@ class CrmLeadDealSla(models.AbstractModel):
                 continue
             script = lead.deal_script_id
             calendar = lead._deal_sla_calendar()
-            start = stay.date_in
+            start = (starts or {}).get(lead.id) or stay.date_in
             deadline = self._deal_sla_add_hours(calendar, start, step_config.sla_hours, cache)
             warning = escalation = False
             if script.sla_warning_percent:

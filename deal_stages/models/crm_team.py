@@ -25,10 +25,13 @@ class CrmTeam(models.Model):
         "Empty: the company's.",
     )
 
-    @api.depends("deal_script_ids")
+    @api.depends("deal_script_ids.state")
     def _compute_deal_script_id(self):
+        # the versions of a process share their teams: new deals follow the published one
         for team in self:
-            team.deal_script_id = team.deal_script_ids.filtered(lambda s: not s.is_template)[:1]
+            team.deal_script_id = team.deal_script_ids.filtered(
+                lambda s: not s.is_template and s.state == "published"
+            )[:1]
 
     def action_deal_create_script(self):
         """Give this team the B2B deal script, with its own stages."""

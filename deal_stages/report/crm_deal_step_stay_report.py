@@ -33,10 +33,24 @@ class CrmDealStepStayReport(models.Model):
             "sla_breached",
         ],
         "crm.lead": ["won_status", "active", "date_closed"],
+        "crm.deal.script": ["process_id", "version"],
+        "crm.deal.script.step": ["step_key"],
     }
     _percentile_fields = TIME_PERCENTILES
 
     step_id = fields.Many2one("crm.deal.script.step", readonly=True)
+    # versions: the same step (key) compared across the versions of a process
+    process_id = fields.Many2one(
+        "crm.deal.script",
+        readonly=True,
+        help="Every version of the process together.",
+    )
+    version = fields.Integer(readonly=True, aggregator=False)
+    step_key = fields.Char(
+        readonly=True,
+        help="The step across the versions of its process: group by it to compare "
+        "a step's time in version 3 with version 2.",
+    )
     stage_id = fields.Many2one("crm.stage", readonly=True)
     salesperson_id = fields.Many2one(help="The deal's salesperson during the stay.")
     team_id = fields.Many2one(help=None)
@@ -103,6 +117,9 @@ class CrmDealStepStayReport(models.Model):
                    log.lead_id,
                    log.script_id,
                    log.step_id,
+                   script.process_id,
+                   script.version,
+                   step.step_key,
                    log.stage_id,
                    log.salesperson_id,
                    log.team_id,
@@ -115,6 +132,8 @@ class CrmDealStepStayReport(models.Model):
                    stay.date_out IS NULL AS is_open,
                    %(measures)s
               FROM crm_deal_stage_log log
+              LEFT JOIN crm_deal_script script ON script.id = log.script_id
+              LEFT JOIN crm_deal_script_step step ON step.id = log.step_id
              CROSS JOIN LATERAL (
                    SELECT COALESCE(log.date_out, ended.date_out) AS date_out,
                           CASE WHEN log.date_out IS NOT NULL

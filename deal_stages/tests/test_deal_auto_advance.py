@@ -126,7 +126,10 @@ class TestDealAutoAdvance(DealGateCommon):
         self.assertEqual(other.deal_step_id, self.step_2)
 
     def test_invalid_condition_refused(self):
-        step = self.step_1.with_user(self.user_sales_manager)
+        # a published version is fixed: conditions are edited on a new version
+        Script = self.env["crm.deal.script"].with_user(self.user_sales_manager)
+        draft = Script.browse(Script.browse(self.script.id).action_new_version())
+        step = draft.step_ids.filtered(lambda s: s.step_key == self.step_1.step_key)
         for condition in (
             "[('no_such_field', '=', 1)]",
             "[('expected_revenue', '>', 0)",
@@ -136,7 +139,7 @@ class TestDealAutoAdvance(DealGateCommon):
             with self.subTest(condition=condition), self.assertRaises(ValidationError) as error:
                 step.auto_advance_domain = condition
             self.assertIn("auto-advance condition of the step", str(error.exception))
-        self.assertEqual(self.step_1.auto_advance_domain, "[('expected_revenue', '>', 0)]")
+        self.assertEqual(step.auto_advance_domain, "[('expected_revenue', '>', 0)]")
         # the domain widget's expressions are accepted
         step.auto_advance_domain = "[('user_id', '=', uid)]"
 

@@ -92,7 +92,7 @@ class TestAttackStepConfiguration(DealAttackCommon):
                 "code": "records.write({'priority': '3'})",
             }
         )
-        step = self._as(self.user_sales_admin, self.step_2)
+        step = self._as(self.user_sales_admin, self._draft_step(self.step_2))
         for action in (partner_action, lead_action):
             with self.subTest(action=action.name), self.assertRaises(AccessError):
                 step.write({"server_action_ids": [Command.link(action.id)]})
@@ -122,7 +122,7 @@ class TestAttackStepConfiguration(DealAttackCommon):
                 "body_html": "<p>{{ object.login }}</p>",
             }
         )
-        step = self._as(self.user_sales_admin, self.step_2)
+        step = self._as(self.user_sales_admin, self._draft_step(self.step_2))
         for field in ("mail_template_id", "lost_mail_template_id"):
             with self.subTest(field=field), self.assertRaises(ValidationError):
                 step.write({field: template.id})

@@ -1,0 +1,368 @@
+from odoo import Command, api, models
+from odoo.exceptions import UserError
+from odoo.fields import Domain
+
+from ..tools import script_definition as definition
+
+RETURN_KINDS = ("increase", "decrease", "correction", "other")
+
+
+class CrmDealScriptDefinitionMixin(models.AbstractModel):
+    """The process as a file (mixed into ``crm.deal.script``): export a script
+    as a JSON definition, import one as a new draft.
+
+    The format is described in ``tools/script_definition.py`` and in the
+    readme; the texts are written in the source language (English) so that
+    export -> import -> export gives the same bytes.
+    """
+
+    _name = "crm.deal.script.definition.mixin"
+    _description = "Deal Script Definition File"
+
+    # ------------------------------------------------------------
+    # EXPORT
+    # ------------------------------------------------------------
+
+    @api.model
+    def _deal_ref_name(self, record):
+        """How a file names ``record``: its XML id, else its name (or None)."""
+        if not record:
+            return None
+        xmlid = record.get_external_id().get(record.id)
+        if xmlid and not xmlid.startswith("__"):
+            return xmlid
+        return record.display_name
+
+    def export_definition(self):
+        """The script as a JSON definition (text): see ``import_definition``."""
+        self._deal_check_manager()
+        self.ensure_one()
+        # the steps' technical links (fields, server actions, templates) are
+        # not readable by sales administrators, whose right was checked above
+        script = self.sudo().with_context(lang="en_US")
+        steps = script.step_ids.sorted(lambda s: (s.sequence, s.id))
+        document = {
+            "format": definition.FORMAT,
+            "format_version": definition.FORMAT_VERSION,
+            "script": {
+                "name": script.name,
+                "teams": sorted(script.team_ids.mapped("name")),
+                "strict_order": script.strict_order,
+                "note": script.note or "",
+                "review_url": script.review_url or None,
+                "sla_working_time": script.sla_working_time,
+                "sla_warning_percent": script.sla_warning_percent,
+                "sla_escalation_hours": script.sla_escalation_hours,
+                "sla_escalation_user": script.sla_escalation_user_id.login or None,
+                **{
+                    f"return_step_{kind}": script[f"return_step_{kind}_id"].step_key or None
+                    for kind in RETURN_KINDS
+                },
+            },
+            "steps": [self._deal_export_step(step) for step in steps],
+        }
+        return definition.dumps(document)
+
+    @api.model
+    def _deal_export_step(self, step):
+        return {
+            "key": step.step_key,
+            "name": step.name,
+            # a template step has no stage yet: the stage made from it takes its name
+            "stage": step.stage_id.name or step.name,
+            "sla_hours": step.sla_hours,
+            "cancel_activities_on_exit": step.cancel_activities_on_exit,
+            "require_activities_done": step.require_activities_done,
+            "required_fields": sorted(step.required_field_ids.mapped("name")),
+            "mail_template": self._deal_ref_name(step.mail_template_id),
+            "mail_mode": step.mail_mode or "auto",
+            "server_actions": [self._deal_ref_name(action) for action in step.server_action_ids],
+            "back_steps": [
+                back.step_key for back in step.back_step_ids.sorted(lambda s: (s.sequence, s.id))
+            ],
+            "is_feedback_step": step.is_feedback_step,
+            "auto_advance_domain": step.auto_advance_domain or None,
+            "auto_advance_label": step.auto_advance_label or None,
+            "auto_advance_required": step.auto_advance_required,
+            "lost_reason_required": step.lost_reason_required,
+            "lost_mail_template": self._deal_ref_name(step.lost_mail_template_id),
+            "checks": [
+                {"name": check.name, "required": check.required}
+                for check in step.check_ids.sorted(lambda c: (c.sequence, c.id))
+            ],
+            "activities": [
+                {
+                    "trigger": activity.trigger,
+                    "activity_type": self._deal_ref_name(activity.activity_type_id),
+                    "summary": activity.summary or None,
+                    "note": activity.note or "",
+                    "deadline_days": activity.deadline_days,
+                    "deadline_working_days": activity.deadline_working_days,
+                    "assign_to": activity.assign_to,
+                    "user": activity.user_id.login or None,
+                    "reentry": activity.reentry,
+                }
+                for activity in step.activity_template_ids.sorted(lambda a: (a.sequence, a.id))
+            ],
+        }
+
+    # ------------------------------------------------------------
+    # IMPORT
+    # ------------------------------------------------------------
+
+    @api.model
+    def import_definition(self, text):
+        """Create a draft script from a JSON definition; returns its id.
+
+        A file with problems (not JSON, unknown keys, unknown fields,
+        templates or activity types, duplicate step keys, return steps that
+        do not exist...) is refused with one message listing them all, and
+        creates nothing.
+        """
+        self._deal_check_manager()
+        self.check_access("create")
+        document, problems = definition.parse(text)
+        messages = [self._deal_definition_problem(*problem) for problem in problems]
+        if document is not None:
+            resolved = self.sudo()._deal_resolve_definition(document, messages)
+        if messages:
+            raise UserError(
+                self.env._(
+                    "The process file cannot be imported:\n%(problems)s",
+                    problems="\n".join(f"- {message}" for message in messages),
+                )
+            )
+        return self._deal_create_from_definition(document, resolved).id
+
+    @api.model
+    def _deal_definition_problem(self, code, where, detail):
+        where = f"{where}: " if where else ""
+        sentences = {
+            "json": self.env._("The file is not valid JSON (%(detail)s)."),
+            "format": self.env._(
+                "The file is not a deal process definition (format %(format)s, "
+                "version %(version)s expected)."
+            ),
+            "unknown_key": self.env._("%(where)sunknown key “%(detail)s”."),
+            "missing": self.env._("%(where)s“%(detail)s” is missing."),
+            "type": self.env._("%(where)swrong value for %(detail)s."),
+            "duplicate_key": self.env._("Two steps have the key “%(detail)s”."),
+            "unknown_step": self.env._("%(where)sthe return step “%(detail)s” does not exist."),
+            "no_step": self.env._("The process has no step."),
+        }
+        return sentences[code] % {
+            "where": where,
+            "detail": detail,
+            "format": definition.FORMAT,
+            "version": definition.FORMAT_VERSION,
+        }
+
+    def _deal_find(self, model, ref, domain=None):
+        """The record a file names ``ref`` (XML id or name), or an empty recordset."""
+        Model = self.env[model].with_context(lang="en_US", active_test=False)
+        if "." in ref:
+            record = self.env.ref(ref, raise_if_not_found=False)
+            if record is not None and record._name == model:
+                return record
+        name_field = Model._rec_name or "name"
+        return Model.search(Domain(name_field, "=", ref) & Domain(domain or []), limit=1)
+
+    def _deal_resolve_definition(self, document, messages):
+        """The records the file names: {(kind, name): record}; unknown ones
+        are appended to ``messages``."""
+        resolved = {}
+
+        def find(kind, model, ref, where, domain=None):
+            if ref is None or (kind, ref) in resolved:
+                return
+            record = self._deal_find(model, ref, domain)
+            if not record:
+                messages.append(
+                    self.env._(
+                        "%(where)s: unknown %(kind)s “%(ref)s”.",
+                        where=where,
+                        kind=kind_names[kind],
+                        ref=ref,
+                    )
+                )
+            resolved[kind, ref] = record
+
+        kind_names = {
+            "team": self.env._("sales team"),
+            "user": self.env._("user"),
+            "field": self.env._("deal field"),
+            "template": self.env._("email template"),
+            "action": self.env._("server action"),
+            "activity_type": self.env._("activity type"),
+        }
+        script = document["script"]
+        for team in script["teams"]:
+            find("team", "crm.team", team, "script")
+        if script["sla_escalation_user"]:
+            resolved["user", script["sla_escalation_user"]] = self.env["res.users"].search(
+                [("login", "=", script["sla_escalation_user"])], limit=1
+            )
+            if not resolved["user", script["sla_escalation_user"]]:
+                messages.append(
+                    self.env._("script: unknown user “%(ref)s”.", ref=script["sla_escalation_user"])
+                )
+        fields_by_name = {
+            field.name: field
+            for field in self.env["ir.model.fields"].search(
+                [("model", "=", "crm.lead"), ("store", "=", True)]
+            )
+        }
+        for step in document["steps"]:
+            self._deal_resolve_step(step, find, fields_by_name, resolved, messages)
+        return resolved
+
+    def _deal_resolve_step(self, step, find, fields_by_name, resolved, messages):
+        """Resolve the names one step of a file uses (see ``_deal_resolve_definition``)."""
+        where = self.env._("step %(key)s", key=step["key"])
+        for name in step["required_fields"]:
+            if name not in fields_by_name:
+                messages.append(
+                    self.env._("%(where)s: unknown deal field “%(ref)s”.", where=where, ref=name)
+                )
+            resolved["field", name] = fields_by_name.get(name)
+        for ref in (step["mail_template"], step["lost_mail_template"]):
+            find("template", "mail.template", ref, where, [("model", "=", "crm.lead")])
+        for ref in step["server_actions"]:
+            find("action", "ir.actions.server", ref, where, [("model_name", "=", "crm.lead")])
+        for activity in step["activities"]:
+            find("activity_type", "mail.activity.type", activity["activity_type"], where)
+            login = activity["user"]
+            if login and ("user", login) not in resolved:
+                resolved["user", login] = self.env["res.users"].search(
+                    [("login", "=", login)], limit=1
+                )
+                if not resolved["user", login]:
+                    messages.append(
+                        self.env._("%(where)s: unknown user “%(ref)s”.", where=where, ref=login)
+                    )
+        if step["auto_advance_domain"]:
+            problem = self.env["crm.deal.script.step"]._deal_domain_problem(
+                step["auto_advance_domain"]
+            )
+            if problem:
+                messages.append(
+                    self.env._(
+                        "%(where)s: the auto-advance condition is not valid: %(error)s",
+                        where=where,
+                        error=problem,
+                    )
+                )
+
+    def _deal_definition_stage(self, name, teams, created):
+        """The stage named ``name`` in the pipeline of ``teams``, created if missing."""
+        Stage = self.env["crm.stage"].with_context(lang="en_US")
+        stages = Stage.search([("name", "=", name)]).filtered(
+            lambda stage: not stage.team_ids or not (teams - stage.team_ids)
+        )
+        # a stage of these teams rather than a shared one
+        stage = stages.sorted(lambda s: (not s.team_ids, s.sequence, s.id))[:1]
+        if not stage:
+            if name not in created:
+                created[name] = Stage.create(
+                    {"name": name, "sequence": 50 + len(created), "team_ids": teams.ids}
+                )
+            stage = created[name]
+        return stage
+
+    def _deal_create_from_definition(self, document, resolved):
+        script = document["script"]
+        teams = self.env["crm.team"].union(*(resolved["team", name] for name in script["teams"]))
+        created = {}
+        Self = self.with_context(lang="en_US")
+        steps_vals = []
+        for index, step in enumerate(document["steps"], start=1):
+            stage = self._deal_definition_stage(step["stage"], teams, created)
+            steps_vals.append(
+                Command.create(
+                    {
+                        "sequence": index,
+                        "step_key": step["key"],
+                        "name": step["name"],
+                        "stage_id": stage.id,
+                        "sla_hours": step["sla_hours"],
+                        "cancel_activities_on_exit": step["cancel_activities_on_exit"],
+                        "require_activities_done": step["require_activities_done"],
+                        "required_field_ids": [
+                            Command.set([resolved["field", n].id for n in step["required_fields"]])
+                        ],
+                        "mail_template_id": step["mail_template"]
+                        and resolved["template", step["mail_template"]].id,
+                        "mail_mode": step["mail_mode"],
+                        "server_action_ids": [
+                            Command.set([resolved["action", a].id for a in step["server_actions"]])
+                        ],
+                        "is_feedback_step": step["is_feedback_step"],
+                        "auto_advance_domain": step["auto_advance_domain"] or False,
+                        "auto_advance_label": step["auto_advance_label"] or False,
+                        "auto_advance_required": step["auto_advance_required"],
+                        "lost_reason_required": step["lost_reason_required"],
+                        "lost_mail_template_id": step["lost_mail_template"]
+                        and resolved["template", step["lost_mail_template"]].id,
+                        "check_ids": [
+                            Command.create({"sequence": i, **check})
+                            for i, check in enumerate(step["checks"], start=1)
+                        ],
+                        "activity_template_ids": [
+                            Command.create(
+                                {
+                                    "sequence": i,
+                                    "trigger": activity["trigger"],
+                                    "activity_type_id": resolved[
+                                        "activity_type", activity["activity_type"]
+                                    ].id,
+                                    "summary": activity["summary"] or False,
+                                    "note": activity["note"] or False,
+                                    "deadline_days": activity["deadline_days"],
+                                    "deadline_working_days": activity["deadline_working_days"],
+                                    "assign_to": activity["assign_to"],
+                                    "user_id": activity["user"]
+                                    and resolved["user", activity["user"]].id,
+                                    "reentry": activity["reentry"],
+                                }
+                            )
+                            for i, activity in enumerate(step["activities"], start=1)
+                        ],
+                    }
+                )
+            )
+        user = script["sla_escalation_user"]
+        # the technical links (fields, server actions) are set by the
+        # superuser: sales administrators may not read them (right checked above)
+        draft = (
+            Self.sudo()
+            .create(
+                {
+                    "name": script["name"],
+                    "state": "draft",
+                    "team_ids": [Command.set(teams.ids)],
+                    "strict_order": script["strict_order"],
+                    "note": script["note"] or False,
+                    "review_url": script["review_url"] or False,
+                    "sla_working_time": script["sla_working_time"],
+                    "sla_warning_percent": script["sla_warning_percent"],
+                    "sla_escalation_hours": script["sla_escalation_hours"],
+                    "sla_escalation_user_id": user and resolved["user", user].id,
+                    "step_ids": steps_vals,
+                }
+            )
+            .with_env(self.env)
+        )
+        step_by_key = {step.step_key: step for step in draft.step_ids}
+        for step in document["steps"]:
+            if step["back_steps"]:
+                step_by_key[step["key"]].back_step_ids = [
+                    Command.set([step_by_key[key].id for key in step["back_steps"]])
+                ]
+        draft.write(
+            {
+                f"return_step_{kind}_id": step_by_key[script[f"return_step_{kind}"]].id
+                for kind in RETURN_KINDS
+                if script[f"return_step_{kind}"]
+            }
+        )
+        return draft

@@ -1,0 +1,345 @@
+from datetime import datetime, timedelta
+from unittest.mock import patch
+
+from freezegun import freeze_time
+
+from odoo import Command
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tests import tagged, users
+
+from odoo.addons.deal_stages.models import crm_deal_script_version
+from odoo.addons.deal_stages.tools import DealGateError
+
+from .common import DealGateCommon
+
+
+class DealVersionCommon(DealGateCommon):
+    """The gate test script, published version 1 of its process, with deals
+    of the salesperson in each of its three steps."""
+
+    def _deals_in_three_steps(self):
+        deals = self._create_deals(3)
+        deals[1:]._deal_move_context("move", skip_gate=True).stage_id = self.stage_team1_2
+        deals[2]._deal_move_context("move", skip_gate=True).stage_id = self.stage_prepayment
+        return deals
+
+    def _new_version(self, script=None):
+        Script = self.env["crm.deal.script"].with_user(self.user_sales_manager)
+        return Script.browse(Script.browse((script or self.script).id).action_new_version())
+
+    def _step(self, script, key):
+        return script.step_ids.filtered(lambda step: step.step_key == key)
+
+
+@tagged("post_install", "-at_install", "deal_stages")
+class TestDealVersionConfig(DealVersionCommon):
+    def test_created_script_is_published_version_1_with_step_keys(self):
+        self.assertEqual((self.script.version, self.script.state), (1, "published"))
+        self.assertEqual(self.script.process_id, self.script)
+        keys = self.script.step_ids.mapped("step_key")
+        self.assertEqual(keys, ["new", "proposition", "prepayment"], "keys from the steps' names")
+        self.assertEqual(self.sales_team_1.deal_script_id, self.script)
+        draft = self.env["crm.deal.script"].create({"name": "Sketch", "state": "draft"})
+        self.assertEqual(draft.state, "draft")
+
+    @users("user_sales_manager")
+    def test_published_refuses_behaviour_edits_and_accepts_texts(self):
+        script = self.env["crm.deal.script"].browse(self.script.id)
+        step = script.step_ids[0]
+        refused = [
+            lambda: step.write({"sla_hours": 5}),
+            lambda: step.write({"stage_id": self.stage_gen_1.id}),
+            lambda: step.write({"sequence": 99}),
+            lambda: step.write({"back_step_ids": [Command.clear()]}),
+            lambda: step.write({"auto_advance_domain": "[('probability', '>', 50)]"}),
+            lambda: step.write({"required_field_ids": [Command.clear()]}),
+            lambda: step.write({"mail_template_id": False, "mail_mode": "propose"}),
+            lambda: step.write({"server_action_ids": [Command.clear()]}),
+            lambda: step.write({"step_key": "other"}),
+            lambda: step.check_ids[0].write({"required": False}),
+            lambda: step.check_ids[0].unlink(),
+            lambda: self.env["crm.deal.script.check"].create({"step_id": step.id, "name": "X"}),
+            lambda: step.activity_template_ids[0].write({"deadline_days": 9}),
+            lambda: step.activity_template_ids[0].unlink(),
+            lambda: self.env["crm.deal.script.step"].create(
+                {"script_id": script.id, "stage_id": self.stage_gen_1.id}
+            ),
+            lambda: step.unlink(),
+            lambda: script.write({"strict_order": False}),
+            lambda: script.write({"sla_warning_percent": 50}),
+            lambda: script.write({"return_step_other_id": step.id}),
+            lambda: script.write({"state": "draft"}),
+        ]
+        for index, change in enumerate(refused):
+            with self.subTest(change=index), self.assertRaises(UserError) as caught:
+                change()
+        self.assertIn("New Version", str(caught.exception))
+        # names, translations and texts stay editable
+        script.write({"name": "Our process", "note": "<p>How we sell</p>"})
+        step.write({"name": "Contract"})
+        step.check_ids[0].name = "Contract signed"
+        step.activity_template_ids[0].write({"summary": "Send it", "note": "<p>Today</p>"})
+        step.update_field_translations("name", {"fr_FR": "Contrat"})
+        self.assertEqual(step.name, "Contract")
+        self.assertEqual(step.check_ids[0].name, "Contract signed")
+
+    @users("user_sales_salesman")
+    def test_salesperson_cannot_manage_versions(self):
+        script = self.env["crm.deal.script"].browse(self.script.id)
+        with self.assertRaises(AccessError):
+            script.action_new_version()
+        with self.assertRaises(AccessError):
+            script.action_publish()
+        with self.assertRaises(AccessError):
+            script.export_definition()
+        with self.assertRaises(AccessError):
+            self.env["crm.deal.script"].import_definition("{}")
+
+    def test_new_version_is_a_draft_copy_and_one_per_process(self):
+        draft = self._new_version()
+        self.assertEqual((draft.version, draft.state), (2, "draft"))
+        self.assertEqual(draft.previous_version_id, self.script)
+        self.assertEqual(draft.process_id, self.script)
+        self.assertEqual(draft.team_ids, self.script.team_ids)
+        self.assertEqual(draft.step_ids.mapped("step_key"), self.script.step_ids.mapped("step_key"))
+        self.assertEqual(draft.step_ids.mapped("stage_id"), self.script.step_ids.mapped("stage_id"))
+        self.assertEqual(
+            self._step(draft, "new").check_ids.mapped("name"),
+            self.step_1.check_ids.mapped("name"),
+        )
+        self.assertEqual(
+            self._step(draft, "prepayment").back_step_ids,
+            self._step(draft, "new") | self._step(draft, "proposition"),
+            "return steps point inside the draft",
+        )
+        with self.assertRaisesRegex(UserError, "already has a draft"):
+            self._new_version()
+        # a draft is edited freely and drives no deal
+        self._step(draft, "new").sla_hours = 8
+        deal = self._create_deals()
+        self.assertEqual(deal.deal_script_id, self.script)
+        with self.assertRaises(ValidationError):
+            deal.deal_script_id = draft
+        self.assertEqual(self.sales_team_1.deal_script_id, self.script)
+
+    @users("user_sales_manager")
+    def test_publish_validates_the_draft(self):
+        draft = self._new_version()
+        draft.step_ids.unlink()
+        with self.assertRaisesRegex(UserError, "no step"):
+            draft.action_publish()
+        with self.assertRaises(UserError):
+            draft.action_publish(in_flight="everything")
+        self.assertEqual(draft.state, "draft")
+        with self.assertRaises(UserError):
+            self.env["crm.deal.script"].browse(self.script.id).action_publish()
+
+    def test_retired_version_archived_only_without_deals_never_deleted_with_deals(self):
+        deal = self._create_deals()
+        draft = self._new_version()
+        draft.with_user(self.user_sales_manager).action_publish()
+        self.assertEqual(self.script.state, "retired")
+        v1 = self.script.with_user(self.user_sales_manager)
+        with self.assertRaises(ValidationError):
+            v1.action_archive()
+        with self.assertRaises(UserError):
+            v1.unlink()
+        deal.action_set_lost()
+        v1.action_archive()
+        self.assertFalse(v1.active)
+        with self.assertRaises(UserError):
+            v1.unlink()
+
+
+@tagged("post_install", "-at_install", "deal_stages")
+class TestDealVersionPublish(DealVersionCommon):
+    def test_keep_leaves_deals_on_their_version(self):
+        deals = self._deals_in_three_steps()
+        draft = self._new_version()
+        draft.with_user(self.user_sales_manager).action_publish()
+        self.assertEqual((self.script.state, draft.state), ("retired", "published"))
+        self.assertEqual(deals.deal_script_id, self.script)
+        self.assertEqual(self.sales_team_1.deal_script_id, draft)
+        new_deal = self._create_deals()
+        self.assertEqual(new_deal.deal_script_id, draft)
+        self.assertEqual(new_deal.deal_step_id, self._step(draft, "new"))
+        self.assertEqual(new_deal.deal_check_ids.check_id, self._step(draft, "new").check_ids)
+
+    def test_deal_on_v1_obeys_v1_gate_after_v2_dropped_it(self):
+        old_deal = self._create_deals()
+        draft = self._new_version()
+        self._step(draft, "new").check_ids.unlink()
+        draft.with_user(self.user_sales_manager).action_publish()
+        new_deal = self._create_deals()
+        with self.assertRaises(DealGateError):
+            old_deal.with_user(self.user_sales_salesman).stage_id = self.stage_team1_2
+        new_deal.with_user(self.user_sales_salesman).stage_id = self.stage_team1_2
+        self.assertEqual(new_deal.deal_step_id, self._step(draft, "proposition"))
+        self._tick(old_deal, self.check_signed)
+        old_deal.with_user(self.user_sales_salesman).stage_id = self.stage_team1_2
+        self.assertEqual(old_deal.deal_step_id, self.step_2, "still on version 1")
+
+    def test_migrate_moves_deals_with_history_sla_and_activities(self):
+        self.script.sla_working_time = False
+        start = datetime(2026, 3, 2, 9, 0)
+        with freeze_time(start):
+            deals = self._deals_in_three_steps()
+            self._tick(deals[0], self.check_signed)
+        draft = self._new_version()
+        new_step_2 = self._step(draft, "proposition")
+        new_step_2.sla_hours = 48
+        new_step_2.activity_template_ids.summary = "Issue the invoice (v2)"
+        self._step(draft, "prepayment").step_key = "payment"
+        old_activities = self._script_activities(deals)
+        moment = start + timedelta(hours=10)
+        with freeze_time(moment):
+            draft.with_user(self.user_sales_manager).action_publish(
+                in_flight="migrate", step_map={"prepayment": "payment"}
+            )
+        self.assertEqual(deals.deal_script_id, draft)
+        self.assertEqual(deals.mapped("deal_step_id.step_key"), ["new", "proposition", "payment"])
+        self.assertEqual(draft.deal_migration_plan, False, "done in the request")
+        for deal in deals:
+            stays = deal.deal_log_ids.sorted("id")
+            self.assertEqual(stays[-1].cause, "migrate")
+            self.assertEqual(stays[-1].script_id, draft)
+            self.assertEqual(stays[-1].date_in, moment)
+            self.assertEqual(stays[-2].date_out, moment)
+            self.assertEqual(len(deal.deal_log_ids.filtered(lambda s: s.cause == "migrate")), 1)
+            notes = deal.message_ids.filtered(lambda m: "version 2 of its process" in m.body)
+            self.assertEqual(len(notes), 1, "one note per deal")
+        # the deadline counts the time already spent in the step
+        self.assertEqual(deals[1].deal_sla_deadline, start + timedelta(hours=48))
+        self.assertFalse(deals[0].deal_sla_deadline)
+        # version 1's open activities are replaced by version 2's
+        self.assertFalse(old_activities.exists().filtered("active"))
+        new_activities = self._script_activities(deals)
+        self.assertTrue(new_activities)
+        self.assertEqual(new_activities.deal_script_activity_id.step_id.script_id, draft)
+        self.assertIn("Issue the invoice (v2)", new_activities.mapped("summary"))
+        # the ticked item carried over; version 2's gate now applies
+        self.assertTrue(
+            deals[0]
+            .deal_check_ids.filtered(
+                lambda c: c.step_id.script_id == draft and c.name == "Signed contract attached"
+            )
+            .done
+        )
+
+    def test_migrate_refused_when_a_step_has_no_target(self):
+        deals = self._deals_in_three_steps()
+        draft = self._new_version()
+        draft.return_step_other_id = False
+        self._step(draft, "prepayment").unlink()
+        with self.assertRaises(UserError) as caught:
+            draft.with_user(self.user_sales_manager).action_publish(in_flight="migrate")
+        self.assertIn(deals[2].name, str(caught.exception))
+        self.assertIn("prepayment", str(caught.exception))
+        self.assertEqual((self.script.state, draft.state), ("published", "draft"))
+        self.assertEqual(deals.deal_script_id, self.script)
+        # mapped explicitly, it goes
+        draft.with_user(self.user_sales_manager).action_publish(
+            in_flight="migrate", step_map={"prepayment": "proposition"}
+        )
+        self.assertEqual(deals[2].deal_step_id, self._step(draft, "proposition"))
+
+    def test_large_migration_finished_by_the_cron_in_batches(self):
+        deals = self._create_deals(5)
+        draft = self._new_version()
+        with patch.object(crm_deal_script_version, "MIGRATE_INLINE_LIMIT", 2):
+            draft.with_user(self.user_sales_manager).action_publish(in_flight="migrate")
+        self.assertEqual(len(deals.filtered(lambda d: d.deal_script_id == draft)), 2)
+        self.assertTrue(draft.deal_migration_plan)
+        IrCron = type(self.env["ir.cron"])
+        with patch.object(IrCron, "_commit_progress", lambda self, processed=0, **kw: 3600.0):
+            self.env["crm.lead"]._cron_deal_migrate(batch_size=2)
+        self.assertEqual(deals.deal_script_id, draft)
+        self.assertFalse(draft.deal_migration_plan)
+        self.assertEqual(len(deals.deal_log_ids.filtered(lambda s: s.cause == "migrate")), 5)
+
+
+@tagged("post_install", "-at_install", "deal_stages")
+class TestDealVersionDefinition(DealVersionCommon):
+    def test_export_import_export_is_identical(self):
+        self.script.return_step_other_id = self.step_1
+        self.step_3.auto_advance_domain = "[('probability', '>=', 90)]"
+        self.step_3.auto_advance_label = "Almost sure"
+        Script = self.env["crm.deal.script"].with_user(self.user_sales_manager)
+        text = Script.browse(self.script.id).export_definition()
+        draft = Script.browse(Script.import_definition(text))
+        self.assertEqual(draft.state, "draft")
+        self.assertEqual(draft.step_ids.mapped("stage_id"), self.script.step_ids.mapped("stage_id"))
+        self.assertEqual(draft.export_definition(), text)
+        self.assertIn('"format_version": 1', text)
+        self.assertIn('"activity_type": "mail.mail_activity_data_todo"', text)
+
+    @users("user_sales_manager")
+    def test_bad_file_lists_every_problem_and_creates_nothing(self):
+        Script = self.env["crm.deal.script"]
+        text = Script.browse(self.script.id).export_definition()
+        broken = text.replace('"strict_order"', '"strict_ordre"', 1)
+        broken = broken.replace(
+            '"required_fields": [\n        "expected_revenue"',
+            '"required_fields": [\n        "no_such_field"',
+            1,
+        )
+        broken = broken.replace('"mail.mail_activity_data_upload_document"', '"No such type"', 1)
+        broken = broken.replace('"key": "prepayment"', '"key": "proposition"', 1)
+        broken = broken.replace(
+            '"back_steps": [\n        "new"\n      ]',
+            '"back_steps": [\n        "nowhere"\n      ]',
+            1,
+        )
+        scripts, stages = Script.search_count([]), self.env["crm.stage"].search_count([])
+        with self.assertRaises(UserError) as caught:
+            Script.import_definition(broken)
+        message = str(caught.exception)
+        for expected in (
+            "strict_ordre",
+            "no_such_field",
+            "No such type",
+            "“proposition”",
+            "nowhere",
+        ):
+            self.assertIn(expected, message)
+        self.assertEqual(Script.search_count([]), scripts)
+        self.assertEqual(self.env["crm.stage"].search_count([]), stages)
+        with self.assertRaisesRegex(UserError, "not valid JSON"):
+            Script.import_definition("{not json")
+        with self.assertRaisesRegex(UserError, "not a deal process definition"):
+            Script.import_definition('{"steps": []}')
+
+    def test_shipped_b2b_definition_imports(self):
+        with open(
+            __file__.replace("tests/test_deal_version.py", "data/deal_script_b2b.json"),
+            encoding="utf-8",
+        ) as file:
+            text = file.read()
+        Script = self.env["crm.deal.script"].with_user(self.user_sales_manager)
+        draft = Script.browse(Script.import_definition(text))
+        self.assertEqual(draft.state, "draft")
+        template = self.env.ref("deal_stages.deal_script_template_b2b")
+        self.assertEqual(len(draft.step_ids), len(template.step_ids))
+        self.assertEqual(draft.export_definition(), text)
+
+
+@tagged("post_install", "-at_install", "deal_stages")
+class TestDealVersionReports(DealVersionCommon):
+    def test_time_in_step_by_process_version_and_step_key(self):
+        old_deal = self._create_deals()
+        self._tick(old_deal, self.check_signed)
+        old_deal.stage_id = self.stage_team1_2
+        draft = self._new_version()
+        draft.with_user(self.user_sales_manager).action_publish()
+        new_deal = self._create_deals()
+        self._tick(new_deal, self._step(draft, "new").check_ids[:1])
+        new_deal.deal_check_ids.filtered("required").write({"done": True})
+        new_deal.stage_id = self.stage_team1_2
+        Report = self.env["crm.deal.step.stay.report"]
+        domain = [("lead_id", "in", (old_deal | new_deal).ids)]
+        by_version = dict(
+            Report._read_group(domain + [("step_key", "=", "new")], ["version"], ["__count"])
+        )
+        self.assertEqual(by_version, {1: 1, 2: 1}, "the step compared across versions")
+        by_process = Report._read_group(domain, ["process_id"], ["__count"])
+        self.assertEqual(by_process, [(self.script, 4)], "every version in one process")

@@ -1,0 +1,207 @@
+"""The deal process as a file: the JSON definition format of a script.
+
+Plain code, no ORM: the schema of the document, its canonical text (so that
+export -> import -> export is byte-identical) and the structural checks of a
+file (types, unknown keys, step keys). Resolving the names a file refers to
+(stages, activity types, fields, templates, users) is the model's work
+(``crm.deal.script.definition.mixin``).
+
+A document::
+
+    {
+      "format": "deal_stages.process",
+      "format_version": 1,
+      "script": {"name": ..., "strict_order": true, ...},
+      "steps": [{"key": "proposal", "name": ..., "stage": "Proposal", ...}, ...]
+    }
+
+References are written as names a consultant can type: stages and sales
+teams by name, fields by technical name, users by login, activity types,
+templates and server actions by XML id (``module.name``) or by name.
+"""
+
+import json
+
+FORMAT = "deal_stages.process"
+FORMAT_VERSION = 1
+
+# (key, kind, default); kinds: str (required text), text (text or null),
+# html, bool, int, number, ref (a name or null), refs (list of names),
+# key (a step key or null), keys (list of step keys), choice:<a|b|...>
+SCRIPT_SCHEMA = (
+    ("name", "str", None),
+    ("teams", "refs", []),
+    ("strict_order", "bool", True),
+    ("note", "html", ""),
+    ("review_url", "text", None),
+    ("sla_working_time", "bool", True),
+    ("sla_warning_percent", "int", 80),
+    ("sla_escalation_hours", "number", 0),
+    ("sla_escalation_user", "ref", None),
+    ("return_step_increase", "key", None),
+    ("return_step_decrease", "key", None),
+    ("return_step_correction", "key", None),
+    ("return_step_other", "key", None),
+)
+STEP_SCHEMA = (
+    ("key", "str", None),
+    ("name", "str", None),
+    ("stage", "str", None),
+    ("sla_hours", "number", 0),
+    ("cancel_activities_on_exit", "bool", True),
+    ("require_activities_done", "bool", False),
+    ("required_fields", "refs", []),
+    ("mail_template", "ref", None),
+    ("mail_mode", "choice:auto|propose", "auto"),
+    ("server_actions", "refs", []),
+    ("back_steps", "keys", []),
+    ("is_feedback_step", "bool", False),
+    ("auto_advance_domain", "text", None),
+    ("auto_advance_label", "text", None),
+    ("auto_advance_required", "bool", False),
+    ("lost_reason_required", "bool", False),
+    ("lost_mail_template", "ref", None),
+    ("checks", "list:check", []),
+    ("activities", "list:activity", []),
+)
+CHECK_SCHEMA = (
+    ("name", "str", None),
+    ("required", "bool", True),
+)
+ACTIVITY_SCHEMA = (
+    ("trigger", "choice:enter|lost|sla|change", "enter"),
+    ("activity_type", "str", None),
+    ("summary", "text", None),
+    ("note", "html", ""),
+    ("deadline_days", "int", 0),
+    ("deadline_working_days", "bool", False),
+    ("assign_to", "choice:salesperson|team_leader|user", "salesperson"),
+    ("user", "ref", None),
+    ("reentry", "choice:once|always", "once"),
+)
+SUB_SCHEMAS = {"check": CHECK_SCHEMA, "activity": ACTIVITY_SCHEMA}
+RETURN_STEP_KEYS = tuple(key for key, kind, _default in SCRIPT_SCHEMA if kind == "key")
+
+
+def dumps(document):
+    """The canonical text of a document (keys in schema order, UTF-8 names)."""
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def _type_ok(kind, value):
+    if kind == "str":
+        return isinstance(value, str) and bool(value.strip())
+    if kind in ("text", "ref", "key"):
+        return value is None or isinstance(value, str)
+    if kind == "html":
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind in ("refs", "keys"):
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind.startswith("choice:"):
+        return value in kind[7:].split("|")
+    if kind.startswith("list:"):
+        return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+    raise ValueError(kind)
+
+
+def _expected(kind):
+    """How a problem names the expected type (English; the model translates
+    the sentence around it)."""
+    if kind.startswith("choice:"):
+        return " | ".join(kind[7:].split("|"))
+    return {
+        "str": "text",
+        "text": "text or null",
+        "ref": "name or null",
+        "key": "step key or null",
+        "html": "text",
+        "bool": "true | false",
+        "int": "integer",
+        "number": "number",
+        "refs": "list of names",
+        "keys": "list of step keys",
+    }.get(kind, "list of objects")
+
+
+def _normalize(data, schema, where, problems):
+    """``data`` with every key of ``schema`` (defaults filled in), problems appended."""
+    known = {key for key, _kind, _default in schema}
+    for key in data:
+        if key not in known:
+            problems.append(("unknown_key", where, key))
+    result = {}
+    for key, kind, default in schema:
+        if key not in data:
+            if default is None and kind == "str":
+                problems.append(("missing", where, key))
+            result[key] = list(default) if isinstance(default, list) else default
+            continue
+        value = data[key]
+        if not _type_ok(kind, value):
+            problems.append(("type", where, f"{key}: {_expected(kind)}"))
+            result[key] = list(default) if isinstance(default, list) else default
+            continue
+        if kind.startswith("list:"):
+            sub_schema = SUB_SCHEMAS[kind[5:]]
+            value = [
+                _normalize(item, sub_schema, f"{where} / {key} {index}", problems)
+                for index, item in enumerate(value, start=1)
+            ]
+        result[key] = value
+    return result
+
+
+def parse(text):
+    """Read a definition: (normalized document or None, [problems]).
+
+    A problem is a tuple (code, where, detail); codes: ``json``, ``format``,
+    ``unknown_key``, ``missing``, ``type``, ``duplicate_key``, ``unknown_step``,
+    ``no_step``. Every problem of the file is listed, not only the first.
+    """
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError) as error:
+        return None, [("json", "", str(error))]
+    if not isinstance(data, dict):
+        return None, [("format", "", "")]
+    problems = []
+    if data.get("format") != FORMAT or data.get("format_version") != FORMAT_VERSION:
+        problems.append(("format", "", f"{data.get('format')} {data.get('format_version')}"))
+    for key in data:
+        if key not in ("format", "format_version", "script", "steps"):
+            problems.append(("unknown_key", "", key))
+    script = data.get("script")
+    if not isinstance(script, dict):
+        problems.append(("missing", "", "script"))
+        script = {}
+    steps = data.get("steps")
+    if not isinstance(steps, list) or not all(isinstance(step, dict) for step in steps):
+        problems.append(("missing", "", "steps"))
+        steps = []
+    script = _normalize(script, SCRIPT_SCHEMA, "script", problems)
+    steps = [
+        _normalize(step, STEP_SCHEMA, f"step {step.get('key') or index}", problems)
+        for index, step in enumerate(steps, start=1)
+    ]
+    if not steps:
+        problems.append(("no_step", "", ""))
+    keys = [step["key"] for step in steps if step["key"]]
+    for key in sorted({key for key in keys if keys.count(key) > 1}):
+        problems.append(("duplicate_key", "", key))
+    known = set(keys)
+    for step in steps:
+        for back in step["back_steps"]:
+            if back not in known:
+                problems.append(("unknown_step", f"step {step['key']}", back))
+    for key in RETURN_STEP_KEYS:
+        if script[key] and script[key] not in known:
+            problems.append(("unknown_step", "script", script[key]))
+    document = {"format": FORMAT, "format_version": FORMAT_VERSION, "script": script}
+    document["steps"] = steps
+    return document, problems
