@@ -238,11 +238,13 @@ class LoadRun:
             [("module", "=", "deal_stages"), ("name", "=", "crm_team_b2b")],
             ["res_id"],
         )[0]["res_id"]
-        script_id = call("crm.deal.script", "search", [("team_ids", "in", [team_id])], limit=1)[0]
+        self.script_id = call(
+            "crm.deal.script", "search", [("team_ids", "in", [team_id])], limit=1
+        )[0]
         steps = call(
             "crm.deal.script.step",
             "search_read",
-            [("script_id", "=", script_id)],
+            [("script_id", "=", self.script_id)],
             ["stage_id"],
             order="sequence, id",
         )
@@ -361,12 +363,25 @@ class LoadRun:
                 "max_attempts": 1000,
             },
         )
+        # a published version is fixed: the hand-off goes into a new version,
+        # published before any deal exists (issue 16)
+        draft_id = call("crm.deal.script", "action_new_version", [self.script_id])
+        steps = call(
+            "crm.deal.script.step",
+            "search_read",
+            [("script_id", "=", draft_id)],
+            ["stage_id"],
+            order="sequence, id",
+        )
+        self.step_ids = [s["id"] for s in steps]
         call(
             "crm.deal.script.step",
             "write",
             [self.step_ids[3]],
             {"handoff_endpoint_id": endpoint_id, "handoff_required": True},
         )
+        call("crm.deal.script", "action_publish", [draft_id])
+        self.script_id = draft_id
 
     def restart_receiver(self, after):
         """Stop the receiver for a few seconds once, ``after`` seconds in."""
