@@ -468,7 +468,9 @@ class Bench:
         for user, user_activities in activities.grouped("user_id").items():
             listed = user_activities[:NOTIFY_LIST_LIMIT]
             body = Markup("<ul>%s</ul>") % Markup().join(
-                Markup('<li><a href="%s/mail/view?model=crm.lead&amp;res_id=%s">%s</a>: %s, %s</li>')
+                Markup(
+                    '<li><a href="%s/mail/view?model=crm.lead&amp;res_id=%s">%s</a>: %s, %s</li>'
+                )
                 % (base_url, act.res_id, act.res_name, act.summary, act.date_deadline)
                 for act in listed
             )

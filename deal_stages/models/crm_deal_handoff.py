@@ -380,7 +380,7 @@ class CrmDealHandoff(models.Model):
         activities = (
             self.env["mail.activity"]
             .sudo()
-            .with_context(clean_context(self.env.context))
+            .with_context(**clean_context(self.env.context))
             ._deal_engine_create(vals_list)
         )
         for handoff, activity in zip(owners, activities, strict=True):

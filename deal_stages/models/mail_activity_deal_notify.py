@@ -21,8 +21,11 @@ DEAL_NOTIFY_KEY = "deal_stages.activity_notify"
 DEAL_NOTIFY_LIST_LIMIT = 200
 
 
-class MailActivity(models.Model):
-    _inherit = "mail.activity"
+class MailActivityDealNotify(models.AbstractModel):
+    """Mixed into ``mail.activity`` (``models/mail_activity.py``)."""
+
+    _name = "mail.activity.deal.notify"
+    _description = "Deal: Activities Told Once"
 
     @api.model
     def _deal_engine_create(self, vals_list):
@@ -72,7 +75,7 @@ class MailActivity(models.Model):
         """
         # the system tells people: the mover may not read the assignees nor
         # every activity (a team leader's), and must not need to
-        Activity = self.sudo().with_context(clean_context(self.env.context))
+        Activity = self.sudo().with_context(**clean_context(self.env.context))
         ids = [act_id for act_ids in activity_ids_by_user.values() for act_id in act_ids]
         # done or cancelled in the same transaction (a deal that moved on at
         # once): no longer news
