@@ -272,7 +272,18 @@ class LoadRun:
             [("module", "=", "deal_stages"), ("name", "=", "crm_team_b2b")],
             ["res_id"],
         )[0]["res_id"]
-        script_id = call("crm.deal.script", "search", [("team_ids", "in", [team_id])], limit=1)[0]
+        script_id = call(
+            "crm.deal.script",
+            "search",
+            [("team_ids", "in", [team_id]), ("state", "=", "published")],
+            limit=1,
+        )[0]
+        handoff = bool(call("ir.model", "search", [("model", "=", "crm.deal.handoff")]))
+        if handoff:
+            # a published version is fixed: the hand-off is configured in a
+            # new version, published before the deals are created (the demo
+            # deals finish on the first one)
+            script_id = call("crm.deal.script", "action_new_version", [script_id])
         steps = call(
             "crm.deal.script.step",
             "search_read",
@@ -283,6 +294,8 @@ class LoadRun:
         self.step_ids = [s["id"] for s in steps]
         self.stage_ids = [s["stage_id"][0] for s in steps]
         self.prepare_handoff(call)
+        if handoff:
+            call("crm.deal.script", "action_publish", [script_id], in_flight="keep")
         group_id = call(
             "ir.model.data",
             "search_read",
