@@ -380,8 +380,8 @@ class CrmDealHandoff(models.Model):
         activities = (
             self.env["mail.activity"]
             .sudo()
-            .with_context(**clean_context(self.env.context), mail_activity_quick_update=True)
-            .create(vals_list)
+            .with_context(**clean_context(self.env.context))
+            ._deal_engine_create(vals_list)
         )
         for handoff, activity in zip(owners, activities, strict=True):
             handoff.activity_id = activity

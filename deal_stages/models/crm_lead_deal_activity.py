@@ -154,7 +154,8 @@ class CrmLeadDealActivity(models.AbstractModel):
                     continue
                 vals_list.append(template._deal_activity_values(lead, outcome, shared))
                 new_pairs.append(key)
-        activities = self.env["mail.activity"].create(vals_list)
+        # no email per activity: each assignee is told once per transaction
+        activities = self.env["mail.activity"]._deal_engine_create(vals_list)
         self._deal_mark_templates_applied(new_pairs)
         return activities
 

@@ -402,7 +402,7 @@ class CrmLeadDealMessage(models.AbstractModel):
                     "deal_step_id": lead.deal_step_id.id,
                 }
             )
-        return Activity.create(vals_list)
+        return Activity._deal_engine_create(vals_list)
 
     @api.model
     def _deal_proposal_texts(self, template, missing_email):
@@ -474,10 +474,11 @@ class CrmLeadDealMessage(models.AbstractModel):
         )
         if rating.feedback:
             note += Markup("<blockquote>%s</blockquote>") % rating.feedback
-        self.activity_schedule(
+        # the engine's activity: its assignee is told once with the others
+        self.with_context(mail_activity_quick_update=True).activity_schedule(
             activity_type_id=(callback_type or self.env.ref("mail.mail_activity_data_todo")).id,
             summary=self.env._("Call back the unhappy customer"),
             note=note,
             user_id=user.id,
             deal_feedback_callback=True,
-        )
+        ).with_env(self.env)._deal_notify_later()

@@ -533,7 +533,7 @@ class CrmLead(models.Model):
                 }
             )
         if vals_list:
-            self.env["mail.activity"].sudo().create(vals_list)
+            self.env["mail.activity"].sudo()._deal_engine_create(vals_list)
 
     # ------------------------------------------------------------
     # DEADLINE CRON: one deal that fails does not stop the others

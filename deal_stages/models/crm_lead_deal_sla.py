@@ -330,21 +330,23 @@ class CrmLeadDealSla(models.AbstractModel):
             }
         notes = defaultdict(list)
         # one create of the batch's activities, without Odoo's notification per
-        # activity: each assignee is told once below, listing their deals; the
-        # emails wait in the mail queue (no SMTP inside the cron's batches)
-        leads = leads.with_context(mail_activity_quick_update=True, mail_notify_force_send=False)
-        vals_list, activities = [], self.env["mail.activity"]
+        # activity: each assignee is told once at the end of the batch, listing
+        # their deals; the emails wait in the mail queue (no SMTP inside the
+        # cron's batches)
+        leads = leads.with_context(mail_notify_force_send=False)
+        vals_list = []
         if warn:
             vals_list += warn._deal_sla_warn(notes)
         if breach:
-            breach_vals, activities = breach.with_env(leads.env)._deal_sla_breach(notes)
-            vals_list += breach_vals
+            vals_list += breach.with_env(leads.env)._deal_sla_breach(notes)
         if escalate:
             vals_list += escalate._deal_sla_escalate(notes)
-        activities |= leads.env["mail.activity"].create(vals_list)
+        Activity = leads.env["mail.activity"]
+        Activity._deal_engine_create(vals_list)
         leads._deal_sla_write(values)
         leads._deal_sla_post(notes, breach)
-        leads._deal_sla_notify_assignees(activities)
+        # the batch is committed next: its assignees are told now, once
+        Activity._deal_notify_queued()
         return len(leads), len(leads) == limit
 
     def _deal_sla_warn(self, notes):
@@ -386,8 +388,8 @@ class CrmLeadDealSla(models.AbstractModel):
         """Second rung: the step's "deadline breach" activities (default: one
         for the team leader), the stay marked breached, the supervisors told.
 
-        :return: (values of the default activities to create, the activities
-            the steps' templates created)
+        :return: the values of the default activities to create (the steps'
+            templates create theirs)
         """
         outcome = SlaOutcome(notes)
         step_by_lead = {lead.id: lead.deal_step_id for lead in self}
@@ -404,9 +406,8 @@ class CrmLeadDealSla(models.AbstractModel):
                     deadline=lead._deal_sla_format_datetime(),
                 )
             )
-        scheduled = self.env["mail.activity"]
         if with_templates:
-            scheduled = with_templates._deal_schedule_activities(
+            with_templates._deal_schedule_activities(
                 {lead.id: step_by_lead[lead.id] for lead in with_templates}, "sla", outcome
             )
         vals_list = []
@@ -437,7 +438,7 @@ class CrmLeadDealSla(models.AbstractModel):
         self.env["crm.deal.stage.log"].sudo().search(
             [("lead_id", "in", self.ids), ("date_out", "=", False)]
         ).sla_breached = True
-        return vals_list, scheduled
+        return vals_list
 
     def _deal_sla_escalate(self, notes):
         """Third rung: the script's sales manager gets an activity.
@@ -560,38 +561,6 @@ class CrmLeadDealSla(models.AbstractModel):
                 ),
             ),
         )
-
-    def _deal_sla_notify_assignees(self, activities):
-        """Tell each assignee once about the activities the deadlines gave them.
-
-        Stands for Odoo's notification per assigned activity: one message per
-        person for the whole batch.
-        """
-        for user, user_activities in activities.grouped("user_id").items():
-            if not user.partner_id:
-                continue
-
-            def message(leads, tz, user_activities=user_activities):
-                acts = user_activities.with_env(leads.env)
-                return (
-                    leads.env._("Deal deadlines: activities for you (%(count)s)", count=len(acts)),
-                    Markup("<p>%s</p><ul>%s</ul>")
-                    % (
-                        leads.env._("The step deadlines of these deals gave you activities:"),
-                        Markup().join(
-                            Markup("<li>%s</li>")
-                            % leads.env._(
-                                "%(deal)s: %(activity)s, due %(date)s",
-                                deal=leads.browse(act.res_id)._deal_sla_link(),
-                                activity=act.summary or act.activity_type_id.name,
-                                date=fields.Date.to_string(act.date_deadline),
-                            )
-                            for act in acts
-                        ),
-                    ),
-                )
-
-            self._deal_sla_notify(user.partner_id, message)
 
     def _deal_sla_notify(self, partners, make_message):
         """Notify ``partners`` (inbox or email, as each chose; emails queued).

@@ -23,7 +23,8 @@ DEAL_ACTIVITY_DONE = DealActivityDone()
 
 
 class MailActivity(models.Model):
-    _inherit = "mail.activity"
+    _name = "mail.activity"
+    _inherit = ["mail.activity", "mail.activity.deal.notify"]
 
     deal_script_activity_id = fields.Many2one(
         "crm.deal.script.activity",

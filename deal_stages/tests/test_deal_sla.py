@@ -130,13 +130,15 @@ class TestDealSla(DealSlaCommon):
         with freeze_time(FRIDAY_15):
             deals = self._create_deals(3)
         manager = self.user_sales_manager.partner_id  # team leader and supervisor
+        # the deals' creation is committed (the leader told of its activities)
+        self.env.cr.flush()
+        domain = [("partner_ids", "in", manager.ids), ("message_type", "=", "user_notification")]
+        before = self.env["mail.message"].search(domain)
         with freeze_time("2026-11-10 14:00:00"), self.mock_mail_gateway():
             self._run_cron()
             self.assertFalse(self._mails, "nothing is sent during the cron: queued")
         self.assertEqual(set(deals.mapped("deal_sla_state")), {"breached"})
-        told = self.env["mail.message"].search(
-            [("partner_ids", "in", manager.ids), ("message_type", "=", "user_notification")]
-        )
+        told = self.env["mail.message"].search(domain) - before
         stalled = told.filtered(lambda m: "Deals stalled: 3" in (m.subject or ""))
         self.assertEqual(len(stalled), 1, "the supervisors get one message for the batch")
         assigned = told.filtered(lambda m: "activities for you (3)" in (m.subject or ""))

@@ -1,4 +1,7 @@
+from odoo import Command
 from odoo.tests import tagged, users, warmup
+
+from odoo.addons.mail.tests.common import mail_new_test_user
 
 from .common import DealStagesCommon
 
@@ -6,6 +9,18 @@ from .common import DealStagesCommon
 @tagged("post_install", "-at_install", "deal_stages", "deal_stages_perf")
 class TestDealPerformances(DealStagesCommon):
     """The engine works on batches: its cost does not grow with the batch."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # issue 18: a sales manager moving the salesperson's deals (not the
+        # team leader): the assignees are told, once
+        cls.user_deal_manager = mail_new_test_user(
+            cls.env,
+            login="user_deal_manager",
+            groups="sales_team.group_sale_manager",
+            notification_type="inbox",
+        )
 
     def _queries_to_move(self, deals, stage):
         return self._count_queries(lambda: deals.write({"stage_id": stage.id}))[0]
@@ -87,3 +102,68 @@ class TestDealPerformances(DealStagesCommon):
         with self.mock_mail_gateway(), self.assertQueryCount(user_sales_salesman=69):
             deal.write({"stage_id": self.stage_team1_2.id})
             self.env.flush_all()
+
+    def _with_bench_step(self):
+        """Step 2 as the bench's: 3 activities for the salesperson, 1 customer email."""
+        self.step_2.sudo().activity_template_ids = [
+            Command.create(
+                {
+                    "sequence": 10 + index,
+                    "activity_type_id": self.activity_type_todo.id,
+                    "summary": summary,
+                    "deadline_days": index + 1,
+                }
+            )
+            for index, summary in enumerate(["Send the invoice", "Call the customer"])
+        ]
+        self._with_customer_message()
+
+    def _queries_to_move_and_notify(self, deals, stage):
+        """The move and the assignees' notification sent at commit (not
+        Odoo's tracking messages, also sent at commit: one per deal, whoever
+        moves)."""
+        self.env.cr.flush()  # what the deals' creation queued is sent first
+
+        def move():
+            deals.write({"stage_id": stage.id})
+            self.env.flush_all()
+            self.env["mail.activity"]._deal_notify_queued()
+
+        return self._count_queries(move)[0]
+
+    @users("user_deal_manager")
+    @warmup
+    def test_manager_batch_move_queries_do_not_grow(self):
+        """The bench's "one write moving N deals by a manager": 3 activities per
+        deal for the salesperson, told once; one customer email per deal."""
+        self._with_bench_step()
+        small = self._create_customer_deals(20)
+        large = self._create_customer_deals(200)
+        with self.mock_mail_gateway():
+            small_count = self._queries_to_move_and_notify(small, self.stage_team1_2)
+            large_count = self._queries_to_move_and_notify(large, self.stage_team1_2)
+        self.assertEqual(len(self._script_activities(large)), 600)
+        told = self.env["mail.message"].search(
+            [
+                ("message_type", "=", "user_notification"),
+                ("partner_ids", "in", self.user_sales_salesman.partner_id.ids),
+                ("subject", "=", "New activities for you (600)"),
+            ]
+        )
+        self.assertEqual(len(told), 1)
+        # 70 queries for 20 deals, 84 for 200 (the ORM's chunks of 100 rows)
+        self.assertLessEqual(large_count, small_count + 16)
+
+    @users("user_deal_manager")
+    @warmup
+    def test_manager_single_move_query_count(self):
+        self._with_bench_step()
+        deal = self._create_customer_deals(1)
+        self.env.cr.flush()
+        self.env.invalidate_all()
+        # the salesperson's move (test_single_move_with_customer_message_query_count)
+        # with 3 activities, plus the salesperson told of them once
+        with self.mock_mail_gateway(), self.assertQueryCount(user_deal_manager=83):
+            deal.write({"stage_id": self.stage_team1_2.id})
+            self.env.flush_all()
+            self.env["mail.activity"]._deal_notify_queued()
