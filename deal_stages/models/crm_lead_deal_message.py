@@ -1,6 +1,7 @@
 """Deal feature: the customer messages of the steps (sent or proposed)
 and the feedback follow-up."""
 
+import contextlib
 import uuid
 from collections import defaultdict
 
@@ -35,12 +36,10 @@ class CrmLeadDealMessage(models.AbstractModel):
         the user's name and address (activities, messages, the move's
         tracking), each of which would otherwise be a query of its own.
         """
-        try:
-            # as the user: a customer the user may not read is read (and
-            # refused) by what needs it, which reports it on the deal
+        # as the user: a customer the user may not read is read (and refused)
+        # by what needs it, which reports it on the deal
+        with contextlib.suppress(AccessError):
             (self.partner_id | self.env.user.partner_id).fetch()
-        except AccessError:
-            pass
 
     def _deal_customer_email(self):
         """The address the deal's customer messages go to (False: none)."""
