@@ -121,7 +121,11 @@ class BaseAutomation(models.Model):
             )
             automation_done[self] = records_done + records
         if records and "date_automation_last" in records._fields:
-            records.date_automation_last = self.env.cr.now()
+            # Odoo's mark of the rule's last run, written as a column of the
+            # move's own update: through every override of the deals' write
+            # (tracking, the engine, the rules evaluated again) it costs the
+            # move a second write of the deals
+            models.BaseModel.write(records, {"date_automation_last": self.env.cr.now()})
         collector.add("_deal_run_entry_automation", records.ids)
 
 

@@ -2,10 +2,17 @@ from datetime import datetime, time, timedelta
 
 import pytz
 
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 from odoo.exceptions import ValidationError
 
 from .crm_deal_script_version import COSMETIC_ACTIVITY_FIELDS, check_fixed
+
+# what the engine reads of a template on every move (``_deal_templates``);
+# ``user_id`` is read when used: a user deleted since leaves no stale id
+DEAL_TEMPLATE_CACHED_FIELDS = (
+    "step_id", "activity_type_id", "summary", "note", "deadline_days", "deadline_working_days",
+    "assign_to", "reentry",
+)  # fmt: skip
 
 
 class CrmDealScriptActivity(models.Model):
@@ -13,6 +20,8 @@ class CrmDealScriptActivity(models.Model):
 
     _name = "crm.deal.script.activity"
     _description = "Deal Script Activity Template"
+    # the engine caches the templates (_deal_templates): changes clear it
+    _inherit = ["crm.deal.config.mixin"]
     _order = "step_id, sequence, id"
 
     step_id = fields.Many2one("crm.deal.script.step", required=True, index=True, ondelete="cascade")
@@ -108,6 +117,48 @@ class CrmDealScriptActivity(models.Model):
     # ------------------------------------------------------------
     # ENGINE: the activity this template gives a deal
     # ------------------------------------------------------------
+
+    @api.model
+    def _deal_templates(self, steps, trigger):
+        """The templates of ``steps`` run on ``trigger``, in order, read from
+        the configuration cache: the entry work of every move needs them, and
+        they change only when an administrator edits the scripts."""
+        self.browse().check_access("read")
+        ids_of, values = self._deal_templates_cache()
+        templates = self.browse(
+            template_id
+            for step_id in dict.fromkeys(steps._ids)  # each step once
+            for template_id in ids_of.get((step_id, trigger), ())
+        )
+        # into the record cache, as a read of the database would put them
+        # (what the transaction changed or read already stays)
+        filling = templates.with_context(prefetch_langs=False)
+        for fname in DEAL_TEMPLATE_CACHED_FIELDS:
+            column = values[fname]
+            self._fields[fname]._insert_cache(filling, [column[tid] for tid in templates.ids])
+        return templates
+
+    @api.model
+    @tools.ormcache("self.env.lang")
+    def _deal_templates_cache(self):
+        """({(step id, trigger): template ids in order}, {field: {template id:
+        value as read from the database}}) of every template, texts in the
+        context's language. Cleared when templates change (config mixin)."""
+        # configuration shared by all users (cached): the caller's access is
+        # checked by _deal_templates
+        templates = (
+            self.sudo()
+            .with_context(prefetch_langs=False)
+            .search_fetch([], ["trigger", *DEAL_TEMPLATE_CACHED_FIELDS], order="sequence, id")
+        )
+        ids_of = {}
+        for template in templates:
+            ids_of.setdefault((template.step_id.id, template.trigger), []).append(template.id)
+        values = {}
+        for fname in DEAL_TEMPLATE_CACHED_FIELDS:
+            cache = self._fields[fname]._get_cache(templates.env)
+            values[fname] = {template_id: cache[template_id] for template_id in templates.ids}
+        return {key: tuple(ids) for key, ids in ids_of.items()}, values
 
     def _determine_assignee(self, lead):
         """(user, warning): who gets the activity of this template on ``lead``."""

@@ -1,5 +1,6 @@
 from odoo import api, fields, models
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+from odoo.tools import SQL
 from odoo.tools.misc import clean_context
 
 from ..tools import DealOutcome, ranked_group_orderby
@@ -39,10 +40,12 @@ class CrmDealStageLog(models.Model):
     company_id = fields.Many2one("res.company", index=True)
     date_in = fields.Datetime(string="Entered", required=True, default=fields.Datetime.now)
     date_out = fields.Datetime(string="Left")
+    # precomputed: a new stay is inserted with its duration, not updated after
     duration_hours = fields.Float(
         string="Time in Step (hours)",
         compute="_compute_duration_hours",
         store=True,
+        precompute=True,
         aggregator="avg",
     )
     cause = fields.Selection(CAUSES, required=True, default="move")
@@ -122,12 +125,76 @@ class CrmDealStageLog(models.Model):
     # ENGINE
     # ------------------------------------------------------------
 
+    @api.model
+    def _close_open_stays(self, lead_ids, date_out):
+        """Close the open stays of the deals ``lead_ids`` at ``date_out``.
+
+        One statement: ``date_out`` and the duration (as
+        ``_compute_duration_hours`` computes it) are written where the stays
+        are found, before the deals' next stays are inserted (the database
+        allows one open stay per deal).
+
+        :return: the stays closed
+        """
+        self.flush_model(["lead_id", "date_in", "date_out", "duration_hours"])
+        rows = self.env.execute_query(
+            SQL(
+                """
+                UPDATE crm_deal_stage_log
+                   SET date_out = %(date_out)s,
+                       duration_hours = EXTRACT(EPOCH FROM %(date_out)s - date_in)::float8 / 3600,
+                       write_uid = %(uid)s,
+                       write_date = %(now)s
+                 WHERE lead_id = ANY(%(lead_ids)s) AND date_out IS NULL
+             RETURNING id
+                """,
+                date_out=date_out,
+                uid=self.env.uid,
+                now=self.env.cr.now(),
+                lead_ids=list(lead_ids),
+            )
+        )
+        stays = self.browse(row[0] for row in rows)
+        stays.invalidate_recordset(
+            ["date_out", "duration_hours", "write_uid", "write_date"], flush=False
+        )
+        self.env["crm.deal.step.total"]._mark_stays(stays)
+        return stays
+
+    @api.model
+    def _claim_entries(self, lead_ids):
+        """The stays of the deals ``lead_ids`` whose entry is not processed
+        yet, marked processed, oldest first: one statement.
+
+        Marked before the work is done: an entry is never applied twice, not
+        even by a move made while the entry work runs (a server action); a
+        failure of the work rolls the mark back with it.
+        """
+        self.flush_model(["lead_id", "date_in", "entry_done"])
+        rows = self.env.execute_query(
+            SQL(
+                """
+                UPDATE crm_deal_stage_log
+                   SET entry_done = TRUE, write_uid = %(uid)s, write_date = %(now)s
+                 WHERE lead_id = ANY(%(lead_ids)s) AND entry_done IS NOT TRUE
+             RETURNING id, date_in
+                """,
+                uid=self.env.uid,
+                now=self.env.cr.now(),
+                lead_ids=list(lead_ids),
+            )
+        )
+        rows.sort(key=lambda row: (row[1], row[0]))  # by date_in, id
+        stays = self.browse(row[0] for row in rows)
+        stays.invalidate_recordset(["entry_done", "write_uid", "write_date"], flush=False)
+        return stays
+
     def _process_entries(self, env):
         """Apply what the steps of these stays do on entry, in batch.
 
         Only stays the deal is still in get the automation: a step's entry
-        work is for deals that stand in it. All stays are marked done, so the
-        engine never applies an entry twice.
+        work is for deals that stand in it. The stays come marked done
+        (``_claim_entries``), so the engine never applies an entry twice.
 
         :param env: the environment the work on the deals is done in
         """
@@ -137,6 +204,7 @@ class CrmDealStageLog(models.Model):
             # the engine's own rows: the caller's default_* keys stay out
             env = env(context=clean_context(env.context))
             leads = current.lead_id.with_env(env)
+            leads._deal_prefetch_partners()
             activities = leads._deal_cancel_left_activities()
             step_by_lead = {log.lead_id.id: log.step_id for log in current}
             leads._deal_schedule_activities(
@@ -152,7 +220,6 @@ class CrmDealStageLog(models.Model):
             current.with_env(env)._run_step_server_actions(outcome)
             leads._deal_sla_start(current)
             outcome.post(leads, current)
-        self.entry_done = True
 
     def _run_step_server_actions(self, outcome=None):
         # which steps have actions: the scripts' structure (cached), no query

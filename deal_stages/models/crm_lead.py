@@ -262,17 +262,9 @@ class CrmLead(models.Model):
                 (assigned - moved)._deal_open_stays(origins, date_in=None)
 
     def _deal_close_stays(self, date_out):
-        # the history is written by the system: users only read it; date_in
-        # is fetched with the search (the duration needs it: no second query)
-        stays = (
-            self.env["crm.deal.stage.log"]
-            .sudo()
-            .search_fetch([("lead_id", "in", self.ids), ("date_out", "=", False)], ["date_in"])
-        )
-        stays.write({"date_out": date_out})
-        # written now, before the next stays are inserted: the database allows
-        # one open stay per deal
-        stays.flush_recordset(["date_out", "duration_hours"])
+        # the history is written by the system: users only read it; closed in
+        # one statement, before the next stays are inserted
+        self.env["crm.deal.stage.log"].sudo()._close_open_stays(self.ids, date_out)
         # leaving a step ends its deadline: no escalation for a step left in time
         self._deal_sla_clear()
 
@@ -344,9 +336,7 @@ class CrmLead(models.Model):
             return
         # the history is system-owned (read-only for users); the work on the
         # deals is done with the caller's rights
-        self.env["crm.deal.stage.log"].sudo().search(
-            [("lead_id", "in", self.ids), ("entry_done", "=", False)], order="date_in, id"
-        )._process_entries(self.env)
+        self.env["crm.deal.stage.log"].sudo()._claim_entries(self.ids)._process_entries(self.env)
 
     # ------------------------------------------------------------
     # ENGINE: AUTO-ADVANCE (a step's condition met moves the deal on)

@@ -106,15 +106,9 @@ class CrmLeadDealActivity(models.AbstractModel):
             ``DealActivities`` of ``_deal_cancel_left_activities``
         """
         steps = self.env["crm.deal.script.step"].concat(*step_by_lead.values())
-        # one query for the templates and the fields used below
-        templates = self.env["crm.deal.script.activity"].search_fetch(
-            [("step_id", "in", steps.ids), ("trigger", "=", trigger)],
-            [
-                "step_id", "sequence", "activity_type_id", "summary", "note",
-                "deadline_days", "deadline_working_days", "assign_to", "user_id", "reentry",
-            ],
-            order="sequence, id",
-        )  # fmt: skip
+        # the templates and the fields used below come from the configuration
+        # cache: no query
+        templates = self.env["crm.deal.script.activity"]._deal_templates(steps, trigger)
         if not templates:
             return self.env["mail.activity"]
         templates_by_step = templates.grouped("step_id")

@@ -86,7 +86,7 @@ class TestDealPerformances(DealStagesCommon):
         # history (and its time-in-step totals marked), one activity, the
         # note, the board (Odoo's own move and tracking included); the
         # scripts' structure is cached
-        with self.assertQueryCount(user_sales_salesman=55):
+        with self.assertQueryCount(user_sales_salesman=53):
             deal.write({"stage_id": self.stage_team1_2.id})
             self.env.flush_all()
 
@@ -99,7 +99,7 @@ class TestDealPerformances(DealStagesCommon):
         self.env.invalidate_all()
         # the same plus the customer's message: rendered, posted and queued in
         # 14 more queries (posting through a composer cost about 40)
-        with self.mock_mail_gateway(), self.assertQueryCount(user_sales_salesman=69):
+        with self.mock_mail_gateway(), self.assertQueryCount(user_sales_salesman=67):
             deal.write({"stage_id": self.stage_team1_2.id})
             self.env.flush_all()
 
