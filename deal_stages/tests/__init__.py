@@ -24,3 +24,4 @@ from . import test_security_attacks_portal
 from . import test_deal_handoff
 from . import test_deal_handoff_ui
 from . import test_deal_handoff_tools
+from . import test_deal_replica
