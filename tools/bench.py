@@ -643,9 +643,7 @@ class Bench:
             if hasattr(Model, "formatted_read_grouping_sets"):
 
                 def read():
-                    Model.formatted_read_grouping_sets(
-                        [], grouping_sets, [*measures, "__count"]
-                    )
+                    Model.formatted_read_grouping_sets([], grouping_sets, [*measures, "__count"])
             else:
 
                 def read():
