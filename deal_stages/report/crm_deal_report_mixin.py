@@ -77,12 +77,12 @@ class CrmDealReportMixin(models.AbstractModel):
         seconds: average, median and 90th percentile, in hours and days."""
         return SQL(
             """
-            %(seconds)s / 3600 AS hours,
-            %(seconds)s / 3600 AS median_hours,
-            %(seconds)s / 3600 AS p90_hours,
-            %(seconds)s / 86400 AS days,
-            %(seconds)s / 86400 AS median_days,
-            %(seconds)s / 86400 AS p90_days
+            (%(seconds)s) / 3600 AS hours,
+            (%(seconds)s) / 3600 AS median_hours,
+            (%(seconds)s) / 3600 AS p90_hours,
+            (%(seconds)s) / 86400 AS days,
+            (%(seconds)s) / 86400 AS median_days,
+            (%(seconds)s) / 86400 AS p90_days
             """,
             seconds=seconds,
         )
