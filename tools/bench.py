@@ -37,6 +37,8 @@ BULK_SIZES = (200, 1000)
 SLA_OPEN, SLA_DUE = 20000, 100
 PIVOT_ROWS = 1_000_000
 PIVOT_RUNS = 5
+PIVOT_DEALS = 100_000
+PIVOT_SALESPEOPLE = 20
 # the time-in-step analyses read by the pivot rows: (model, group by, measures)
 REPORT_TARGETS = [
     (
@@ -690,46 +692,177 @@ class Bench:
     # ------------------------------------------------------------ pivot
 
     def bench_pivot(self):
+        """The time-in-step analyses over a large history (the data of
+        tools/bench_time_in_step.py): 100,000 deals of a 7-step script, 10
+        stays each, 20 salespeople, two teams, a lost deal in ten.
+
+        Rows: the pivot by step as a sales manager (history, per deal, per
+        stay); the pivot crossed by salesperson (step x salesperson, exact
+        median and p90, every total) as a sales manager; a team leader's
+        pivots, whose record rules join the deal to its team.
+        """
         rows = PIVOT_ROWS // 10 if self.quick else PIVOT_ROWS
-        say(f"pivot: generating {rows:,} stage log rows ...")
-        with self.env() as env:
-            lead_ids = env["crm.lead"].search([("deal_script_id", "!=", False)]).ids
-            step_ids = (
-                env["crm.deal.script.step"].search([("script_id.is_template", "=", False)]).ids
+        deals = PIVOT_DEALS // 10 if self.quick else PIVOT_DEALS
+        say(f"pivot: generating {deals:,} deals, {rows:,} stage log rows ...")
+        self.pivot_data(deals, rows)
+        self.vacuum("crm_lead", "crm_deal_stage_log", "crm_deal_step_total")
+        targets = [("crm.deal.stage.log", "step_id", ["duration_hours:avg"])]
+        targets += REPORT_TARGETS
+        for model, groupby, measures in targets:
+            measure = self.pivot_measure(self.manager, model, [[groupby], []], measures)
+            self.add(
+                f"pivot time in step, {rows:,} rows ({model}, median of {PIVOT_RUNS})",
+                {"addon": str(measure)},
+                f"< 1 s ({measure.seconds:.2f} s)",
+                measure.seconds < 1,
             )
-            stage_ids = env["crm.stage"].search([]).ids
+        self.bench_pivot_salesperson(rows)
+        self.bench_pivot_leader(rows)
+
+    def bench_pivot_salesperson(self, rows):
+        """Step x salesperson as a sales manager: every cell, row and column
+        total with its exact median and 90th percentile (issue 18)."""
+        sets = [["step_id"], ["step_id", "salesperson_id"], ["salesperson_id"], []]
+        for model, __, measures in REPORT_TARGETS:
+            measure = self.pivot_measure(self.manager, model, sets, measures)
+            self.add(
+                f"pivot step x salesperson, {rows:,} rows ({model}, sales manager)",
+                {"addon": str(measure)},
+                f"< 1 s ({measure.seconds:.2f} s)",
+                measure.seconds < 1,
+            )
+
+    def bench_pivot_leader(self, rows):
+        """A team leader's pivots by step: the record rules (deals of the
+        teams they lead, or their own) select half of the history."""
+        for model, groupby, measures in REPORT_TARGETS:
+            measure = self.pivot_measure(self.pivot_leader, model, [[groupby], []], measures)
+            self.add(
+                f"pivot time in step, {rows:,} rows ({model}, team leader)",
+                {"addon": str(measure)},
+                f"< 0.5 s ({measure.seconds:.2f} s)",
+                measure.seconds < 0.5,
+            )
+
+    def pivot_measure(self, uid, model, grouping_sets, measures):
+        """Median of PIVOT_RUNS pivot loads (all the groupings the web client
+        asks for in one call, every measure of the view) by user ``uid``."""
+        with self.env(uid=uid) as env:
+            Model = env[model]
+            if hasattr(Model, "formatted_read_grouping_sets"):
+
+                def read():
+                    Model.formatted_read_grouping_sets([], grouping_sets, [*measures, "__count"])
+            else:
+
+                def read():
+                    Model.formatted_read_group([], grouping_sets[0], [*measures, "__count"])
+
+            read()  # warm the caches (ACL, rules) as a second pivot load does
+            runs = [self.measured(env, read) for __ in range(PIVOT_RUNS)]
+        return sorted(runs, key=lambda m: m.seconds)[len(runs) // 2]
+
+    def pivot_data(self, deals, rows):
+        """Deals and stays of the pivot rows, written by SQL in batch."""
+        from odoo import Command
+
+        with self.env() as env:
+            salesman = env.ref("sales_team.group_sale_salesman")
+            users = (
+                env["res.users"]
+                .with_context(no_reset_password=True, mail_create_nolog=True)
+                .create(
+                    [
+                        {
+                            "name": f"Bench Pivot Salesperson {index}",
+                            "login": f"bench_pivot_sales_{index}_{self.tag}",
+                            "group_ids": [Command.link(salesman.id)],
+                        }
+                        for index in range(PIVOT_SALESPEOPLE)
+                    ]
+                    + [
+                        {
+                            "name": "Bench Team Leader",
+                            "login": f"bench_leader_{self.tag}",
+                            "group_ids": [
+                                Command.link(env.ref("deal_stages.group_deal_supervisor").id)
+                            ],
+                        }
+                    ]
+                )
+            )
+            salespeople, leader = users[:-1], users[-1]
+            self.pivot_leader = leader.id
+            teams = env["crm.team"].create(
+                [{"name": "Bench Pivot A", "user_id": leader.id}, {"name": "Bench Pivot B"}]
+            )
+            stages = env["crm.stage"].create(
+                [{"name": f"Bench Pivot {index}", "sequence": 1100 + index} for index in range(7)]
+            )
+            script = env["crm.deal.script"].create(
+                {
+                    "name": "Bench pivot script",
+                    "team_ids": [Command.set(teams.ids)],
+                    "step_ids": [
+                        Command.create({"sequence": index, "stage_id": stage.id})
+                        for index, stage in enumerate(stages)
+                    ],
+                }
+            )
+            steps = script.step_ids.sorted("sequence")
+            env.flush_all()
+            params = {
+                "teams": teams.ids,
+                "users": salespeople.ids,
+                "nusers": len(salespeople),
+                "company": env.company.id,
+                "stages": stages.ids,
+                "script": script.id,
+                "steps": steps.ids,
+                "deals": deals,
+                "per_deal": max(rows // deals, 1),
+            }
+            env.cr.execute(
+                """
+                INSERT INTO crm_lead (name, type, active, probability, won_status, team_id,
+                                      user_id, company_id, stage_id, deal_script_id,
+                                      deal_step_id, expected_revenue, date_closed,
+                                      date_last_stage_update, create_date, write_date)
+                SELECT 'Bench pivot deal ' || n, 'opportunity', n %% 10 != 0,
+                       CASE WHEN n %% 10 = 0 THEN 0 ELSE 50 END,
+                       CASE WHEN n %% 10 = 0 THEN 'lost' ELSE 'pending' END,
+                       (%(teams)s::int[])[1 + n %% 2], (%(users)s::int[])[1 + n %% %(nusers)s],
+                       %(company)s, (%(stages)s::int[])[1 + n %% 7], %(script)s,
+                       (%(steps)s::int[])[1 + n %% 7], 1000 + n %% 5000,
+                       CASE WHEN n %% 10 = 0 THEN now() - interval '1 day' END,
+                       now() - interval '1 day', now() - interval '400 days', now()
+                  FROM generate_series(1, %(deals)s) n
+                """,
+                params,
+            )
+            # deal i gets rows/deals consecutive stays walking the steps
+            # (with returns), 1 to 200 hours each; the last stay is open
             env.cr.execute(
                 """
                 INSERT INTO crm_deal_stage_log (
-                    lead_id, script_id, step_id, stage_id, from_stage_id, user_id,
-                    salesperson_id, team_id, company_id, date_in, date_out,
-                    duration_hours, cause, entry_done, create_uid, create_date,
-                    write_uid, write_date)
-                SELECT (%(leads)s::int[])[1 + g %% %(nleads)s], %(script)s,
-                       (%(steps)s::int[])[1 + g %% %(nsteps)s],
-                       (%(stages)s::int[])[1 + g %% %(nstages)s],
-                       (%(stages)s::int[])[1 + (g + 1) %% %(nstages)s],
-                       %(uid)s, %(uid)s, %(team)s, %(company)s,
-                       now() at time zone 'utc' - (g %% 20000) * interval '1 hour',
-                       now() at time zone 'utc' - (g %% 20000) * interval '1 hour'
-                           + (g %% 97) * interval '1 hour',
-                       g %% 97, 'move', true, 1, now() at time zone 'utc', 1,
-                       now() at time zone 'utc'
-                  FROM generate_series(1, %(rows)s) g
+                    lead_id, script_id, step_id, stage_id, user_id, salesperson_id, team_id,
+                    company_id, date_in, date_out, duration_hours, cause, sla_breached,
+                    entry_done)
+                SELECT lead.id, %(script)s, (%(steps)s::int[])[1 + (k + lead.id) %% 7],
+                       (%(stages)s::int[])[1 + (k + lead.id) %% 7], lead.user_id,
+                       lead.user_id, lead.team_id, lead.company_id,
+                       now() - interval '400 days' + (k * interval '30 hours'),
+                       CASE WHEN k < %(per_deal)s - 1 THEN now() - interval '400 days'
+                            + (k * interval '30 hours') + ((1 + (k * 7919 + lead.id) %% 200)
+                            * interval '1 hour') END,
+                       CASE WHEN k < %(per_deal)s - 1 THEN 1 + (k * 7919 + lead.id) %% 200 END,
+                       CASE WHEN k %% 25 = 0 THEN 'override' ELSE 'move' END,
+                       (k * 7919 + lead.id) %% 200 > 150, TRUE
+                  FROM crm_lead lead
+                 CROSS JOIN generate_series(0, %(per_deal)s - 1) k
+                 WHERE lead.deal_script_id = %(script)s
                 """,
-                {
-                    "leads": lead_ids,
-                    "nleads": len(lead_ids),
-                    "steps": step_ids,
-                    "nsteps": len(step_ids),
-                    "stages": stage_ids,
-                    "nstages": len(stage_ids),
-                    "script": self.script,
-                    "uid": self.mover,
-                    "team": self.team["addon"],
-                    "company": env.ref("base.main_company").id,
-                    "rows": rows,
-                },
+                params,
             )
             # the history was written by SQL: its per-deal totals (kept by
             # the ORM as stays are written) are rebuilt once
@@ -739,34 +872,6 @@ class Bench:
                 f"pivot: per-deal totals of {rows:,} stays rebuilt in "
                 f"{time.perf_counter() - started:.1f} s (once, after the SQL insert)"
             )
-        self.vacuum("crm_deal_stage_log", "crm_deal_step_total")
-        with self.env(uid=self.manager) as env:
-            targets = [("crm.deal.stage.log", "step_id", ["duration_hours:avg"])]
-            targets += REPORT_TARGETS
-            for model, groupby, measures in targets:
-                Model = env[model]
-                # the pivot view's first load: rows by step plus the total,
-                # every measure of the view (exact medians and p90 included)
-                if hasattr(Model, "formatted_read_grouping_sets"):
-
-                    def read(Model=Model, groupby=groupby, measures=measures):
-                        Model.formatted_read_grouping_sets(
-                            [], [[groupby], []], [*measures, "__count"]
-                        )
-                else:
-
-                    def read(Model=Model, groupby=groupby, measures=measures):
-                        Model.formatted_read_group([], [groupby], [*measures, "__count"])
-
-                read()  # warm the caches (ACL, rules) as a second pivot load does
-                runs = [self.measured(env, read) for __ in range(PIVOT_RUNS)]
-                measure = sorted(runs, key=lambda m: m.seconds)[len(runs) // 2]
-                self.add(
-                    f"pivot time in step, {rows:,} rows ({model}, median of {PIVOT_RUNS})",
-                    {"addon": str(measure)},
-                    f"< 1 s ({measure.seconds:.2f} s)",
-                    measure.seconds < 1,
-                )
 
     # ------------------------------------------------------------ hand-off
 

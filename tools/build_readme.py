@@ -16,6 +16,7 @@ SECTIONS = [
     ("CONFIGURE.md", "Configuration"),
     ("USAGE.md", "Usage"),
     ("HANDOFF.md", "Hand-off to the accounting program / production"),
+    ("DEPLOYMENT.md", "Deployment"),
     ("ROADMAP.md", "Known issues / Roadmap"),
 ]
 

@@ -73,11 +73,13 @@ class CrmDealStageLog(models.Model):
     _entry_pending_index = models.Index("(lead_id) WHERE entry_done IS NOT TRUE")
     _lead_date_index = models.Index("(lead_id, date_in)")
     # time-in-step analysis (crm.deal.step.stay.report): its pivot reads the
-    # stays from this index alone, already in step order, so the exact
-    # medians need no sort of the whole history
+    # stays from this index alone (every column its view reads, script_id
+    # for the versions' join), already in step and salesperson order, so
+    # the rows, cells and totals of step x salesperson need no sort of the
+    # whole history before their exact medians
     _step_duration_index = models.Index(
-        "(step_id, duration_hours)"
-        " INCLUDE (lead_id, company_id, salesperson_id, team_id, date_in, date_out)"
+        "(step_id, salesperson_id, duration_hours)"
+        " INCLUDE (lead_id, script_id, company_id, team_id, date_in, date_out)"
         " WHERE step_id IS NOT NULL AND cause != 'lost'"
     )
 

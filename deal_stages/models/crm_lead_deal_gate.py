@@ -3,7 +3,7 @@ policy), the checklist queries and the supervisor override."""
 
 from markupsafe import Markup
 
-from odoo import fields, models
+from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.fields import Domain
 
@@ -151,10 +151,13 @@ class CrmLeadDealGate(models.AbstractModel):
         }
         return DealGateError("\n".join(lines), payload)
 
+    @api.readonly
     def get_deal_gate_info(self, stage_id):
         """What blocks moving these deals to ``stage_id``, for the web client.
 
         Returns the payload of the refusal dialog (empty ``deals``: allowed).
+        A read: called over RPC it runs on a read-only cursor (a replica when
+        the deployment has one), so nothing on its path may write.
         """
         self.check_access("read")
         stage = self.env["crm.stage"].browse(stage_id).exists()

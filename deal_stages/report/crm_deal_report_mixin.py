@@ -69,7 +69,7 @@ class CrmDealReportMixin(models.AbstractModel):
         without percentiles keep the defaults (and save the query).
         """
         if self._percentile_fields:
-            self.env.cr.execute("SET LOCAL work_mem = '64MB'; SET LOCAL jit = off")
+            self.env.cr.execute("SET LOCAL work_mem = '128MB'; SET LOCAL jit = off")
         return True
 
     def _time_measures_sql(self, seconds):
@@ -77,12 +77,12 @@ class CrmDealReportMixin(models.AbstractModel):
         seconds: average, median and 90th percentile, in hours and days."""
         return SQL(
             """
-            %(seconds)s / 3600 AS hours,
-            %(seconds)s / 3600 AS median_hours,
-            %(seconds)s / 3600 AS p90_hours,
-            %(seconds)s / 86400 AS days,
-            %(seconds)s / 86400 AS median_days,
-            %(seconds)s / 86400 AS p90_days
+            (%(seconds)s) / 3600 AS hours,
+            (%(seconds)s) / 3600 AS median_hours,
+            (%(seconds)s) / 3600 AS p90_hours,
+            (%(seconds)s) / 86400 AS days,
+            (%(seconds)s) / 86400 AS median_days,
+            (%(seconds)s) / 86400 AS p90_days
             """,
             seconds=seconds,
         )
@@ -101,6 +101,8 @@ class CrmDealReportMixin(models.AbstractModel):
         A stay ends when the deal leaves the stage, or when the deal is closed
         (won, lost, archived) while standing in it. The map is built once per
         query, so the history is read without a lookup of its deal per row.
+        Any open stay qualifies (the views look up open stays in a step
+        only): the test is then read from the index of open stays alone.
         """
         return SQL(
             """
@@ -109,8 +111,7 @@ class CrmDealReportMixin(models.AbstractModel):
              WHERE (deal.won_status != 'pending' OR NOT deal.active)
                AND EXISTS (SELECT 1
                              FROM crm_deal_stage_log running
-                            WHERE running.lead_id = deal.id AND running.date_out IS NULL
-                              AND running.step_id IS NOT NULL AND running.cause != 'lost')
+                            WHERE running.lead_id = deal.id AND running.date_out IS NULL)
             """
         )
 

@@ -106,11 +106,28 @@ class CrmDealStepStayReport(models.Model):
 
     @property
     def _table_query(self):
-        # one scan of the history alone, in step order from the log's
-        # step/duration index (no sort of a million stays before the exact
-        # medians); a stay already left has its stored duration, a stay still
-        # open counts up to now, or to the closing of its deal
+        # plain expressions over the history alone (no LATERAL): PostgreSQL
+        # flattens the view into the pivot's query, keeps only the columns
+        # the pivot asks for and reads them from the log's step index alone
+        # (no visit of the table), already in step and salesperson order; a
+        # stay already left has its stored duration, a stay still open counts
+        # up to now, or to the closing of its deal
         now = fields.Datetime.now()
+        ended = SQL(
+            "CASE WHEN log.date_out IS NULL THEN ((%s) ->> log.lead_id::text)::timestamp END",
+            self._closed_stays_sql(),
+        )
+        seconds = SQL(
+            """
+            CASE WHEN log.date_out IS NOT NULL
+                 THEN COALESCE(log.duration_hours, 0)::float8 * 3600
+                 ELSE GREATEST(EXTRACT(EPOCH FROM COALESCE(%(ended)s, %(now)s) - log.date_in),
+                               0)::float8
+            END
+            """,
+            ended=ended,
+            now=now,
+        )
         return SQL(
             """
             SELECT log.id,
@@ -128,26 +145,14 @@ class CrmDealStepStayReport(models.Model):
                    log.cause,
                    COALESCE(log.sla_breached, FALSE) AS sla_breached,
                    CASE WHEN log.sla_breached THEN 1 ELSE 0 END AS breach_count,
-                   stay.date_out,
-                   stay.date_out IS NULL AS is_open,
+                   COALESCE(log.date_out, %(ended)s) AS date_out,
+                   COALESCE(log.date_out, %(ended)s) IS NULL AS is_open,
                    %(measures)s
               FROM crm_deal_stage_log log
               LEFT JOIN crm_deal_script script ON script.id = log.script_id
               LEFT JOIN crm_deal_script_step step ON step.id = log.step_id
-             CROSS JOIN LATERAL (
-                   SELECT COALESCE(log.date_out, ended.date_out) AS date_out,
-                          CASE WHEN log.date_out IS NOT NULL
-                               THEN COALESCE(log.duration_hours, 0)::float8 * 3600
-                               ELSE GREATEST(EXTRACT(EPOCH FROM
-                                        COALESCE(ended.date_out, %(now)s) - log.date_in), 0)::float8
-                          END AS seconds
-                     FROM (SELECT CASE WHEN log.date_out IS NULL
-                                       THEN ((%(closed)s) ->> log.lead_id::text)::timestamp
-                                  END AS date_out) ended
-             ) stay
              WHERE log.step_id IS NOT NULL AND log.cause != 'lost'
             """,
-            now=now,
-            closed=self._closed_stays_sql(),
-            measures=self._time_measures_sql(SQL("stay.seconds")),
+            ended=ended,
+            measures=self._time_measures_sql(seconds),
         )

@@ -31,10 +31,24 @@ class CrmDealStepTimeReport(models.Model):
             "active",
             "date_closed",
         ],
+        "crm.deal.script": ["process_id", "version"],
+        "crm.deal.script.step": ["step_key"],
     }
     _percentile_fields = TIME_PERCENTILES
 
     step_id = fields.Many2one("crm.deal.script.step", readonly=True)
+    # versions: the same step (key) compared across the versions of a process
+    process_id = fields.Many2one(
+        "crm.deal.script",
+        readonly=True,
+        help="Every version of the process together.",
+    )
+    version = fields.Integer(readonly=True, aggregator=False)
+    step_key = fields.Char(
+        readonly=True,
+        help="The step across the versions of its process: group by it to compare "
+        "a step's time in version 3 with version 2.",
+    )
     date_first_in = fields.Datetime(string="First Entered", readonly=True)
     date_last_out = fields.Datetime(string="Last Left", readonly=True)
     is_open = fields.Boolean(
@@ -104,44 +118,52 @@ class CrmDealStepTimeReport(models.Model):
         # the stays of a deal in a step are summed up by crm.deal.step.total
         # as they are written: the pivot reads one row per deal and step, in
         # step order from its index, and adds the running stay, if any, up to
-        # now (or to the closing of the deal); the deal itself is joined only
-        # when its salesperson or team is asked for (PostgreSQL drops an
-        # unused LEFT JOIN)
+        # now (or to the closing of the deal). Plain expressions (no LATERAL):
+        # PostgreSQL flattens the view into the pivot's query and drops the
+        # joins whose columns are not asked for (the deal is joined only for
+        # its salesperson or team, the script and step for the versions)
         now = fields.Datetime.now()
+        running_out = SQL(
+            "CASE WHEN total.open_date_in IS NOT NULL"
+            " THEN ((%s) ->> total.lead_id::text)::timestamp END",
+            self._closed_stays_sql(),
+        )
+        seconds = SQL(
+            """
+            total.closed_seconds
+            + CASE WHEN total.open_date_in IS NULL THEN 0::float8
+                   ELSE GREATEST(EXTRACT(EPOCH FROM COALESCE(%(running_out)s, %(now)s)
+                                                    - total.open_date_in), 0)::float8
+              END
+            """,
+            running_out=running_out,
+            now=now,
+        )
         return SQL(
             """
             SELECT total.id,
                    total.lead_id,
                    total.script_id,
                    total.step_id,
+                   script.process_id,
+                   script.version,
+                   step.step_key,
                    deal.user_id AS salesperson_id,
                    deal.team_id,
                    total.company_id,
                    total.date_first_in,
-                   CASE WHEN total.open_date_in IS NOT NULL AND running.date_out IS NULL
+                   CASE WHEN total.open_date_in IS NOT NULL AND %(running_out)s IS NULL
                         THEN NULL
-                        ELSE GREATEST(total.date_last_out, running.date_out) END AS date_last_out,
-                   total.open_date_in IS NOT NULL AND running.date_out IS NULL AS is_open,
+                        ELSE GREATEST(total.date_last_out, %(running_out)s) END AS date_last_out,
+                   total.open_date_in IS NOT NULL AND %(running_out)s IS NULL AS is_open,
                    total.stay_count,
                    total.stay_count - 1 AS reentry_count,
                    %(measures)s
               FROM crm_deal_step_total total
               LEFT JOIN crm_lead deal ON deal.id = total.lead_id
-             CROSS JOIN LATERAL (
-                   SELECT CASE WHEN total.open_date_in IS NOT NULL
-                               THEN ((%(closed)s) ->> total.lead_id::text)::timestamp
-                          END AS date_out
-             ) running
-             CROSS JOIN LATERAL (
-                   SELECT total.closed_seconds
-                          + CASE WHEN total.open_date_in IS NULL THEN 0::float8
-                                 ELSE GREATEST(EXTRACT(EPOCH FROM
-                                          COALESCE(running.date_out, %(now)s)
-                                          - total.open_date_in), 0)::float8
-                            END AS seconds
-             ) per_deal
+              LEFT JOIN crm_deal_script script ON script.id = total.script_id
+              LEFT JOIN crm_deal_script_step step ON step.id = total.step_id
             """,
-            now=now,
-            closed=self._closed_stays_sql(),
-            measures=self._time_measures_sql(SQL("per_deal.seconds")),
+            running_out=running_out,
+            measures=self._time_measures_sql(seconds),
         )

@@ -343,3 +343,24 @@ class TestDealVersionReports(DealVersionCommon):
         self.assertEqual(by_version, {1: 1, 2: 1}, "the step compared across versions")
         by_process = Report._read_group(domain, ["process_id"], ["__count"])
         self.assertEqual(by_process, [(self.script, 4)], "every version in one process")
+
+    def test_time_in_step_per_deal_by_process_version_and_step_key(self):
+        old_deal = self._create_deals()
+        self._tick(old_deal, self.check_signed)
+        old_deal.stage_id = self.stage_team1_2
+        draft = self._new_version()
+        draft.with_user(self.user_sales_manager).action_publish()
+        new_deal = self._create_deals()
+        self._tick(new_deal, self._step(draft, "new").check_ids[:1])
+        new_deal.deal_check_ids.filtered("required").write({"done": True})
+        new_deal.stage_id = self.stage_team1_2
+        # the per-deal totals are written when the transaction commits
+        self.env["crm.deal.step.total"]._flush_pending()
+        Report = self.env["crm.deal.step.time.report"].with_user(self.user_sales_manager)
+        domain = [("lead_id", "in", (old_deal | new_deal).ids)]
+        by_version = dict(
+            Report._read_group(domain + [("step_key", "=", "new")], ["version"], ["__count"])
+        )
+        self.assertEqual(by_version, {1: 1, 2: 1}, "the step compared across versions")
+        by_process = Report._read_group(domain, ["process_id"], ["__count"])
+        self.assertEqual(by_process, [(self.script, 4)], "every version in one process")

@@ -167,3 +167,43 @@ class TestDealPerformances(DealStagesCommon):
             deal.write({"stage_id": self.stage_team1_2.id})
             self.env.flush_all()
             self.env["mail.activity"]._deal_notify_queued()
+
+@tagged("post_install", "-at_install", "deal_stages", "deal_stages_perf")
+class TestDealReadPerformances(DealStagesCommon):
+    """The reads a replica serves (issue 18): their queries do not grow with
+    the deals they read."""
+
+    def _queries_to_read(self, operation):
+        return self._count_queries(operation, flush=False)[0]
+
+    @users("user_sales_manager")
+    @warmup
+    def test_pivot_step_x_salesperson_query_count(self):
+        deals = self._create_deals(5)
+        deals.write({"stage_id": self.stage_team1_2.id})
+        self.env.flush_all()
+        self.env.cr.precommit.run()
+        sets = [["step_id"], ["step_id", "salesperson_id"], ["salesperson_id"], []]
+        measures = ["__count", "hours:avg", "median_hours:avg", "p90_hours:avg"]
+        # the analysis settings, one query for every cell and total with
+        # their exact medians, the names of the steps and salespeople
+        for model, expected in (
+            ("crm.deal.step.stay.report", 5),
+            ("crm.deal.step.time.report", 5),
+        ):
+            Report = self.env[model]
+            self.env.invalidate_all()
+            with self.assertQueryCount(user_sales_manager=expected):
+                Report.formatted_read_grouping_sets([], sets, measures)
+
+    @users("user_sales_salesman")
+    @warmup
+    def test_gate_info_query_count(self):
+        # both above the deals a refusal lists in full (the others are counted)
+        small = self._create_deals(25)
+        large = self._create_deals(100)
+        stage = self.stage_team1_2
+        small.get_deal_gate_info(stage.id)  # the caches, as a running server has them
+        small_count = self._queries_to_read(lambda: small.get_deal_gate_info(stage.id))
+        large_count = self._queries_to_read(lambda: large.get_deal_gate_info(stage.id))
+        self.assertEqual(large_count, small_count, "the gate is read in batch")
