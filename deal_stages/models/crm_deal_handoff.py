@@ -538,9 +538,7 @@ class CrmDealHandoff(models.Model):
             return handoffs
         handoffs.write({"state": "cancelled", "next_attempt": False})
         handoffs._close_activities(self.env._("The deal was lost or archived."))
-        handoffs._log_on_deals(
-            author_note=self.env._("cancelled: the deal was lost or archived")
-        )
+        handoffs._log_on_deals(author_note=self.env._("cancelled: the deal was lost or archived"))
         return handoffs
 
     # ------------------------------------------------------------

@@ -433,8 +433,14 @@ class CrmDealScriptStep(models.Model):
         """
         # sudo: counts only, the history is the system's
         domains = [
-            ("crm.deal.stage.log", ["|", ("step_id", "in", self.ids), ("from_step_id", "in", self.ids)]),
-            ("crm.deal.order.change", ["|", ("return_step_id", "in", self.ids), ("from_step_id", "in", self.ids)]),
+            (
+                "crm.deal.stage.log",
+                ["|", ("step_id", "in", self.ids), ("from_step_id", "in", self.ids)],
+            ),
+            (
+                "crm.deal.order.change",
+                ["|", ("return_step_id", "in", self.ids), ("from_step_id", "in", self.ids)],
+            ),
             ("crm.deal.check", [("step_id", "in", self.ids)]),
         ]
         if scripts:

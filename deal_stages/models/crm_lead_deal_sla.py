@@ -526,8 +526,7 @@ class CrmLeadDealSla(models.AbstractModel):
         # the note names them and lets them read it, so not those of other
         # teams or companies (one access query per supervisor)
         readable = {
-            user: set(breached.with_user(user)._filtered_access("read").ids)
-            for user in supervisors
+            user: set(breached.with_user(user)._filtered_access("read").ids) for user in supervisors
         }
         by_partners = defaultdict(list)
         for lead in breached:

@@ -316,9 +316,11 @@ class TestDealConcurrency(BaseCase):
             step = env["crm.deal.script.step"].search(
                 [("script_id", "=", self.script_id), ("stage_id", "=", self.stage_ids[0])]
             )
-            check_id = env["crm.deal.script.check"].create(
-                {"step_id": step.id, "name": "Contract signed"}
-            ).id
+            check_id = (
+                env["crm.deal.script.check"]
+                .create({"step_id": step.id, "name": "Contract signed"})
+                .id
+            )
             # the deal's row of it is made at the first tick (the item came
             # with no row, as for a deal that entered before it existed)
             env["crm.lead"].browse(self.deal_id).deal_check_ids.unlink()

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 from freezegun import freeze_time
 
-from odoo import Command
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 from odoo.tests import HttpCase, tagged
 from odoo.tools import mute_logger
@@ -254,9 +253,7 @@ class TestAttackBreachNoteReaders(DealSlaCommon):
             email="olga.other@test.example.com",
             groups="sales_team.group_sale_salesman,deal_stages.group_deal_supervisor",
         )
-        self.env["crm.team"].create(
-            {"name": "Other team", "user_id": foreign_supervisor.id}
-        )
+        self.env["crm.team"].create({"name": "Other team", "user_id": foreign_supervisor.id})
         with freeze_time(FRIDAY_15):
             deal = self._create_deals()
         self.assertFalse(deal.with_user(foreign_supervisor)._filtered_access("read"))
@@ -272,9 +269,7 @@ class TestAttackBreachNoteReaders(DealSlaCommon):
         self.assertNotIn(foreign_supervisor.partner_id.id, salesperson_view["partner_ids"])
         # and the other team's supervisor cannot read it through the message
         self.assertFalse(
-            self.env["mail.message"]
-            .with_user(foreign_supervisor)
-            .search([("id", "=", note.id)])
+            self.env["mail.message"].with_user(foreign_supervisor).search([("id", "=", note.id)])
         )
         self.assertFalse(
             self.env["mail.message"]
