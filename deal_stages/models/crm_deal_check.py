@@ -67,6 +67,8 @@ class CrmDealCheck(models.Model):
             return super().write(vals)
         # ticking a deal's list is working on the deal: same rights as editing it
         self.lead_id.check_access("write")
+        # a tick and a move of the deal, or two ticks, one after the other
+        self.lead_id._deal_lock_rows()
         changed = self.filtered(lambda check: check.done != bool(vals["done"]))
         if vals["done"]:
             vals = {**vals, "done_by_id": self.env.uid, "done_date": fields.Datetime.now()}

@@ -450,9 +450,18 @@ class CrmDealHandoff(models.Model):
         """
         if not self.env.user.has_group("deal_stages.group_deal_integration"):
             raise AccessError(self.env._("Only integration users may acknowledge hand-offs."))
-        if not isinstance(idempotency_key, str) or not idempotency_key.strip():
+        if (
+            not isinstance(idempotency_key, str)
+            or not idempotency_key.strip()
+            or len(idempotency_key) > 255
+            or "\x00" in idempotency_key
+        ):
             raise UserError(self.env._("Give the idempotency key (webhook-id) of the hand-off."))
-        if external_ref is not None and not isinstance(external_ref, (str, int)):
+        if external_ref is not None and (
+            isinstance(external_ref, bool)
+            or not isinstance(external_ref, (str, int))
+            or "\x00" in str(external_ref)
+        ):
             raise UserError(self.env._("The document id (external_ref) must be a text."))
         external_ref = str(external_ref).strip()[:256] if external_ref not in (None, "") else ""
         # with the caller's rights: the record rules keep other companies out
@@ -506,6 +515,31 @@ class CrmDealHandoff(models.Model):
             "state": handoff.state,
             "external_ref": handoff.external_ref or "",
         }
+
+    # ------------------------------------------------------------
+    # DEALS CLOSED: lost or archived
+    # ------------------------------------------------------------
+
+    @api.model
+    def _cancel_for_closed_deals(self, leads):
+        """Cancel the hand-offs of ``leads`` not delivered yet (pending, failed,
+        given up): the order of a lost or archived deal is not sent.
+
+        A hand-off already sent stays as it is: the receiver has it (the note
+        says so). Restoring the deal does not bring the cancelled ones back:
+        its step's entry writes a new hand-off (new key, the deal as it is
+        then) where the step hands off.
+        """
+        # the outbox is the engine's, whoever closes the deal
+        handoffs = self.sudo().search(
+            [("lead_id", "in", leads.ids), ("state", "in", ("pending", "failed", "dead"))]
+        )
+        if not handoffs:
+            return handoffs
+        handoffs.write({"state": "cancelled", "next_attempt": False})
+        handoffs._close_activities(self.env._("The deal was lost or archived."))
+        handoffs._log_on_deals(author_note=self.env._("cancelled: the deal was lost or archived"))
+        return handoffs
 
     # ------------------------------------------------------------
     # BUTTONS (on the deal)

@@ -102,6 +102,9 @@ class CrmDealOrderChange(models.Model):
     def _applied_values(self, lead, vals):
         """Values set by the system: the record is the change as it happened."""
         self._verify_lead_changeable(lead)
+        # two changes of a deal at once: the second waits, then is retried
+        # by Odoo on fresh data (never two changes with the same number)
+        lead._deal_lock_rows()
         number = (
             self.sudo()._read_group([("lead_id", "=", lead.id)], [], ["sequence_number:max"])[0][0]
             or 0

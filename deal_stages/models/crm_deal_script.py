@@ -1,3 +1,4 @@
+import re
 from datetime import timedelta
 
 from odoo import Command, api, fields, models, tools
@@ -323,6 +324,19 @@ class CrmDealScript(models.Model):
             for team in script.team_ids
         }
 
+    @api.constrains("review_url")
+    def _check_review_url(self):
+        # the address goes into an email to the customer: a web page only
+        for script in self.filtered("review_url"):
+            if not re.match(r"https?://[^\s/]", script.review_url, re.IGNORECASE):
+                raise ValidationError(
+                    self.env._(
+                        "The review page of the script %(script)s must be a web address "
+                        "starting with https:// (or http://).",
+                        script=script.display_name,
+                    )
+                )
+
     @api.ondelete(at_uninstall=False)
     def _unlink_except_used(self):
         used = self.filtered("deal_count")
@@ -335,6 +349,9 @@ class CrmDealScript(models.Model):
                     count=used[0].deal_count,
                 )
             )
+        # deals that left it (lost, archived, migrated to a newer version, moved
+        # to another team) keep it in their history and order changes
+        self.step_ids._deal_verify_no_history(self)
 
     # ------------------------------------------------------------
     # ACTIONS

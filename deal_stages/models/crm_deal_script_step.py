@@ -422,6 +422,49 @@ class CrmDealScriptStep(models.Model):
                     step=busy[0].name,
                 )
             )
+        self._deal_verify_no_history()
+
+    def _deal_verify_no_history(self, scripts=None):
+        """Refuse to delete steps (or ``scripts``) a deal's history names.
+
+        Any deal, lost or archived included: its stays, checklist and order
+        changes would lose their step (an order change's even fails on the
+        foreign key), and a lost deal restored would stand outside any process.
+        """
+        # sudo: counts only, the history is the system's
+        domains = [
+            (
+                "crm.deal.stage.log",
+                ["|", ("step_id", "in", self.ids), ("from_step_id", "in", self.ids)],
+            ),
+            (
+                "crm.deal.order.change",
+                ["|", ("return_step_id", "in", self.ids), ("from_step_id", "in", self.ids)],
+            ),
+            ("crm.deal.check", [("step_id", "in", self.ids)]),
+        ]
+        if scripts:
+            domains.insert(0, ("crm.deal.stage.log", [("script_id", "in", scripts.ids)]))
+        for model, domain in domains:
+            used = (
+                self.env[model]
+                .sudo()
+                .with_context(active_test=False)
+                .search_fetch(domain, ["lead_id"], limit=1)
+            )
+            if used:
+                target = scripts[:1] if scripts else self[:1]
+                raise UserError(
+                    self.env._(
+                        "%(what)s is part of the history of the deal %(deal)s (and perhaps "
+                        "others, lost or archived ones included): it cannot be deleted. "
+                        "Archive it instead.",
+                        what=self.env._("The script %(name)s", name=target.display_name)
+                        if scripts
+                        else self.env._("The step %(name)s", name=target.display_name),
+                        deal=used.lead_id.sudo().display_name,
+                    )
+                )
 
     # ------------------------------------------------------------
     # TOOLS

@@ -13,7 +13,9 @@ SCRIPT_STATES = [
 # a marker only this code can put in a context (an RPC context is JSON): the
 # version fields are written by the methods below, never by a caller
 VERSION_WRITE = object()
-VERSION_FIELDS = frozenset(("state", "version", "previous_version_id", "deal_migration_plan"))
+VERSION_FIELDS = frozenset(
+    ("state", "version", "previous_version_id", "process_id", "deal_migration_plan")
+)
 # what stays editable on a published or retired version: texts and who uses it
 COSMETIC_SCRIPT_FIELDS = frozenset(("name", "note", "sequence", "active", "team_ids"))
 COSMETIC_STEP_FIELDS = frozenset(("name", "auto_advance_label"))
@@ -143,13 +145,24 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
         # created as drafts, so that the steps given with them may be created,
         # then published unless a draft was asked for (existing integrations
         # create scripts that run at once)
+        if not (self.env.su or self._deal_version_internal()) and any(
+            key.startswith("default_") and key[8:] in VERSION_FIELDS - {"state"}
+            for key in self.env.context
+        ):
+            # the caller's default_* keys would fill them below: a script made
+            # a version of another process, or given a migration plan (the
+            # state is always set below: a default_state only says draft)
+            raise UserError(self.env._('A new version is made with the "New Version" button.'))
         publish = []
         for vals in vals_list:
             state = vals.get("state", "published")
             if state not in ("draft", "published"):
                 raise UserError(self.env._("A new script is a draft or published."))
             if not (self.env.su or self._deal_version_internal()) and (
-                vals.get("previous_version_id") or vals.get("version", 1) != 1
+                vals.get("previous_version_id")
+                or vals.get("version", 1) != 1
+                or vals.get("process_id")
+                or vals.get("deal_migration_plan")
             ):
                 raise UserError(self.env._('A new version is made with the "New Version" button.'))
             publish.append(state == "published")

@@ -114,6 +114,10 @@ class CrmLead(models.Model):
 
     def write(self, vals):
         self._deal_verify_engine_fields([vals])
+        if "active" in vals and not vals["active"]:
+            # a lost or archived deal's order must not reach the accounting
+            # program or production afterwards (a deleted deal's rows go with it)
+            self.env["crm.deal.handoff"]._cancel_for_closed_deals(self)
         if vals.get("type") == "lead":
             # a deal leaving the opportunities leaves its script: as a change
             # of script, only before its first step is passed
@@ -310,9 +314,24 @@ class CrmLead(models.Model):
             )
         return super().action_deal_force_stage(stage.id, reason)
 
+    def _deal_lock_rows(self):
+        """Serialize the changes of the deals' own records (checklist rows
+        created on the first tick, numbered order changes, ticks against a
+        move): a no-op UPDATE of the deal rows takes their lock, and a
+        concurrent transaction doing the same fails with a serialization
+        failure, which Odoo retries on fresh data (a SELECT ... FOR UPDATE
+        alone would let it go on with its old snapshot, into a duplicate).
+        """
+        if self.ids:
+            self.env.execute_query(
+                SQL("UPDATE crm_lead SET write_date = write_date WHERE id IN %s", tuple(self.ids))
+            )
+
     def action_deal_tick_check(self, check_id, done=True):
         self.ensure_one()
         self._deal_verify_records()
+        self.check_access("write")
+        self._deal_lock_rows()
         check = self._deal_verify_id(
             check_id, "crm.deal.script.check", self.env._("checklist item")
         )

@@ -523,13 +523,16 @@ class CrmLeadDealSla(models.AbstractModel):
                 ]
             )
         )
-        # the supervisors who may see the deal's company
+        # the supervisors who may read the deal (its team's, or of all teams):
+        # the note names them and lets them read it, so not those of other
+        # teams or companies (one access query per supervisor)
+        readable = {
+            user: set(breached.with_user(user)._filtered_access("read").ids) for user in supervisors
+        }
         by_partners = defaultdict(list)
-        for company, leads in breached.grouped("company_id").items():
-            partners = supervisors.filtered(
-                lambda user, company=company: company in user.company_ids or not company
-            ).partner_id
-            by_partners[partners] += leads.ids
+        for lead in breached:
+            partners = supervisors.filtered(lambda user, lead=lead: lead.id in readable[user])
+            by_partners[partners.partner_id].append(lead.id)
         title = self.env._("Deal stalled: the step's deadline has passed.")
         for partners, lead_ids in by_partners.items():
             leads = self.browse(lead_ids)

@@ -261,6 +261,79 @@ class TestDealConcurrency(BaseCase):
                 except psycopg2.errors.UniqueViolation as exc:
                     raise ValidationError(str(exc)) from exc
 
+    def _race(self, operation):
+        """``operation(env)`` in two transactions: the second one's snapshot is
+        taken before the first commits, its operation runs after.
+
+        :return: (exception of the second, result of its retry by Odoo)
+        """
+        with self.registry.cursor() as cr_second:
+            env_second = self._env(cr_second)
+            # reading starts the second transaction's snapshot
+            self.assertTrue(env_second["crm.lead"].browse(self.deal_id).stage_id)
+            with self.registry.cursor() as cr_first:
+                operation(self._env(cr_first))
+            try:
+                with cr_second.savepoint():
+                    operation(env_second)
+                    env_second.flush_all()
+            except CONCURRENCY_ERRORS as exc:
+                error = exc
+            else:
+                error = None
+            cr_second.rollback()
+        # what odoo.service.model.retrying does with a serialization failure
+        with self.registry.cursor() as cr_retry:
+            retried = operation(self._env(cr_retry))
+        return error, retried
+
+    @mute_logger("odoo.sql_db")
+    def test_two_order_changes_at_once_get_two_numbers(self):
+        """L9: the loser is retried (a serialization failure), never a duplicate number."""
+
+        def record_change(env):
+            change = env["crm.deal.order.change"].create(
+                {"lead_id": self.deal_id, "change_type": "other", "description": "x"}
+            )
+            env.flush_all()
+            return change.sequence_number
+
+        error, number = self._race(record_change)
+        self.assertIsInstance(error, psycopg2.errors.SerializationFailure, "retried by Odoo")
+        self.assertEqual(number, 2)
+        with self.registry.cursor() as cr:
+            changes = self._env(cr)["crm.deal.order.change"].search(
+                [("lead_id", "=", self.deal_id)]
+            )
+            self.assertEqual(sorted(changes.mapped("sequence_number")), [1, 2])
+
+    @mute_logger("odoo.sql_db")
+    def test_two_first_ticks_at_once(self):
+        """L9: two users tick an item added after the deal entered its step:
+        the loser is retried, never a unique violation."""
+        with self.registry.cursor() as cr:
+            env = self._env(cr)
+            step = env["crm.deal.script.step"].search(
+                [("script_id", "=", self.script_id), ("stage_id", "=", self.stage_ids[0])]
+            )
+            check_id = (
+                env["crm.deal.script.check"]
+                .create({"step_id": step.id, "name": "Contract signed"})
+                .id
+            )
+            # the deal's row of it is made at the first tick (the item came
+            # with no row, as for a deal that entered before it existed)
+            env["crm.lead"].browse(self.deal_id).deal_check_ids.unlink()
+
+        def tick(env):
+            env["crm.lead"].browse(self.deal_id).action_deal_tick_check(check_id)
+            env.flush_all()
+            return env["crm.deal.check"].search([("lead_id", "=", self.deal_id)]).mapped("done")
+
+        error, done = self._race(tick)
+        self.assertIsInstance(error, psycopg2.errors.SerializationFailure, "retried by Odoo")
+        self.assertEqual(done, [True], "one row, ticked")
+
     def _message_count(self):
         with self.registry.cursor() as cr:
             return self._env(cr)["mail.message"].search_count(

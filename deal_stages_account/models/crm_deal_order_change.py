@@ -1,5 +1,7 @@
 from odoo import models
 
+from .crm_lead import DEAL_REVENUE_CHANGE
+
 
 class CrmDealOrderChange(models.Model):
     _inherit = "crm.deal.order.change"
@@ -11,4 +13,8 @@ class CrmDealOrderChange(models.Model):
             # until an invoice or credit note of the change is posted
             # an engine field (see crm.lead._deal_engine_fields): the system sets it
             self.lead_id.sudo().deal_invoice_pending = True
-        return super()._apply()
+        # the recorded way to change an ordered deal's amount (see
+        # crm.lead._deal_verify_revenue_lowering)
+        return super(
+            CrmDealOrderChange, self.with_context(deal_revenue_change=DEAL_REVENUE_CHANGE)
+        )._apply()

@@ -1,7 +1,11 @@
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 # the customer documents counted on a deal: invoices, net of their credit notes
 DEAL_INVOICE_TYPES = ("out_invoice", "out_refund")
+# a marker only an applied order change puts in the context (an RPC context
+# is JSON): the recorded way to lower the amount of an ordered deal
+DEAL_REVENUE_CHANGE = object()
 
 
 class CrmLead(models.Model):
@@ -73,6 +77,43 @@ class CrmLead(models.Model):
             "deal_invoice_pending",
             "deal_paid_in_full",
         }
+
+    def write(self, vals):
+        if "expected_revenue" in vals:
+            self._deal_verify_revenue_lowering(vals["expected_revenue"])
+        return super().write(vals)
+
+    def _deal_verify_revenue_lowering(self, revenue):
+        """Refuse to lower the amount of a deal already ordered or invoiced.
+
+        The paid ratio and "invoiced in full" compare the documents with the
+        expected revenue: lowered by hand after the order, it would make a
+        prepayment look paid. The amount then goes down only through an
+        order change, recorded, announced to the team leader, and waiting for
+        the credit note (``deal_invoice_pending``).
+        """
+        if self.env.su or self.env.context.get("deal_revenue_change") is DEAL_REVENUE_CHANGE:
+            return
+        revenue = revenue or 0.0
+        # the documents decide, whoever may read them
+        lowered = self.sudo().filtered(
+            lambda lead: (
+                (lead.deal_invoice_posted or lead.deal_quotation_confirmed)
+                and (lead.company_currency or self.env.company.currency_id).compare_amounts(
+                    revenue, lead.expected_revenue
+                )
+                < 0
+            )
+        )
+        if lowered:
+            raise UserError(
+                self.env._(
+                    "The deal %(deal)s has a confirmed order or a posted invoice: its expected "
+                    "revenue can no longer be lowered by hand (the share paid is measured "
+                    "against it). Record an order change (a decrease) instead.",
+                    deal=lowered[0].display_name,
+                )
+            )
 
     @api.depends(
         "expected_revenue",

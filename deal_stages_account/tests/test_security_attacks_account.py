@@ -1,4 +1,4 @@
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
 from .common import DealInvoicingCommon
@@ -35,3 +35,35 @@ class TestAttackAccount(DealInvoicingCommon):
             deal_auto_advance_deferred=True
         ).action_post()
         self.assertEqual(deal.deal_step_id, self.step_prepayment)
+
+    def test_lowered_revenue_does_not_meet_the_prepayment(self):
+        # M3: an order of 10 machines, the first one invoiced and paid (10 %)
+        deal = self._create_b2b_deal(self.step_prepayment, revenue=10000.0)
+        order = self._confirmed_order(deal, quantity=10)
+        invoice = order.sudo()._create_invoices()
+        invoice.invoice_line_ids.quantity = 1
+        invoice.with_user(self.accountant).action_post()
+        self._register_payment(invoice, 1000.0)
+        self.assertEqual(deal.deal_step_id, self.step_prepayment)
+        self.assertEqual(deal.deal_paid_ratio, 10.0)
+        # the salesperson lowers the amount so that 1,000 looks like 33 %
+        with self.assertRaisesRegex(UserError, "Record an order change"):
+            deal.with_user(self.user_sales_salesman).write({"expected_revenue": 3000.0})
+        self.assertEqual(deal.deal_paid_ratio, 10.0)
+        self.assertEqual(deal.deal_step_id, self.step_prepayment)
+        self.assertFalse(self._auto_stays(deal))
+        # raising it, or any amount before the order, stays free
+        deal.with_user(self.user_sales_salesman).write({"expected_revenue": 12000.0})
+        self.assertEqual(deal.expected_revenue, 12000.0)
+
+    def test_lowered_revenue_before_invoicing_refused(self):
+        deal = self._create_b2b_deal(self.step_invoicing, revenue=10000.0)
+        self._confirmed_order(deal, quantity=10)
+        with self.assertRaisesRegex(UserError, "Record an order change"):
+            deal.with_user(self.user_sales_salesman).expected_revenue = 3000.0
+        # the recorded way: an order change of the amount
+        self.env["crm.deal.order.change"].with_user(self.user_sales_salesman).create(
+            {"lead_id": deal.id, "change_type": "decrease", "amount_delta": -7000.0}
+        )
+        self.assertEqual(deal.expected_revenue, 3000.0)
+        self.assertTrue(deal.deal_invoice_pending)
