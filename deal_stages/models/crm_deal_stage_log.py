@@ -2,7 +2,7 @@ from odoo import api, fields, models
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools.misc import clean_context
 
-from ..tools import DealOutcome, ranked_group_orderby
+from ..tools import DealMigration, DealOutcome, ranked_group_orderby
 
 CAUSES = [
     ("move", "Moved by a user"),
@@ -150,8 +150,22 @@ class CrmDealStageLog(models.Model):
             env["crm.deal.check"]._create_for_deals(leads, step_by_lead, outcome)
             leads._deal_handoff_create(step_by_lead, outcome)
             current.with_env(env)._run_step_server_actions(outcome)
-            leads._deal_sla_start(current)
-            outcome.post(leads, current)
+            # a migration to a new version: deadlines from the entry in the
+            # old step, and its own note (one per deal) says what was done
+            migration = env.context.get("deal_migration")
+            if not isinstance(migration, DealMigration):
+                migration = None
+            leads._deal_sla_start(current, starts=migration and migration.starts)
+            migrated = (
+                current.filtered(
+                    lambda log: log.cause == "migrate" and log.lead_id.id in migration.titles
+                )
+                if migration
+                else current.browse()
+            )
+            if migrated:
+                outcome.post_titled(leads.browse(migrated.lead_id.ids), migration.titles)
+            outcome.post(leads - migrated.lead_id, current - migrated)
         self.entry_done = True
 
     def _run_step_server_actions(self, outcome=None):

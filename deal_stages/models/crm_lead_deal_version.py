@@ -1,9 +1,9 @@
 from collections import defaultdict
 
-from markupsafe import Markup
-
 from odoo import api, models
 from odoo.exceptions import ValidationError
+
+from ..tools import DealMigration
 
 # deals migrated per transaction by the cron (and per flush inline)
 MIGRATE_BATCH_SIZE = 500
@@ -85,20 +85,35 @@ class CrmLeadDealVersion(models.AbstractModel):
     def _deal_migrate_batch(self, script, targets):
         """Move the deals ``self`` to ``script``: one stay with cause
         ``migrate`` each, the time spent in the step kept for its deadline,
-        the ticked items carried over, one note per deal.
+        the ticked items carried over, one note per deal (the engine's entry
+        note, titled with the migration).
 
         :param targets: {old step id: new step}
         """
-        Log = self.env["crm.deal.stage.log"].sudo()
-        stays = Log.search_fetch(
-            [("lead_id", "in", self.ids), ("date_out", "=", False)], ["lead_id", "date_in"]
+        stays = (
+            self.env["crm.deal.stage.log"]
+            .sudo()
+            .search_fetch(
+                [("lead_id", "in", self.ids), ("date_out", "=", False)], ["lead_id", "date_in"]
+            )
         )
         started = {stay.lead_id.id: stay.date_in for stay in stays}
         old_steps = {lead.id: lead.deal_step_id for lead in self}
-        groups = defaultdict(lambda: self.browse())
+        titles = {}
+        groups = defaultdict(list)
         for lead in self:
-            groups[(lead.deal_script_id, targets[lead.deal_step_id.id])] |= lead
-        for (old_script, step), leads in groups.items():
+            old_step = old_steps[lead.id]
+            new_step = targets[old_step.id]
+            groups[(lead.deal_script_id, new_step)].append(lead.id)
+            titles[lead.id] = self.env._(
+                "The deal moved to version %(version)s of its process: step %(old)s is "
+                "now %(new)s. The time already spent in the step counts for its deadline.",
+                version=script.version,
+                old=old_step.name,
+                new=new_step.name,
+            )
+        migration = DealMigration(started, titles)
+        for (old_script, step), lead_ids in groups.items():
             note = self.env._(
                 "Migrated from version %(old)s to version %(new)s of the process.",
                 old=old_script.version,
@@ -106,27 +121,16 @@ class CrmLeadDealVersion(models.AbstractModel):
             )
             # one note per deal says it all: no tracking message besides it,
             # no email per activity of the new step
-            leads = leads.with_context(
-                mail_notrack=True, mail_activity_quick_update=True, mail_notify_force_send=False
+            leads = self.browse(lead_ids).with_context(
+                mail_notrack=True,
+                mail_activity_quick_update=True,
+                mail_notify_force_send=False,
+                deal_migration=migration,
             )
             leads._deal_move_context("migrate", note=note, skip_gate=True).write(
                 {"deal_script_id": script.id, "stage_id": step.stage_id.id}
             )
-        # the deadline of the new step counts from the entry in the old one
-        new_stays = Log.search([("lead_id", "in", self.ids), ("date_out", "=", False)])
-        self._deal_sla_start(new_stays, starts=started)
         self._deal_migrate_carry_ticks(old_steps)
-        bodies = {}
-        for lead in self:
-            old_step, new_step = old_steps[lead.id], lead.deal_step_id
-            bodies[lead.id] = Markup("<p>%s</p>") % self.env._(
-                "The deal moved to version %(version)s of its process: step %(old)s is "
-                "now %(new)s. The time already spent in the step counts for its deadline.",
-                version=script.version,
-                old=old_step.name,
-                new=new_step.name,
-            )
-        self._message_log_batch(bodies=bodies)
 
     def _deal_migrate_carry_ticks(self, old_steps):
         """Tick on the new step the items ticked on the old one (same name)."""
