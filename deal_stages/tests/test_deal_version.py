@@ -192,6 +192,7 @@ class TestDealVersionPublish(DealVersionCommon):
         new_step_2.activity_template_ids.summary = "Issue the invoice (v2)"
         self._step(draft, "prepayment").step_key = "payment"
         old_activities = self._script_activities(deals)
+        last_message = self.env["mail.message"].sudo().search([], order="id desc", limit=1)
         moment = start + timedelta(hours=10)
         with freeze_time(moment):
             draft.with_user(self.user_sales_manager).action_publish(
@@ -207,8 +208,14 @@ class TestDealVersionPublish(DealVersionCommon):
             self.assertEqual(stays[-1].date_in, moment)
             self.assertEqual(stays[-2].date_out, moment)
             self.assertEqual(len(deal.deal_log_ids.filtered(lambda s: s.cause == "migrate")), 1)
-            notes = deal.message_ids.filtered(lambda m: "version 2 of its process" in m.body)
+            notes = deal.message_ids.filtered(lambda m: m.id > last_message.id)
             self.assertEqual(len(notes), 1, "one note per deal")
+            self.assertIn("version 2 of its process", notes.body)
+        self.assertIn(
+            "Issue the invoice (v2)",
+            deals[1].message_ids[:1].body,
+            "the note says what the new step did",
+        )
         # the deadline counts the time already spent in the step
         self.assertEqual(deals[1].deal_sla_deadline, start + timedelta(hours=48))
         self.assertFalse(deals[0].deal_sla_deadline)
@@ -218,13 +225,21 @@ class TestDealVersionPublish(DealVersionCommon):
         self.assertTrue(new_activities)
         self.assertEqual(new_activities.deal_script_activity_id.step_id.script_id, draft)
         self.assertIn("Issue the invoice (v2)", new_activities.mapped("summary"))
-        # the ticked item carried over; version 2's gate now applies
-        self.assertTrue(
+        # the ticked item carried over, by whom and when it was ticked
+        carried = deals[0].deal_check_ids.filtered(
+            lambda c: c.step_id.script_id == draft and c.name == "Signed contract attached"
+        )
+        ticked = deals[0].deal_check_ids.filtered(
+            lambda c: c.step_id == self.step_1 and c.name == "Signed contract attached"
+        )
+        self.assertTrue(carried.done)
+        self.assertEqual((carried.done_by_id, carried.done_date), (ticked.done_by_id, start))
+        self.assertIn("Still ticked: Signed contract attached.", deals[0].message_ids[:1].body)
+        self.assertFalse(
             deals[0]
-            .deal_check_ids.filtered(
-                lambda c: c.step_id.script_id == draft and c.name == "Signed contract attached"
-            )
-            .done
+            .deal_check_ids.filtered(lambda c: c.step_id.script_id == draft and not c.done)
+            .check_id.filtered("required"),
+            "the new step's gate is met by the carried item",
         )
 
     def test_migrate_refused_when_a_step_has_no_target(self):
