@@ -153,16 +153,15 @@ class CrmDealStageLog(models.Model):
             # a migration to a new version: deadlines from the entry in the
             # old step, and its own note (one per deal) says what was done
             migration = env.context.get("deal_migration")
-            if not isinstance(migration, DealMigration):
-                migration = None
-            leads._deal_sla_start(current, starts=migration and migration.starts)
             migrated = (
                 current.filtered(
                     lambda log: log.cause == "migrate" and log.lead_id.id in migration.titles
                 )
-                if migration
+                if isinstance(migration, DealMigration)
                 else current.browse()
             )
+            starts = {log.lead_id.id: migration.starts.get(log.lead_id.id) for log in migrated}
+            leads._deal_sla_start(current, starts=starts)
             if migrated:
                 outcome.post_titled(leads.browse(migrated.lead_id.ids), migration.titles)
             outcome.post(leads - migrated.lead_id, current - migrated)

@@ -662,6 +662,29 @@ class TestDealVersionReports(DealVersionCommon):
             self.env["crm.deal.activity.report"].search(domain + [("version", "=", 2)]).lead_id,
             in_step_2.filtered(lambda deal: deal.deal_script_id == v2),
         )
+        # order changes sending each deal back to the first step of its version
+        self.env["crm.deal.order.change"].create(
+            [
+                {
+                    "lead_id": deal.id,
+                    "change_type": "increase",
+                    "amount_delta": 100,
+                    "return_step_id": self._step(deal.deal_script_id, "new").id,
+                    "description": "One more pallet",
+                }
+                for deal in in_step_2
+            ]
+        )
+        rework = self._sums(
+            "crm.deal.rework.report",
+            domain,
+            ["process_id", "version", "step_key"],
+            ["change_count:sum", "amount_delta:sum"],
+        )
+        self.assertEqual(
+            rework,
+            {(self.script.id, 1, "new"): (1, 100.0), (self.script.id, 2, "new"): (1, 100.0)},
+        )
 
     def test_funnel_counts_a_migrated_deal_once_in_the_version_it_went_on_in(self):
         v2, in_step_2, lost = self._deals_over_two_versions()
