@@ -1,6 +1,9 @@
+import json
+
 from odoo import Command, api, models
 from odoo.exceptions import UserError
 from odoo.fields import Domain
+from odoo.tools import SQL
 
 from ..tools import script_definition as definition
 
@@ -12,8 +15,9 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
     as a JSON definition, import one as a new draft.
 
     The format is described in ``tools/script_definition.py`` and in the
-    readme; the texts are written in the source language (English) so that
-    export -> import -> export gives the same bytes.
+    readme; the texts are written in the source language (English), their
+    translations beside them, so that export -> import -> export gives the
+    same bytes and the process keeps its texts in every language.
     """
 
     _name = "crm.deal.script.definition.mixin"
@@ -41,6 +45,9 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
         # not readable by sales administrators, whose right was checked above
         script = self.sudo().with_context(lang="en_US")
         steps = script.step_ids.sorted(lambda s: (s.sequence, s.id))
+        translations = {}
+        for records in (script, steps, steps.check_ids, steps.activity_template_ids):
+            translations.update(self._deal_stored_translations(records))
         document = {
             "format": definition.FORMAT,
             "format_version": definition.FORMAT_VERSION,
@@ -58,13 +65,78 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
                     f"return_step_{kind}": script[f"return_step_{kind}_id"].step_key or None
                     for kind in RETURN_KINDS
                 },
+                **self._deal_translations_entry(translations, script),
             },
-            "steps": [self._deal_export_step(step) for step in steps],
+            "steps": [self._deal_export_step(step, translations) for step in steps],
         }
         return definition.dumps(document)
 
     @api.model
-    def _deal_export_step(self, step):
+    def _deal_stored_translations(self, records):
+        """{(model, id): {lang: {field: text}}}: the translations of the
+        translatable texts of ``records`` that differ from the English text,
+        as stored (one query for the records of one model)."""
+        names = [name for name, field in records._fields.items() if field.translate and field.store]
+        if not records or not names:
+            return {}
+        records.flush_recordset(names)
+        self.env.cr.execute(
+            SQL(
+                "SELECT id, %s FROM %s WHERE id IN %s",
+                SQL(", ").join(SQL.identifier(name) for name in names),
+                SQL.identifier(records._table),
+                tuple(records.ids),
+            )
+        )
+        result = {}
+        for row in self.env.cr.fetchall():
+            by_lang = {}
+            for name, values in zip(names, row[1:], strict=True):
+                source = (values or {}).get("en_US")
+                for lang, text in (values or {}).items():
+                    if lang != "en_US" and text and text != source:
+                        by_lang.setdefault(lang, {})[name] = text
+            if by_lang:
+                # field order as the file lists them, languages sorted
+                result[records._name, row[0]] = {
+                    lang: {name: by_lang[lang][name] for name in names if name in by_lang[lang]}
+                    for lang in sorted(by_lang)
+                }
+        return result
+
+    @api.model
+    def _deal_store_translations(self, record, by_field):
+        """Add the translations ``by_field`` ({field: {lang: text}}) to the
+        stored texts of ``record``, as ``_deal_stored_translations`` reads
+        them: whole values, the English text kept (HTML texts included,
+        which Odoo's term-by-term API would split)."""
+        record.flush_recordset(list(by_field))
+        self.env.cr.execute(
+            SQL(
+                "UPDATE %s SET %s WHERE id = %s",
+                SQL.identifier(record._table),
+                SQL(", ").join(
+                    SQL(
+                        "%s = COALESCE(%s, '{}'::jsonb) || %s::jsonb",
+                        SQL.identifier(name),
+                        SQL.identifier(name),
+                        json.dumps(values),
+                    )
+                    for name, values in by_field.items()
+                ),
+                record.id,
+            )
+        )
+        record.invalidate_recordset(list(by_field))
+
+    @api.model
+    def _deal_translations_entry(self, translations, record):
+        """The ``translations`` key of ``record`` in the file (none when empty)."""
+        texts = translations.get((record._name, record.id))
+        return {"translations": texts} if texts else {}
+
+    @api.model
+    def _deal_export_step(self, step, translations):
         return {
             "key": step.step_key,
             "name": step.name,
@@ -86,8 +158,14 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
             "auto_advance_required": step.auto_advance_required,
             "lost_reason_required": step.lost_reason_required,
             "lost_mail_template": self._deal_ref_name(step.lost_mail_template_id),
+            "handoff_endpoint": self._deal_ref_name(step.handoff_endpoint_id),
+            "handoff_required": step.handoff_required,
             "checks": [
-                {"name": check.name, "required": check.required}
+                {
+                    "name": check.name,
+                    "required": check.required,
+                    **self._deal_translations_entry(translations, check),
+                }
                 for check in step.check_ids.sorted(lambda c: (c.sequence, c.id))
             ],
             "activities": [
@@ -101,9 +179,11 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
                     "assign_to": activity.assign_to,
                     "user": activity.user_id.login or None,
                     "reentry": activity.reentry,
+                    **self._deal_translations_entry(translations, activity),
                 }
                 for activity in step.activity_template_ids.sorted(lambda a: (a.sequence, a.id))
             ],
+            **self._deal_translations_entry(translations, step),
         }
 
     # ------------------------------------------------------------
@@ -194,6 +274,7 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
             "template": self.env._("email template"),
             "action": self.env._("server action"),
             "activity_type": self.env._("activity type"),
+            "endpoint": self.env._("hand-off endpoint"),
         }
         script = document["script"]
         for team in script["teams"]:
@@ -214,7 +295,27 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
         }
         for step in document["steps"]:
             self._deal_resolve_step(step, find, fields_by_name, resolved, messages)
+        self._deal_check_languages(document, messages)
         return resolved
+
+    def _deal_check_languages(self, document, messages):
+        """A translation in a language Odoo does not know (a typo) is a problem."""
+        objects = [document["script"]]
+        for step in document["steps"]:
+            objects += [step, *step["checks"], *step["activities"]]
+        langs = {lang for data in objects for lang in data["translations"]}
+        if not langs:
+            return
+        known = set(
+            self.env["res.lang"]
+            .with_context(active_test=False)
+            .search([("code", "in", list(langs))])
+            .mapped("code")
+        )
+        for lang in sorted(langs - known):
+            messages.append(
+                self.env._("Unknown language “%(lang)s” in the translations.", lang=lang)
+            )
 
     def _deal_resolve_step(self, step, find, fields_by_name, resolved, messages):
         """Resolve the names one step of a file uses (see ``_deal_resolve_definition``)."""
@@ -229,6 +330,15 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
             find("template", "mail.template", ref, where, [("model", "=", "crm.lead")])
         for ref in step["server_actions"]:
             find("action", "ir.actions.server", ref, where, [("model_name", "=", "crm.lead")])
+        # an endpoint of the importing user's companies, not archived: the
+        # file names it, the database holds its address and secret
+        find(
+            "endpoint",
+            "crm.deal.handoff.endpoint",
+            step["handoff_endpoint"],
+            where,
+            [("company_id", "in", self.env.companies.ids), ("active", "=", True)],
+        )
         for activity in step["activities"]:
             find("activity_type", "mail.activity.type", activity["activity_type"], where)
             login = activity["user"]
@@ -303,8 +413,17 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
                         "lost_reason_required": step["lost_reason_required"],
                         "lost_mail_template_id": step["lost_mail_template"]
                         and resolved["template", step["lost_mail_template"]].id,
+                        "handoff_endpoint_id": step["handoff_endpoint"]
+                        and resolved["endpoint", step["handoff_endpoint"]].id,
+                        "handoff_required": step["handoff_required"],
                         "check_ids": [
-                            Command.create({"sequence": i, **check})
+                            Command.create(
+                                {
+                                    "sequence": i,
+                                    "name": check["name"],
+                                    "required": check["required"],
+                                }
+                            )
                             for i, check in enumerate(step["checks"], start=1)
                         ],
                         "activity_template_ids": [
@@ -365,4 +484,25 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
                 if script[f"return_step_{kind}"]
             }
         )
+        self._deal_import_translations(draft, document)
         return draft
+
+    def _deal_import_translations(self, draft, document):
+        """Give the texts of the new draft the file's translations (a language
+        not active yet keeps them: they show once it is activated)."""
+        targets = [(draft, document["script"])]
+        for step, step_data in zip(
+            draft.step_ids.sorted(lambda s: (s.sequence, s.id)), document["steps"], strict=True
+        ):
+            targets.append((step, step_data))
+            checks = step.check_ids.sorted(lambda c: (c.sequence, c.id))
+            targets += zip(checks, step_data["checks"], strict=True)
+            activities = step.activity_template_ids.sorted(lambda a: (a.sequence, a.id))
+            targets += zip(activities, step_data["activities"], strict=True)
+        for record, data in targets:
+            by_field = {}
+            for lang, texts in data["translations"].items():
+                for name, text in texts.items():
+                    by_field.setdefault(name, {})[lang] = text
+            if by_field:
+                self._deal_store_translations(record, by_field)

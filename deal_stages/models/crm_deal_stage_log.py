@@ -3,7 +3,7 @@ from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 from odoo.tools.misc import clean_context
 
-from ..tools import DealOutcome, ranked_group_orderby
+from ..tools import DealMigration, DealOutcome, ranked_group_orderby
 
 CAUSES = [
     ("move", "Moved by a user"),
@@ -220,8 +220,21 @@ class CrmDealStageLog(models.Model):
             env["crm.deal.check"]._create_for_deals(leads, step_by_lead, outcome)
             leads._deal_handoff_create(step_by_lead, outcome)
             current.with_env(env)._run_step_server_actions(outcome)
-            leads._deal_sla_start(current)
-            outcome.post(leads, current)
+            # a migration to a new version: deadlines from the entry in the
+            # old step, and its own note (one per deal) says what was done
+            migration = env.context.get("deal_migration")
+            migrated = (
+                current.filtered(
+                    lambda log: log.cause == "migrate" and log.lead_id.id in migration.titles
+                )
+                if isinstance(migration, DealMigration)
+                else current.browse()
+            )
+            starts = {log.lead_id.id: migration.starts.get(log.lead_id.id) for log in migrated}
+            leads._deal_sla_start(current, starts=starts)
+            if migrated:
+                outcome.post_titled(leads.browse(migrated.lead_id.ids), migration.titles)
+            outcome.post(leads - migrated.lead_id, current - migrated)
 
     def _run_step_server_actions(self, outcome=None):
         # which steps have actions: the scripts' structure (cached), no query

@@ -1,9 +1,10 @@
 from collections import defaultdict
 
-from markupsafe import Markup
-
 from odoo import api, models
 from odoo.exceptions import ValidationError
+from odoo.tools import SQL
+
+from ..tools import DealMigration
 
 # deals migrated per transaction by the cron (and per flush inline)
 MIGRATE_BATCH_SIZE = 500
@@ -85,20 +86,41 @@ class CrmLeadDealVersion(models.AbstractModel):
     def _deal_migrate_batch(self, script, targets):
         """Move the deals ``self`` to ``script``: one stay with cause
         ``migrate`` each, the time spent in the step kept for its deadline,
-        the ticked items carried over, one note per deal.
+        the ticked items carried over, one note per deal (the engine's entry
+        note, titled with the migration).
 
         :param targets: {old step id: new step}
         """
-        Log = self.env["crm.deal.stage.log"].sudo()
-        stays = Log.search_fetch(
-            [("lead_id", "in", self.ids), ("date_out", "=", False)], ["lead_id", "date_in"]
+        stays = (
+            self.env["crm.deal.stage.log"]
+            .sudo()
+            .search_fetch(
+                [("lead_id", "in", self.ids), ("date_out", "=", False)], ["lead_id", "date_in"]
+            )
         )
         started = {stay.lead_id.id: stay.date_in for stay in stays}
         old_steps = {lead.id: lead.deal_step_id for lead in self}
-        groups = defaultdict(lambda: self.browse())
+        carried = self._deal_migrate_ticks_to_carry(old_steps, targets)
+        titles = {}
+        groups = defaultdict(list)
         for lead in self:
-            groups[(lead.deal_script_id, targets[lead.deal_step_id.id])] |= lead
-        for (old_script, step), leads in groups.items():
+            old_step = old_steps[lead.id]
+            new_step = targets[old_step.id]
+            groups[(lead.deal_script_id, new_step)].append(lead.id)
+            titles[lead.id] = self.env._(
+                "The deal moved to version %(version)s of its process: step %(old)s is "
+                "now %(new)s. The time already spent in the step counts for its deadline.",
+                version=script.version,
+                old=old_step.name,
+                new=new_step.name,
+            )
+            if carried.get(lead.id):
+                titles[lead.id] += " " + self.env._(
+                    "Still ticked: %(items)s.",
+                    items=", ".join(name for _check, _by, _date, name in carried[lead.id]),
+                )
+        migration = DealMigration(started, titles)
+        for (old_script, step), lead_ids in groups.items():
             note = self.env._(
                 "Migrated from version %(old)s to version %(new)s of the process.",
                 old=old_script.version,
@@ -106,51 +128,79 @@ class CrmLeadDealVersion(models.AbstractModel):
             )
             # one note per deal says it all: no tracking message besides it,
             # no email per activity of the new step
-            leads = leads.with_context(
-                mail_notrack=True, mail_activity_quick_update=True, mail_notify_force_send=False
+            leads = self.browse(lead_ids).with_context(
+                mail_notrack=True,
+                mail_activity_quick_update=True,
+                mail_notify_force_send=False,
+                deal_migration=migration,
             )
             leads._deal_move_context("migrate", note=note, skip_gate=True).write(
                 {"deal_script_id": script.id, "stage_id": step.stage_id.id}
             )
-        # the deadline of the new step counts from the entry in the old one
-        new_stays = Log.search([("lead_id", "in", self.ids), ("date_out", "=", False)])
-        self._deal_sla_start(new_stays, starts=started)
-        self._deal_migrate_carry_ticks(old_steps)
-        bodies = {}
-        for lead in self:
-            old_step, new_step = old_steps[lead.id], lead.deal_step_id
-            bodies[lead.id] = Markup("<p>%s</p>") % self.env._(
-                "The deal moved to version %(version)s of its process: step %(old)s is "
-                "now %(new)s. The time already spent in the step counts for its deadline.",
-                version=script.version,
-                old=old_step.name,
-                new=new_step.name,
-            )
-        self._message_log_batch(bodies=bodies)
+        self._deal_migrate_carry_ticks(carried)
 
-    def _deal_migrate_carry_ticks(self, old_steps):
-        """Tick on the new step the items ticked on the old one (same name)."""
-        DealCheck = self.env["crm.deal.check"].sudo()
-        checks = DealCheck.search(
-            [
-                ("lead_id", "in", self.ids),
-                "|",
-                ("step_id", "in", [step.id for step in old_steps.values()]),
-                ("step_id", "in", self.deal_step_id.ids),
-            ]
+    def _deal_migrate_ticks_to_carry(self, old_steps, targets):
+        """{lead id: [(script check id, ticked by, ticked on, name)]}: the items
+        ticked on the old step that the new step has too (same name, in the
+        language of the deal's list)."""
+        ticked = (
+            self.env["crm.deal.check"]
+            .sudo()
+            .search_fetch(
+                [
+                    ("lead_id", "in", self.ids),
+                    ("step_id", "in", list({step.id for step in old_steps.values()})),
+                    ("done", "=", True),
+                ],
+                ["lead_id", "step_id", "name", "done_by_id", "done_date"],
+            )
         )
-        ticked = {
-            (check.lead_id.id, check.name): check
-            for check in checks
-            if check.done and check.step_id == old_steps[check.lead_id.id]
-        }
-        groups = defaultdict(lambda: DealCheck.browse())
-        for check in checks:
-            old = ticked.get((check.lead_id.id, check.name))
-            if old and not check.done and check.step_id == check.lead_id.deal_step_id:
-                groups[(old.done_by_id.id, old.done_date)] |= check
-        for (user_id, date), new_checks in groups.items():
-            new_checks.write({"done": True, "done_by_id": user_id, "done_date": date})
+        new_checks = {}  # (new step, lang): {name: script check id}
+        carried = defaultdict(list)
+        for check in ticked:
+            lead = check.lead_id
+            old_step = old_steps[lead.id]
+            if check.step_id != old_step:
+                continue
+            new_step = targets[old_step.id]
+            lang = lead.user_id.lang or self.env.lang
+            if (new_step, lang) not in new_checks:
+                new_checks[new_step, lang] = {
+                    item.name: item.id for item in new_step.check_ids.with_context(lang=lang)
+                }
+            check_id = new_checks[new_step, lang].get(check.name)
+            if check_id:
+                carried[lead.id].append(
+                    (check_id, check.done_by_id.id or None, check.done_date, check.name)
+                )
+        return carried
+
+    def _deal_migrate_carry_ticks(self, carried):
+        """Tick the new step's items as ``_deal_migrate_ticks_to_carry`` found
+        them, by whom and when they were ticked: the engine's bookkeeping, in
+        one statement, no "ticked" note (the migration note says it)."""
+        rows = [
+            SQL("(%s, %s, %s::int, %s::timestamp)", lead_id, check_id, user_id, date)
+            for lead_id, checks in carried.items()
+            for check_id, user_id, date, _name in checks
+        ]
+        if not rows:
+            return
+        DealCheck = self.env["crm.deal.check"]
+        DealCheck.flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE crm_deal_check item
+                   SET done = TRUE, done_by_id = carried.user_id, done_date = carried.date
+                  FROM (VALUES %s) AS carried(lead_id, check_id, user_id, date)
+                 WHERE item.lead_id = carried.lead_id AND item.check_id = carried.check_id
+                   AND NOT item.done
+                """,
+                SQL(", ").join(rows),
+            )
+        )
+        DealCheck.invalidate_model(["done", "done_by_id", "done_date"])
 
     @api.model
     def _cron_deal_migrate(self, batch_size=MIGRATE_BATCH_SIZE):

@@ -6,11 +6,12 @@ class CrmDealActivityReport(models.Model):
     """Script activities still open now, and which of them are overdue.
 
     Odoo's own activity analysis shows done activities; discipline is about
-    the open ones: what the script asked for and nobody did yet.
+    the open ones: what the script asked for and nobody did yet. Its version
+    is the one of the step that asked for the activity, else the deal's.
     """
 
     _name = "crm.deal.activity.report"
-    _inherit = ["crm.deal.report.mixin"]
+    _inherit = ["crm.deal.report.mixin", "crm.deal.report.version.mixin"]
     _description = "Open Script Activities"
     _auto = False
     _rec_name = "summary"
@@ -28,6 +29,8 @@ class CrmDealActivityReport(models.Model):
             "deal_script_activity_id",
         ],
         "crm.lead": ["user_id", "team_id", "company_id", "active", "deal_script_id"],
+        "crm.deal.script": ["process_id", "version"],
+        "crm.deal.script.step": ["script_id", "step_key"],
     }
 
     summary = fields.Char(readonly=True)
@@ -57,6 +60,7 @@ class CrmDealActivityReport(models.Model):
                    activity.deal_script_activity_id AS script_activity_id,
                    deal.deal_script_id AS script_id,
                    activity.deal_step_id AS step_id,
+                   %(versions)s,
                    activity.user_id,
                    deal.user_id AS salesperson_id,
                    deal.team_id,
@@ -68,6 +72,9 @@ class CrmDealActivityReport(models.Model):
                    GREATEST(%(today)s - activity.date_deadline, 0) AS days_overdue
               FROM mail_activity activity
               JOIN crm_lead deal ON deal.id = activity.res_id
+              LEFT JOIN crm_deal_script_step step ON step.id = activity.deal_step_id
+              LEFT JOIN crm_deal_script script
+                     ON script.id = COALESCE(step.script_id, deal.deal_script_id)
              WHERE activity.res_model = 'crm.lead'
                AND activity.active
                AND deal.active
@@ -75,4 +82,5 @@ class CrmDealActivityReport(models.Model):
                     OR activity.deal_script_activity_id IS NOT NULL)
             """,
             today=today,
+            versions=self._version_dimensions_sql(SQL("script"), SQL("step")),
         )

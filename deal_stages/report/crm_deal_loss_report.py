@@ -6,11 +6,12 @@ class CrmDealLossReport(models.Model):
     """Lost deals by the step they were lost at, lost reason and salesperson.
 
     Built on the deal itself (lost = Odoo's won/lost status, the step it stood
-    in, its lost reason), so it holds however the deal was marked lost.
+    in, its lost reason), so it holds however the deal was marked lost. Its
+    version is the one the deal followed when lost.
     """
 
     _name = "crm.deal.loss.report"
-    _inherit = ["crm.deal.report.mixin"]
+    _inherit = ["crm.deal.report.mixin", "crm.deal.report.version.mixin"]
     _description = "Deal Losses"
     _auto = False
     _order = "date_lost desc, id desc"
@@ -28,6 +29,8 @@ class CrmDealLossReport(models.Model):
             "date_closed",
             "expected_revenue",
         ],
+        "crm.deal.script": ["process_id", "version"],
+        "crm.deal.script.step": ["step_key"],
     }
 
     step_id = fields.Many2one("crm.deal.script.step", string="Lost at Step", readonly=True)
@@ -51,6 +54,7 @@ class CrmDealLossReport(models.Model):
                    deal.id AS lead_id,
                    deal.deal_script_id AS script_id,
                    deal.deal_step_id AS step_id,
+                   %s,
                    deal.stage_id,
                    deal.lost_reason_id,
                    deal.user_id AS salesperson_id,
@@ -61,10 +65,12 @@ class CrmDealLossReport(models.Model):
                    1 AS lost_count,
                    COALESCE(deal.expected_revenue, 0) AS expected_revenue
               FROM crm_lead deal
+              JOIN crm_deal_script script ON script.id = deal.deal_script_id
+              LEFT JOIN crm_deal_script_step step ON step.id = deal.deal_step_id
               LEFT JOIN res_company company ON company.id = deal.company_id
              WHERE deal.won_status = 'lost'
                AND deal.type = 'opportunity'
-               AND deal.deal_script_id IS NOT NULL
             """,
+            self._version_dimensions_sql(SQL("script"), SQL("step")),
             self._company_currency_sql(),
         )

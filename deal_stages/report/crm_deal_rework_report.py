@@ -13,11 +13,13 @@ CHANGE_TYPES = [
 class CrmDealReworkReport(models.Model):
     """Rework: the order changes applied to deals and the steps they sent deals back to.
 
-    One row per ``crm.deal.order.change``.
+    One row per ``crm.deal.order.change``. Its version is the one of the step
+    the change sent the deal back to (the version the deal followed then),
+    else the deal's.
     """
 
     _name = "crm.deal.rework.report"
-    _inherit = ["crm.deal.report.mixin"]
+    _inherit = ["crm.deal.report.mixin", "crm.deal.report.version.mixin"]
     _description = "Deal Rework"
     _auto = False
     _order = "date desc, id desc"
@@ -52,6 +54,7 @@ class CrmDealReworkReport(models.Model):
                    change.user_id,
                    change.date,
                    deal.deal_script_id AS script_id,
+                   %s,
                    deal.user_id AS salesperson_id,
                    deal.team_id,
                    deal.company_id,
@@ -59,7 +62,11 @@ class CrmDealReworkReport(models.Model):
                    1 AS change_count
               FROM crm_deal_order_change change
               JOIN crm_lead deal ON deal.id = change.lead_id
+              LEFT JOIN crm_deal_script_step step ON step.id = change.return_step_id
+              LEFT JOIN crm_deal_script script
+                     ON script.id = COALESCE(step.script_id, deal.deal_script_id)
               LEFT JOIN res_company company ON company.id = deal.company_id
             """,
+            self._version_dimensions_sql(SQL("script"), SQL("step")),
             self._company_currency_sql(),
         )

@@ -3,16 +3,22 @@ from odoo.tools import SQL
 
 
 class CrmDealStepFunnelReport(models.Model):
-    """Step funnel: one row per deal and script step the deal reached."""
+    """Step funnel: one row per deal and script step the deal reached.
+
+    Across the versions of a process a step is its key: a deal migrated to a
+    new version while in a step reached that step once, and counts in the
+    version it went on in (its row in the older version is left out).
+    """
 
     _name = "crm.deal.step.funnel.report"
-    _inherit = ["crm.deal.report.mixin"]
+    _inherit = ["crm.deal.report.mixin", "crm.deal.report.version.mixin"]
     _description = "Deal Step Funnel"
     _auto = False
     _order = "date_reached desc, id desc"
     _depends = {
         "crm.deal.stage.log": ["lead_id", "step_id", "date_in"],
-        "crm.deal.script.step": ["script_id", "sequence"],
+        "crm.deal.script.step": ["script_id", "sequence", "step_key"],
+        "crm.deal.script": ["process_id", "version"],
         "crm.lead": [
             "user_id",
             "team_id",
@@ -83,10 +89,14 @@ class CrmDealStepFunnelReport(models.Model):
             WITH step_position AS (
                 SELECT step.id,
                        step.script_id,
+                       script.process_id,
+                       script.version,
+                       COALESCE(step.step_key, step.id::text) AS step_key,
                        ROW_NUMBER() OVER (
                            PARTITION BY step.script_id ORDER BY step.sequence, step.id
                        ) AS position
                   FROM crm_deal_script_step step
+                  JOIN crm_deal_script script ON script.id = step.script_id
             ),
             reached AS (
                 SELECT total.id,
@@ -98,10 +108,19 @@ class CrmDealStepFunnelReport(models.Model):
             positioned AS (
                 SELECT reached.*,
                        step_position.script_id,
+                       step_position.process_id,
+                       step_position.version,
+                       step_position.step_key,
                        step_position.position,
                        MAX(step_position.position) OVER (
                            PARTITION BY reached.lead_id, step_position.script_id
-                       ) AS furthest
+                       ) AS furthest,
+                       -- the same step of a later version (a migrated deal): that row counts
+                       ROW_NUMBER() OVER (
+                           PARTITION BY reached.lead_id, step_position.process_id,
+                                        step_position.step_key
+                           ORDER BY step_position.version DESC
+                       ) AS latest
                   FROM reached
                   JOIN step_position ON step_position.id = reached.step_id
             )
@@ -109,6 +128,9 @@ class CrmDealStepFunnelReport(models.Model):
                    positioned.lead_id,
                    positioned.script_id,
                    positioned.step_id,
+                   positioned.process_id,
+                   positioned.version,
+                   positioned.step_key,
                    deal.user_id AS salesperson_id,
                    deal.team_id,
                    deal.company_id,
@@ -129,5 +151,6 @@ class CrmDealStepFunnelReport(models.Model):
                           deal.won_status = 'pending' AND deal.active
                               AND deal.deal_step_id = positioned.step_id AS current
              ) state
+             WHERE positioned.latest = 1
             """
         )

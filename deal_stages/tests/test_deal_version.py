@@ -1,3 +1,4 @@
+import json
 from datetime import datetime, timedelta
 from unittest.mock import patch
 
@@ -191,6 +192,7 @@ class TestDealVersionPublish(DealVersionCommon):
         new_step_2.activity_template_ids.summary = "Issue the invoice (v2)"
         self._step(draft, "prepayment").step_key = "payment"
         old_activities = self._script_activities(deals)
+        last_message = self.env["mail.message"].sudo().search([], order="id desc", limit=1)
         moment = start + timedelta(hours=10)
         with freeze_time(moment):
             draft.with_user(self.user_sales_manager).action_publish(
@@ -206,8 +208,14 @@ class TestDealVersionPublish(DealVersionCommon):
             self.assertEqual(stays[-1].date_in, moment)
             self.assertEqual(stays[-2].date_out, moment)
             self.assertEqual(len(deal.deal_log_ids.filtered(lambda s: s.cause == "migrate")), 1)
-            notes = deal.message_ids.filtered(lambda m: "version 2 of its process" in m.body)
+            notes = deal.message_ids.filtered(lambda m: m.id > last_message.id)
             self.assertEqual(len(notes), 1, "one note per deal")
+            self.assertIn("version 2 of its process", notes.body)
+        self.assertIn(
+            "Issue the invoice (v2)",
+            deals[1].message_ids[:1].body,
+            "the note says what the new step did",
+        )
         # the deadline counts the time already spent in the step
         self.assertEqual(deals[1].deal_sla_deadline, start + timedelta(hours=48))
         self.assertFalse(deals[0].deal_sla_deadline)
@@ -217,13 +225,21 @@ class TestDealVersionPublish(DealVersionCommon):
         self.assertTrue(new_activities)
         self.assertEqual(new_activities.deal_script_activity_id.step_id.script_id, draft)
         self.assertIn("Issue the invoice (v2)", new_activities.mapped("summary"))
-        # the ticked item carried over; version 2's gate now applies
-        self.assertTrue(
+        # the ticked item carried over, by whom and when it was ticked
+        carried = deals[0].deal_check_ids.filtered(
+            lambda c: c.step_id.script_id == draft and c.name == "Signed contract attached"
+        )
+        ticked = deals[0].deal_check_ids.filtered(
+            lambda c: c.step_id == self.step_1 and c.name == "Signed contract attached"
+        )
+        self.assertTrue(carried.done)
+        self.assertEqual((carried.done_by_id, carried.done_date), (ticked.done_by_id, start))
+        self.assertIn("Still ticked: Signed contract attached.", deals[0].message_ids[:1].body)
+        self.assertFalse(
             deals[0]
-            .deal_check_ids.filtered(
-                lambda c: c.step_id.script_id == draft and c.name == "Signed contract attached"
-            )
-            .done
+            .deal_check_ids.filtered(lambda c: c.step_id.script_id == draft and not c.done)
+            .check_id.filtered("required"),
+            "the new step's gate is met by the carried item",
         )
 
     def test_migrate_refused_when_a_step_has_no_target(self):
@@ -259,6 +275,106 @@ class TestDealVersionPublish(DealVersionCommon):
 
 
 @tagged("post_install", "-at_install", "deal_stages")
+class TestDealVersionDryRun(DealVersionCommon):
+    """The publish wizard's dry run, on the server: what it says the
+    publication would do, that it changes nothing, and that the publication
+    then does what it said."""
+
+    def _snapshot(self, deals):
+        """What a dry run must not change, as plain values."""
+        deals.invalidate_recordset()
+        return (
+            [(d.deal_script_id.id, d.deal_step_id.id, d.stage_id.id) for d in deals],
+            self.env["mail.activity"].sudo().search_count([("res_model", "=", "crm.lead")]),
+            self.env["crm.deal.stage.log"].sudo().search_count([]),
+            self.env["crm.deal.check"].sudo().search_count([]),
+            self.env["mail.message"].sudo().search_count([("model", "=", "crm.lead")]),
+            self.env["crm.deal.script"].with_context(active_test=False).search([]).mapped("state"),
+        )
+
+    def test_dry_run_reports_moves_gates_and_activities_and_changes_nothing(self):
+        deals = self._deals_in_three_steps()
+        self._tick(deals[0], self.check_signed)
+        deals[1:].sudo().write({"partner_id": self.contact_1.id, "expected_revenue": 1000})
+        lost = self._create_deals()
+        lost.action_set_lost()
+        draft = self._new_version()
+        # version 2 asks more to leave the first step, and drops the last one
+        self.env["crm.deal.script.check"].create(
+            {"step_id": self._step(draft, "new").id, "name": "ID verified"}
+        )
+        draft.return_step_other_id = False
+        self._step(draft, "prepayment").unlink()
+        before = self._snapshot(deals | lost)
+        Wizard = self.env["crm.deal.script.publish"].with_user(self.user_sales_manager)
+        wizard = Wizard.with_context(default_script_id=draft.id).create({})
+        self.assertEqual(wizard.previous_id, self.script)
+        self.assertEqual(wizard.in_flight, "keep", "keeping them is the default")
+        self.assertEqual(wizard.in_flight_count, 3, "the lost deal is not in flight")
+        lines = {line.from_step_id.step_key: line for line in wizard.line_ids}
+        self.assertEqual(set(lines), {"new", "proposition", "prepayment"})
+        new, proposition, prepayment = lines["new"], lines["proposition"], lines["prepayment"]
+        self.assertEqual(
+            [(line.to_step_id, line.deal_count) for line in (new, proposition, prepayment)],
+            [
+                (self._step(draft, "new"), 1),
+                (self._step(draft, "proposition"), 1),
+                (self.env["crm.deal.script.step"], 1),
+            ],
+            "per step: how many deals go where (none for the dropped step)",
+        )
+        self.assertEqual(new.gate_fail_count, 1, "“ID verified” is not ticked")
+        self.assertEqual(proposition.gate_fail_count, 0, "its fields are set")
+        self.assertEqual(new.activity_create_count, 2, "version 2's two activities of step 1")
+        self.assertEqual(new.activity_cancel_count, 2, "version 1's two open ones")
+        self.assertEqual(proposition.activity_create_count, 1)
+        self.assertEqual(proposition.activity_cancel_count, 1)
+        self.assertEqual((prepayment.gate_fail_count, prepayment.activity_create_count), (0, 0))
+        # the deals would stop at a step with no target: publishing says so
+        wizard.in_flight = "migrate"
+        with self.assertRaisesRegex(UserError, "No step of the new version for the step"):
+            wizard.action_publish()
+        # reading the dry run (and the refused publication) changed nothing
+        self.assertEqual(self._snapshot(deals | lost), before)
+        self.assertEqual(draft.state, "draft")
+
+        # mapped by hand in the dry run, the publication does what it said
+        prepayment.to_step_id = self._step(draft, "proposition")
+        self.assertEqual(prepayment.deal_count, 1)
+        old_open = self._script_activities(deals)
+        wizard.action_publish()
+        self.assertEqual(draft.state, "published")
+        self.assertEqual(deals.deal_script_id, draft)
+        self.assertEqual(
+            [deal.deal_step_id.step_key for deal in deals], ["new", "proposition", "proposition"]
+        )
+        self.assertFalse(lost.deal_script_id == draft, "the lost deal is left alone")
+        self.assertFalse(old_open.exists().filtered("active"), "the old ones cancelled")
+        created = self._script_activities(deals).filtered(
+            lambda a: a.deal_script_activity_id.step_id.script_id == draft
+        )
+        self.assertEqual(len(created.filtered(lambda a: a.res_id == deals[0].id)), 2)
+        self.assertEqual(len(created.filtered(lambda a: a.res_id == deals[1].id)), 1)
+        with self.assertRaises(DealGateError):
+            deals[0].with_user(self.user_sales_salesman).stage_id = self.stage_team1_2
+
+    def test_dry_run_with_keep_leaves_every_deal_unaffected(self):
+        deals = self._deals_in_three_steps()
+        draft = self._new_version()
+        before = self._snapshot(deals)
+        Wizard = self.env["crm.deal.script.publish"].with_user(self.user_sales_manager)
+        wizard = Wizard.with_context(default_script_id=draft.id).create({})
+        self.assertEqual(sum(wizard.line_ids.mapped("deal_count")), 3)
+        self.assertEqual(self._snapshot(deals), before)
+        wizard.action_publish()
+        self.assertEqual(deals.deal_script_id, self.script, "kept on version 1")
+        self.assertEqual(
+            deals.deal_log_ids.filtered(lambda log: log.cause == "migrate"),
+            self.env["crm.deal.stage.log"],
+        )
+
+
+@tagged("post_install", "-at_install", "deal_stages")
 class TestDealVersionDefinition(DealVersionCommon):
     def test_export_import_export_is_identical(self):
         self.script.return_step_other_id = self.step_1
@@ -270,7 +386,7 @@ class TestDealVersionDefinition(DealVersionCommon):
         self.assertEqual(draft.state, "draft")
         self.assertEqual(draft.step_ids.mapped("stage_id"), self.script.step_ids.mapped("stage_id"))
         self.assertEqual(draft.export_definition(), text)
-        self.assertIn('"format_version": 1', text)
+        self.assertIn('"format_version": 2', text)
         self.assertIn('"activity_type": "mail.mail_activity_data_todo"', text)
 
     @users("user_sales_manager")
@@ -309,15 +425,151 @@ class TestDealVersionDefinition(DealVersionCommon):
         with self.assertRaisesRegex(UserError, "not a deal process definition"):
             Script.import_definition('{"steps": []}')
 
+    def _translate_in_russian(self):
+        self.env["res.lang"]._activate_lang("ru_RU")
+        self.step_3.auto_advance_domain = "[('probability', '>=', 90)]"
+        self.step_3.auto_advance_label = "Almost sure"
+        activity = self.step_1.activity_template_ids[:1]
+        activity.write({"summary": "Send the contract", "note": "<p>Today</p>"})
+        russian = {
+            self.script: {"name": "Сделка B2B"},
+            self.step_1: {"name": "Новая"},
+            self.step_3: {"name": "Предоплата", "auto_advance_label": "Почти наверняка"},
+            self.check_signed: {"name": "Подписанный договор приложен"},
+            activity: {"summary": "Отправить договор"},
+        }
+        for record, texts in russian.items():
+            for name, text in texts.items():
+                record.update_field_translations(name, {"ru_RU": text})
+        # an HTML text is translated term by term
+        activity.update_field_translations("note", {"ru_RU": {"Today": "Сегодня"}})
+        return russian, activity
+
+    def _endpoint(self, name, company=None):
+        return (
+            self.env["crm.deal.handoff.endpoint"]
+            .sudo()
+            .create(
+                {
+                    "name": name,
+                    "url": "https://erp.example.com/deals",
+                    "company_id": (company or self.env.company).id,
+                }
+            )
+        )
+
+    def test_round_trip_keeps_russian_texts_and_handoff(self):
+        russian, activity = self._translate_in_russian()
+        endpoint = self._endpoint("1C:Enterprise")
+        self.step_2.write({"handoff_endpoint_id": endpoint.id, "handoff_required": True})
+        Script = self.env["crm.deal.script"].with_user(self.user_sales_manager)
+        text = Script.browse(self.script.id).export_definition()
+        self.assertIn('"handoff_endpoint": "1C:Enterprise"', text)
+        self.assertIn('"Подписанный договор приложен"', text, "UTF-8, not escaped")
+        draft = Script.browse(Script.import_definition(text))
+        self.assertEqual(draft.export_definition(), text, "export -> import -> export")
+        new_step_2 = self._step(draft, "proposition")
+        self.assertEqual(new_step_2.handoff_endpoint_id, endpoint)
+        self.assertTrue(new_step_2.handoff_required)
+        self.assertFalse(self._step(draft, "new").handoff_endpoint_id)
+        # a Russian user sees the imported draft in Russian, an English one in English
+        ru = draft.with_context(lang="ru_RU")
+        self.assertEqual(ru.name, "Сделка B2B")
+        self.assertEqual(
+            ru.step_ids.sorted("sequence").mapped("name"),
+            ["Новая", self.step_2.name, "Предоплата"],
+        )
+        self.assertEqual(self._step(ru, "prepayment").auto_advance_label, "Почти наверняка")
+        new_check = self._step(ru, "new").check_ids.sorted("sequence")[0]
+        self.assertEqual(new_check.name, "Подписанный договор приложен")
+        new_activity = self._step(ru, "new").activity_template_ids.sorted("sequence")[0]
+        self.assertEqual(new_activity.summary, "Отправить договор")
+        self.assertEqual(new_activity.note, "<p>Сегодня</p>")
+        en = draft.with_context(lang="en_US")
+        self.assertEqual(self._step(en, "new").name, self.step_1.with_context(lang="en_US").name)
+        self.assertEqual(self._step(en, "new").activity_template_ids[0].summary, activity.summary)
+        # the map a Russian user opens speaks Russian
+        names = [step["name"] for step in ru._deal_process_map()["steps"]]
+        self.assertIn("Предоплата", names)
+        self.assertTrue(russian)
+
+    def test_handoff_endpoint_found_by_name_in_the_importing_company(self):
+        other_company = self.env["res.company"].create({"name": "Other Co"})
+        here, there = self._endpoint("Accounting"), self._endpoint("Accounting", other_company)
+        self.step_2.handoff_endpoint_id = here
+        Script = self.env["crm.deal.script"].with_user(self.user_sales_manager)
+        text = Script.browse(self.script.id).export_definition()
+        self.user_sales_manager.write({"company_ids": [Command.link(other_company.id)]})
+        document = json.loads(text)
+        document["script"]["teams"] = []  # the other company has its own teams
+        draft = Script.browse(
+            Script.with_company(other_company).import_definition(json.dumps(document))
+        )
+        self.assertEqual(self._step(draft, "proposition").handoff_endpoint_id, there)
+
+    @users("user_sales_manager")
+    def test_unknown_endpoint_or_translation_is_refused_with_the_list(self):
+        Script = self.env["crm.deal.script"]
+        endpoint = self._endpoint("1C:Enterprise")
+        self.step_2.sudo().write({"handoff_endpoint_id": endpoint.id, "handoff_required": True})
+        text = Script.browse(self.script.id).export_definition()
+        broken = text.replace('"1C:Enterprise"', '"No such ERP"')
+        broken = broken.replace(
+            '"is_feedback_step": false,',
+            '"is_feedback_step": false,\n      "translations": {"ru_RU": {"stage": "Этап"}},',
+            1,
+        )
+        scripts = Script.search_count([])
+        with self.assertRaises(UserError) as caught:
+            Script.import_definition(broken)
+        message = str(caught.exception)
+        self.assertIn("unknown hand-off endpoint “No such ERP”", message)
+        self.assertIn("unknown key “stage”", message)
+        self.assertEqual(Script.search_count([]), scripts, "nothing created")
+
+    def test_translations_of_inactive_languages_are_kept_unknown_ones_refused(self):
+        Script = self.env["crm.deal.script"].with_user(self.user_sales_manager)
+        text = Script.browse(self.script.id).export_definition()
+        text = text.replace(
+            '"return_step_other": null',
+            '"return_step_other": null,\n    "translations": {\n      "de_DE": {\n'
+            '        "name": "Testprozess"\n      }\n    }',
+            1,
+        )
+        self.assertFalse(self.env["res.lang"]._lang_get("de_DE").active)
+        draft = Script.browse(Script.import_definition(text))
+        self.assertEqual(draft.name, self.script.name)
+        self.assertEqual(draft.export_definition(), text, "kept for when German is activated")
+        self.env["res.lang"]._activate_lang("de_DE")
+        self.assertEqual(draft.with_context(lang="de_DE").name, "Testprozess")
+        with self.assertRaisesRegex(UserError, "Unknown language “de_XX”"):
+            Script.import_definition(text.replace('"de_DE"', '"de_XX"'))
+
+    def test_format_version_1_file_still_imports(self):
+        Script = self.env["crm.deal.script"].with_user(self.user_sales_manager)
+        text = Script.browse(self.script.id).export_definition()
+        old = text.replace('"format_version": 2', '"format_version": 1').replace(
+            '      "handoff_endpoint": null,\n      "handoff_required": false,\n', ""
+        )
+        self.assertNotIn("handoff", old)
+        draft = Script.browse(Script.import_definition(old))
+        self.assertEqual(draft.export_definition(), text)
+
     def test_shipped_b2b_definition_imports(self):
         with open(
             __file__.replace("tests/test_deal_version.py", "data/deal_script_b2b.json"),
             encoding="utf-8",
         ) as file:
             text = file.read()
+        self.env["res.lang"]._activate_lang("ru_RU")
         Script = self.env["crm.deal.script"].with_user(self.user_sales_manager)
         draft = Script.browse(Script.import_definition(text))
         self.assertEqual(draft.state, "draft")
+        self.assertEqual(
+            draft.with_context(lang="ru_RU").step_ids.sorted("sequence")[0].name,
+            "Подписание договора",
+            "the file carries the Russian texts",
+        )
         template = self.env.ref("deal_stages.deal_script_template_b2b")
         self.assertEqual(len(draft.step_ids), len(template.step_ids))
         self.assertEqual(draft.export_definition(), text)
@@ -364,3 +616,124 @@ class TestDealVersionReports(DealVersionCommon):
         self.assertEqual(by_version, {1: 1, 2: 1}, "the step compared across versions")
         by_process = Report._read_group(domain, ["process_id"], ["__count"])
         self.assertEqual(by_process, [(self.script, 4)], "every version in one process")
+
+    def _deals_over_two_versions(self):
+        """v1: one deal moved on to step 2, one lost at step 1; v2 (kept):
+        the same again. Returns (v2, the two deals in step 2, the lost ones)."""
+        on_v1 = self._create_deals(2)
+        self._tick(on_v1[0], self.check_signed)
+        on_v1[0].stage_id = self.stage_team1_2
+        on_v1[1].action_set_lost()
+        v2 = self._new_version()
+        v2.with_user(self.user_sales_manager).action_publish()
+        on_v2 = self._create_deals(2)
+        on_v2[0].deal_check_ids.filtered("required").write({"done": True})
+        on_v2[0].stage_id = self.stage_team1_2
+        on_v2[1].action_set_lost()
+        return v2, on_v1[0] | on_v2[0], on_v1[1] | on_v2[1]
+
+    def _sums(self, model, domain, groupby, measures):
+        rows = self.env[model]._read_group(domain, groupby, measures)
+        return {
+            tuple(
+                value.id if hasattr(value, "id") else value for value in row[: len(groupby)]
+            ): row[len(groupby) :]
+            for row in rows
+        }
+
+    def test_funnel_loss_activities_by_process_version_and_step_key(self):
+        v2, in_step_2, lost = self._deals_over_two_versions()
+        deals = in_step_2 | lost
+        domain = [("lead_id", "in", deals.ids)]
+        measures = [
+            "reached_count:sum",
+            "moved_on_count:sum",
+            "lost_count:sum",
+            "current_count:sum",
+        ]
+        funnel = "crm.deal.step.funnel.report"
+        self.assertEqual(
+            self._sums(funnel, domain, ["process_id", "step_key"], measures),
+            {
+                (self.script.id, "new"): (4, 2, 2, 0),
+                (self.script.id, "proposition"): (2, 0, 0, 2),
+            },
+            "the process counts the deals of both versions together",
+        )
+        self.assertEqual(
+            self._sums(funnel, domain + [("step_key", "=", "new")], ["version"], measures),
+            {(1,): (2, 1, 1, 0), (2,): (2, 1, 1, 0)},
+            "each version its own deals: version 2 compared with version 1",
+        )
+        losses = self._sums(
+            "crm.deal.loss.report", domain, ["process_id", "version", "step_key"], ["__count"]
+        )
+        self.assertEqual(
+            losses, {(self.script.id, 1, "new"): (1,), (self.script.id, 2, "new"): (1,)}
+        )
+        # the open activities of step 2, asked for by the version each deal follows
+        activities = self._sums(
+            "crm.deal.activity.report", domain, ["process_id", "version", "step_key"], ["__count"]
+        )
+        self.assertEqual(
+            set(activities),
+            {(self.script.id, 1, "proposition"), (self.script.id, 2, "proposition")},
+        )
+        self.assertEqual(
+            self.env["crm.deal.activity.report"].search(domain + [("version", "=", 2)]).lead_id,
+            in_step_2.filtered(lambda deal: deal.deal_script_id == v2),
+        )
+        # order changes sending each deal back to the first step of its version
+        self.env["crm.deal.order.change"].create(
+            [
+                {
+                    "lead_id": deal.id,
+                    "change_type": "increase",
+                    "amount_delta": 100,
+                    "return_step_id": self._step(deal.deal_script_id, "new").id,
+                    "description": "One more pallet",
+                }
+                for deal in in_step_2
+            ]
+        )
+        rework = self._sums(
+            "crm.deal.rework.report",
+            domain,
+            ["process_id", "version", "step_key"],
+            ["change_count:sum", "amount_delta:sum"],
+        )
+        self.assertEqual(
+            rework,
+            {(self.script.id, 1, "new"): (1, 100.0), (self.script.id, 2, "new"): (1, 100.0)},
+        )
+
+    def test_funnel_counts_a_migrated_deal_once_in_the_version_it_went_on_in(self):
+        v2, in_step_2, lost = self._deals_over_two_versions()
+        v3 = self._new_version(v2)
+        v3.with_user(self.user_sales_manager).action_publish(in_flight="migrate")
+        self.assertEqual(in_step_2.deal_script_id, v3)
+        domain = [("lead_id", "in", (in_step_2 | lost).ids)]
+        measures = [
+            "reached_count:sum",
+            "moved_on_count:sum",
+            "lost_count:sum",
+            "current_count:sum",
+        ]
+        funnel = "crm.deal.step.funnel.report"
+        self.assertEqual(
+            self._sums(funnel, domain, ["process_id", "step_key"], measures),
+            {
+                (self.script.id, "new"): (4, 2, 2, 0),
+                (self.script.id, "proposition"): (2, 0, 0, 2),
+            },
+            "a migrated deal reached step 2 once, and stands in it now",
+        )
+        self.assertEqual(
+            self._sums(funnel, domain + [("step_key", "=", "proposition")], ["version"], measures),
+            {(3,): (2, 0, 0, 2)},
+        )
+        # their open activities are version 3's now
+        activities = self._sums(
+            "crm.deal.activity.report", domain, ["version", "step_key"], ["__count"]
+        )
+        self.assertEqual(set(activities), {(3, "proposition")})

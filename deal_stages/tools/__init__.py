@@ -10,6 +10,7 @@ from .deal_engine import (
     DEAL_NESTED_WRITE,
     DealEngineCollector,
     DealMarker,
+    DealMigration,
     DealMove,
 )
 from .deal_gate_error import DealGateError
@@ -24,6 +25,7 @@ __all__ = [
     "DealEngineCollector",
     "DealGateError",
     "DealMarker",
+    "DealMigration",
     "DealMove",
     "DealOutcome",
     "DealStepConfig",

@@ -42,6 +42,22 @@ class DealMove:
         self.skip_gate = skip_gate
 
 
+class DealMigration:
+    """A migration of deals to a new version of their process, passed in the
+    context as ``deal_migration`` (a Python object: not forgeable over RPC).
+
+    The engine's entry work on the migrated deals reads it: each deadline
+    counts from ``starts`` (the entry in the old step), and each deal gets
+    one note, titled ``titles`` (the migration), listing what was done.
+    """
+
+    __slots__ = ("starts", "titles")
+
+    def __init__(self, starts, titles):
+        self.starts = starts  # {lead id: datetime}
+        self.titles = titles  # {lead id: text}
+
+
 class DealMarker:
     """A flag of the engine passed in the context. A Python object: a context
     sent over RPC is JSON and cannot carry one, so nobody sets it by a key."""

@@ -10,24 +10,35 @@ A document::
 
     {
       "format": "deal_stages.process",
-      "format_version": 1,
+      "format_version": 2,
       "script": {"name": ..., "strict_order": true, ...},
       "steps": [{"key": "proposal", "name": ..., "stage": "Proposal", ...}, ...]
     }
 
+Texts are written in English; their translations travel beside them, in a
+``translations`` object of the script, a step, a checklist item or an
+activity: ``{"ru_RU": {"name": "..."}}`` (only the translatable texts of that
+object, only the values that differ from the English one).
+
 References are written as names a consultant can type: stages and sales
 teams by name, fields by technical name, users by login, activity types,
-templates and server actions by XML id (``module.name``) or by name.
+templates, server actions and hand-off endpoints by XML id (``module.name``)
+or by name.
 """
 
 import json
+import re
 
 FORMAT = "deal_stages.process"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# the versions this code reads: 1 lacks the translations and hand-offs,
+# which then take their defaults
+READABLE_FORMAT_VERSIONS = (1, 2)
 
 # (key, kind, default); kinds: str (required text), text (text or null),
 # html, bool, int, number, ref (a name or null), refs (list of names),
-# key (a step key or null), keys (list of step keys), choice:<a|b|...>
+# key (a step key or null), keys (list of step keys), choice:<a|b|...>,
+# list:<sub schema>, translations:<field|field...> ({lang: {field: text}})
 SCRIPT_SCHEMA = (
     ("name", "str", None),
     ("teams", "refs", []),
@@ -42,6 +53,7 @@ SCRIPT_SCHEMA = (
     ("return_step_decrease", "key", None),
     ("return_step_correction", "key", None),
     ("return_step_other", "key", None),
+    ("translations", "translations:name", {}),
 )
 STEP_SCHEMA = (
     ("key", "str", None),
@@ -61,12 +73,16 @@ STEP_SCHEMA = (
     ("auto_advance_required", "bool", False),
     ("lost_reason_required", "bool", False),
     ("lost_mail_template", "ref", None),
+    ("handoff_endpoint", "ref", None),
+    ("handoff_required", "bool", False),
     ("checks", "list:check", []),
     ("activities", "list:activity", []),
+    ("translations", "translations:name|auto_advance_label", {}),
 )
 CHECK_SCHEMA = (
     ("name", "str", None),
     ("required", "bool", True),
+    ("translations", "translations:name", {}),
 )
 ACTIVITY_SCHEMA = (
     ("trigger", "choice:enter|lost|sla|change", "enter"),
@@ -78,9 +94,12 @@ ACTIVITY_SCHEMA = (
     ("assign_to", "choice:salesperson|team_leader|user", "salesperson"),
     ("user", "ref", None),
     ("reentry", "choice:once|always", "once"),
+    ("translations", "translations:summary|note", {}),
 )
 SUB_SCHEMAS = {"check": CHECK_SCHEMA, "activity": ACTIVITY_SCHEMA}
 RETURN_STEP_KEYS = tuple(key for key, kind, _default in SCRIPT_SCHEMA if kind == "key")
+# a language code as Odoo names it: en_US, ru_RU, sr@latin, es_419
+LANG_CODE = re.compile(r"^[a-z]{2,3}(_[A-Za-z0-9]{2,4})?(@[a-z]+)?$")
 
 
 def dumps(document):
@@ -107,6 +126,14 @@ def _type_ok(kind, value):
         return value in kind[7:].split("|")
     if kind.startswith("list:"):
         return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+    if kind.startswith("translations:"):
+        return isinstance(value, dict) and all(
+            isinstance(lang, str)
+            and LANG_CODE.match(lang)
+            and isinstance(texts, dict)
+            and all(isinstance(text, str) for text in texts.values())
+            for lang, texts in value.items()
+        )
     raise ValueError(kind)
 
 
@@ -126,7 +153,16 @@ def _expected(kind):
         "number": "number",
         "refs": "list of names",
         "keys": "list of step keys",
-    }.get(kind, "list of objects")
+    }.get(
+        kind,
+        "{language: {text: translation}}"
+        if kind.startswith("translations:")
+        else "list of objects",
+    )
+
+
+def _default(value):
+    return type(value)(value) if isinstance(value, (list, dict)) else value
 
 
 def _normalize(data, schema, where, problems):
@@ -140,12 +176,12 @@ def _normalize(data, schema, where, problems):
         if key not in data:
             if default is None and kind == "str":
                 problems.append(("missing", where, key))
-            result[key] = list(default) if isinstance(default, list) else default
+            result[key] = _default(default)
             continue
         value = data[key]
         if not _type_ok(kind, value):
             problems.append(("type", where, f"{key}: {_expected(kind)}"))
-            result[key] = list(default) if isinstance(default, list) else default
+            result[key] = _default(default)
             continue
         if kind.startswith("list:"):
             sub_schema = SUB_SCHEMAS[kind[5:]]
@@ -153,6 +189,16 @@ def _normalize(data, schema, where, problems):
                 _normalize(item, sub_schema, f"{where} / {key} {index}", problems)
                 for index, item in enumerate(value, start=1)
             ]
+        elif kind.startswith("translations:"):
+            allowed = kind.split(":", 1)[1].split("|")
+            for lang, texts in value.items():
+                for name in texts:
+                    if name not in allowed:
+                        problems.append(("unknown_key", f"{where} / {key} {lang}", name))
+            value = {
+                lang: {name: text for name, text in texts.items() if name in allowed}
+                for lang, texts in value.items()
+            }
         result[key] = value
     return result
 
@@ -171,7 +217,12 @@ def parse(text):
     if not isinstance(data, dict):
         return None, [("format", "", "")]
     problems = []
-    if data.get("format") != FORMAT or data.get("format_version") != FORMAT_VERSION:
+    version = data.get("format_version")
+    if (
+        data.get("format") != FORMAT
+        or isinstance(version, bool)
+        or version not in READABLE_FORMAT_VERSIONS
+    ):
         problems.append(("format", "", f"{data.get('format')} {data.get('format_version')}"))
     for key in data:
         if key not in ("format", "format_version", "script", "steps"):

@@ -37,7 +37,11 @@ class CrmDealScriptPublish(models.TransientModel):
         store=True,
         readonly=False,
     )
-    in_flight_count = fields.Integer(string="Deals in Progress", compute="_compute_in_flight_count")
+    in_flight_count = fields.Integer(
+        string="Deals on Older Versions",
+        compute="_compute_in_flight_count",
+        help="Deals in progress on the older versions of the process.",
+    )
     draft_map = fields.Json(compute="_compute_maps")
     published_map = fields.Json(compute="_compute_maps")
 
