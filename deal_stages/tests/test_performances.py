@@ -168,6 +168,7 @@ class TestDealPerformances(DealStagesCommon):
             self.env.flush_all()
             self.env["mail.activity"]._deal_notify_queued()
 
+
 @tagged("post_install", "-at_install", "deal_stages", "deal_stages_perf")
 class TestDealReadPerformances(DealStagesCommon):
     """The reads a replica serves (issue 18): their queries do not grow with
