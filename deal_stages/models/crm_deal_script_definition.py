@@ -384,71 +384,17 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
         teams = self.env["crm.team"].union(*(resolved["team", name] for name in script["teams"]))
         created = {}
         Self = self.with_context(lang="en_US")
-        steps_vals = []
-        for index, step in enumerate(document["steps"], start=1):
-            stage = self._deal_definition_stage(step["stage"], teams, created)
-            steps_vals.append(
-                Command.create(
-                    {
-                        "sequence": index,
-                        "step_key": step["key"],
-                        "name": step["name"],
-                        "stage_id": stage.id,
-                        "sla_hours": step["sla_hours"],
-                        "cancel_activities_on_exit": step["cancel_activities_on_exit"],
-                        "require_activities_done": step["require_activities_done"],
-                        "required_field_ids": [
-                            Command.set([resolved["field", n].id for n in step["required_fields"]])
-                        ],
-                        "mail_template_id": step["mail_template"]
-                        and resolved["template", step["mail_template"]].id,
-                        "mail_mode": step["mail_mode"],
-                        "server_action_ids": [
-                            Command.set([resolved["action", a].id for a in step["server_actions"]])
-                        ],
-                        "is_feedback_step": step["is_feedback_step"],
-                        "auto_advance_domain": step["auto_advance_domain"] or False,
-                        "auto_advance_label": step["auto_advance_label"] or False,
-                        "auto_advance_required": step["auto_advance_required"],
-                        "lost_reason_required": step["lost_reason_required"],
-                        "lost_mail_template_id": step["lost_mail_template"]
-                        and resolved["template", step["lost_mail_template"]].id,
-                        "handoff_endpoint_id": step["handoff_endpoint"]
-                        and resolved["endpoint", step["handoff_endpoint"]].id,
-                        "handoff_required": step["handoff_required"],
-                        "check_ids": [
-                            Command.create(
-                                {
-                                    "sequence": i,
-                                    "name": check["name"],
-                                    "required": check["required"],
-                                }
-                            )
-                            for i, check in enumerate(step["checks"], start=1)
-                        ],
-                        "activity_template_ids": [
-                            Command.create(
-                                {
-                                    "sequence": i,
-                                    "trigger": activity["trigger"],
-                                    "activity_type_id": resolved[
-                                        "activity_type", activity["activity_type"]
-                                    ].id,
-                                    "summary": activity["summary"] or False,
-                                    "note": activity["note"] or False,
-                                    "deadline_days": activity["deadline_days"],
-                                    "deadline_working_days": activity["deadline_working_days"],
-                                    "assign_to": activity["assign_to"],
-                                    "user_id": activity["user"]
-                                    and resolved["user", activity["user"]].id,
-                                    "reentry": activity["reentry"],
-                                }
-                            )
-                            for i, activity in enumerate(step["activities"], start=1)
-                        ],
-                    }
+        steps_vals = [
+            Command.create(
+                self._deal_definition_step_vals(
+                    index,
+                    step,
+                    self._deal_definition_stage(step["stage"], teams, created),
+                    resolved,
                 )
             )
+            for index, step in enumerate(document["steps"], start=1)
+        ]
         user = script["sla_escalation_user"]
         # the technical links (fields, server actions) are set by the
         # superuser: sales administrators may not read them (right checked above)
@@ -486,6 +432,64 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
         )
         self._deal_import_translations(draft, document)
         return draft
+
+    def _deal_definition_step_vals(self, index, step, stage, resolved):
+        """Values of one step of the file (with its checklist and activities)."""
+        return {
+            "sequence": index,
+            "step_key": step["key"],
+            "name": step["name"],
+            "stage_id": stage.id,
+            "sla_hours": step["sla_hours"],
+            "cancel_activities_on_exit": step["cancel_activities_on_exit"],
+            "require_activities_done": step["require_activities_done"],
+            "required_field_ids": [
+                Command.set([resolved["field", n].id for n in step["required_fields"]])
+            ],
+            "mail_template_id": step["mail_template"]
+            and resolved["template", step["mail_template"]].id,
+            "mail_mode": step["mail_mode"],
+            "server_action_ids": [
+                Command.set([resolved["action", a].id for a in step["server_actions"]])
+            ],
+            "is_feedback_step": step["is_feedback_step"],
+            "auto_advance_domain": step["auto_advance_domain"] or False,
+            "auto_advance_label": step["auto_advance_label"] or False,
+            "auto_advance_required": step["auto_advance_required"],
+            "lost_reason_required": step["lost_reason_required"],
+            "lost_mail_template_id": step["lost_mail_template"]
+            and resolved["template", step["lost_mail_template"]].id,
+            "handoff_endpoint_id": step["handoff_endpoint"]
+            and resolved["endpoint", step["handoff_endpoint"]].id,
+            "handoff_required": step["handoff_required"],
+            "check_ids": [
+                Command.create(
+                    {
+                        "sequence": i,
+                        "name": check["name"],
+                        "required": check["required"],
+                    }
+                )
+                for i, check in enumerate(step["checks"], start=1)
+            ],
+            "activity_template_ids": [
+                Command.create(
+                    {
+                        "sequence": i,
+                        "trigger": activity["trigger"],
+                        "activity_type_id": resolved["activity_type", activity["activity_type"]].id,
+                        "summary": activity["summary"] or False,
+                        "note": activity["note"] or False,
+                        "deadline_days": activity["deadline_days"],
+                        "deadline_working_days": activity["deadline_working_days"],
+                        "assign_to": activity["assign_to"],
+                        "user_id": activity["user"] and resolved["user", activity["user"]].id,
+                        "reentry": activity["reentry"],
+                    }
+                )
+                for i, activity in enumerate(step["activities"], start=1)
+            ],
+        }
 
     def _deal_import_translations(self, draft, document):
         """Give the texts of the new draft the file's translations (a language

@@ -182,13 +182,7 @@ class CrmLeadDealMessage(models.AbstractModel):
             values = rendered[lead.id]
             partner_ids = list(dict.fromkeys(values.get("partner_ids") or ()))
             body = values.get("body_html") or ""
-            body_html = body
-            if layout:
-                lang = langs.get(lead.id) or self.env.lang
-                body_html = template.with_context(lang=lang)._render_encapsulate(
-                    layout, body, add_context={"company": companies[lead.id]},
-                    context_record=lead.with_context(lang=lang),
-                )  # fmt: skip
+            body_html = lead._deal_template_layout(template, body, langs, companies[lead.id])
             message_id = Message._get_message_id({"model": self._name, "res_id": lead.id})
             attachment_ids = documents[lead.id]
             vals = {
@@ -229,6 +223,18 @@ class CrmLeadDealMessage(models.AbstractModel):
             if not lead.partner_id:
                 lead._message_post_after_hook(message, values)
         return messages
+
+    def _deal_template_layout(self, template, body, langs, company):
+        """The email's body: ``body`` in the template's layout, in the
+        customer's language (``langs``: {lead id: lang}), if it has one."""
+        layout = template.email_layout_xmlid
+        if not layout:
+            return body
+        lang = langs.get(self.id) or self.env.lang
+        return template.with_context(lang=lang)._render_encapsulate(
+            layout, body, add_context={"company": company},
+            context_record=self.with_context(lang=lang),
+        )  # fmt: skip
 
     def _deal_reply_tos(self, emails_from, author_id):
         """{lead id: reply-to}: as message_post, the sales team's alias if any

@@ -14,7 +14,7 @@ class CrmDealStepStayReport(models.Model):
     """Time in step, one row per stay of a deal in a script step."""
 
     _name = "crm.deal.step.stay.report"
-    _inherit = ["crm.deal.report.mixin"]
+    _inherit = ["crm.deal.report.mixin", "crm.deal.report.version.mixin"]
     _description = "Time in Step (per stay)"
     _auto = False
     _order = "date_in desc, id desc"
@@ -39,18 +39,6 @@ class CrmDealStepStayReport(models.Model):
     _percentile_fields = TIME_PERCENTILES
 
     step_id = fields.Many2one("crm.deal.script.step", readonly=True)
-    # versions: the same step (key) compared across the versions of a process
-    process_id = fields.Many2one(
-        "crm.deal.script",
-        readonly=True,
-        help="Every version of the process together.",
-    )
-    version = fields.Integer(readonly=True, aggregator=False)
-    step_key = fields.Char(
-        readonly=True,
-        help="The step across the versions of its process: group by it to compare "
-        "a step's time in version 3 with version 2.",
-    )
     stage_id = fields.Many2one("crm.stage", readonly=True)
     salesperson_id = fields.Many2one(help="The deal's salesperson during the stay.")
     team_id = fields.Many2one(help=None)

@@ -17,7 +17,7 @@ class CrmDealStepTimeReport(models.Model):
     """
 
     _name = "crm.deal.step.time.report"
-    _inherit = ["crm.deal.report.mixin"]
+    _inherit = ["crm.deal.report.mixin", "crm.deal.report.version.mixin"]
     _description = "Time in Step (per deal)"
     _auto = False
     _order = "date_first_in desc, id desc"
@@ -37,18 +37,6 @@ class CrmDealStepTimeReport(models.Model):
     _percentile_fields = TIME_PERCENTILES
 
     step_id = fields.Many2one("crm.deal.script.step", readonly=True)
-    # versions: the same step (key) compared across the versions of a process
-    process_id = fields.Many2one(
-        "crm.deal.script",
-        readonly=True,
-        help="Every version of the process together.",
-    )
-    version = fields.Integer(readonly=True, aggregator=False)
-    step_key = fields.Char(
-        readonly=True,
-        help="The step across the versions of its process: group by it to compare "
-        "a step's time in version 3 with version 2.",
-    )
     date_first_in = fields.Datetime(string="First Entered", readonly=True)
     date_last_out = fields.Datetime(string="Last Left", readonly=True)
     is_open = fields.Boolean(
