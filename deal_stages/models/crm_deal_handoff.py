@@ -521,26 +521,6 @@ class CrmDealHandoff(models.Model):
     # ------------------------------------------------------------
 
     @api.model
-    def _cancel_for_closed_deals(self, leads):
-        """Cancel the hand-offs of ``leads`` not delivered yet (pending, failed,
-        given up): the order of a lost or archived deal is not sent.
-
-        A hand-off already sent stays as it is: the receiver has it (the note
-        says so). Restoring the deal does not bring the cancelled ones back:
-        its step's entry writes a new hand-off (new key, the deal as it is
-        then) where the step hands off.
-        """
-        # the outbox is the engine's, whoever closes the deal
-        handoffs = self.sudo().search(
-            [("lead_id", "in", leads.ids), ("state", "in", ("pending", "failed", "dead"))]
-        )
-        if not handoffs:
-            return handoffs
-        handoffs.write({"state": "cancelled", "next_attempt": False})
-        handoffs._close_activities(self.env._("The deal was lost or archived."))
-        handoffs._log_on_deals(author_note=self.env._("cancelled: the deal was lost or archived"))
-        return handoffs
-
     # ------------------------------------------------------------
     # BUTTONS (on the deal)
     # ------------------------------------------------------------

@@ -1,4 +1,6 @@
+import base64
 import json
+import re
 
 from odoo import Command, api, models
 from odoo.exceptions import UserError
@@ -510,3 +512,33 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
                     by_field.setdefault(name, {})[lang] = text
             if by_field:
                 self._deal_store_translations(record, by_field)
+
+    def action_open_export_definition(self):
+        """The "Export" button: the process file to download."""
+        text = self.export_definition()
+        name = re.sub(r"[^\w-]+", "_", self.name or "process")
+        wizard = self.env["crm.deal.script.definition"].create(
+            {
+                "mode": "export",
+                "file": base64.b64encode(text.encode()),
+                "filename": f"{name}_v{self.version}.json",
+            }
+        )
+        return self._deal_definition_action(wizard)
+
+    def action_open_import_definition(self):
+        """The "Import" button: a process file becomes a new draft."""
+        self._deal_check_manager()
+        wizard = self.env["crm.deal.script.definition"].create({"mode": "import"})
+        return self._deal_definition_action(wizard)
+
+    def _deal_definition_action(self, wizard):
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Process File"),
+            "res_model": "crm.deal.script.definition",
+            "res_id": wizard.id,
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+        }

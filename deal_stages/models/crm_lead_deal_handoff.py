@@ -340,3 +340,25 @@ class CrmLeadDealHandoff(models.AbstractModel):
         action["domain"] = [("lead_id", "=", self.id)]
         action["context"] = {"create": False}
         return action
+
+    def _deal_handoff_cancel_closed(self):
+        """Cancel the hand-offs of the deals not delivered yet (pending, failed,
+        given up): the order of a lost or archived deal is not sent.
+
+        A hand-off already sent stays as it is: the receiver has it (the note
+        says so). Restoring the deal does not bring the cancelled ones back:
+        its step's entry writes a new hand-off (new key, the deal as it is
+        then) where the step hands off.
+        """
+        # the outbox is the engine's, whoever closes the deal
+        handoffs = (
+            self.env["crm.deal.handoff"]
+            .sudo()
+            .search([("lead_id", "in", self.ids), ("state", "in", ("pending", "failed", "dead"))])
+        )
+        if not handoffs:
+            return handoffs
+        handoffs.write({"state": "cancelled", "next_attempt": False})
+        handoffs._close_activities(self.env._("The deal was lost or archived."))
+        handoffs._log_on_deals(author_note=self.env._("cancelled: the deal was lost or archived"))
+        return handoffs

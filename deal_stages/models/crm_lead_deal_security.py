@@ -117,7 +117,7 @@ class CrmLead(models.Model):
         if "active" in vals and not vals["active"]:
             # a lost or archived deal's order must not reach the accounting
             # program or production afterwards (a deleted deal's rows go with it)
-            self.env["crm.deal.handoff"]._cancel_for_closed_deals(self)
+            self._deal_handoff_cancel_closed()
         if vals.get("type") == "lead":
             # a deal leaving the opportunities leaves its script: as a change
             # of script, only before its first step is passed

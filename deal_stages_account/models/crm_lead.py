@@ -94,7 +94,11 @@ class CrmLead(models.Model):
         """
         if self.env.su or self.env.context.get("deal_revenue_change") is DEAL_REVENUE_CHANGE:
             return
-        revenue = revenue or 0.0
+        try:
+            # as the field converts it: an amount sent as text is compared too
+            revenue = float(revenue or 0.0)
+        except (TypeError, ValueError):
+            return  # not an amount: the field itself refuses it
         # the documents decide, whoever may read them
         lowered = self.sudo().filtered(
             lambda lead: (

@@ -49,6 +49,12 @@ class TestAttackAccount(DealInvoicingCommon):
         # the salesperson lowers the amount so that 1,000 looks like 33 %
         with self.assertRaisesRegex(UserError, "Record an order change"):
             deal.with_user(self.user_sales_salesman).write({"expected_revenue": 3000.0})
+        # nor as text, as an RPC client may send it
+        with self.assertRaisesRegex(UserError, "Record an order change"):
+            deal.with_user(self.user_sales_salesman).write({"expected_revenue": "3000"})
+        with self.assertRaises(ValueError):
+            deal.with_user(self.user_sales_salesman).write({"expected_revenue": "abc"})
+        self.assertEqual(deal.expected_revenue, 10000.0)
         self.assertEqual(deal.deal_paid_ratio, 10.0)
         self.assertEqual(deal.deal_step_id, self.step_prepayment)
         self.assertFalse(self._auto_stays(deal))
