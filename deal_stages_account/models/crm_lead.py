@@ -34,9 +34,10 @@ class CrmLead(models.Model):
         compute="_compute_deal_invoicing",
         store=True,
         aggregator="avg",
-        help="The paid amount in percent of the deal's amount: its expected revenue, "
-        "or the invoiced amount when that is higher. A step waits for a prepayment "
-        "of 30 % with the auto-advance condition Paid (%) >= 30.",
+        help="The paid amount in percent of the deal's amount: the highest of its "
+        "expected revenue, its confirmed orders less their credit notes, and the "
+        "invoiced amount. A step waits for a prepayment of 30 % with the auto-advance "
+        "condition Paid (%) >= 30.",
     )
     deal_invoice_posted = fields.Boolean(
         string="Invoice Posted",
@@ -48,8 +49,9 @@ class CrmLead(models.Model):
         string="Invoiced in Full",
         compute="_compute_deal_invoicing",
         store=True,
-        help="Posted invoices cover the deal's expected revenue. After an order change "
-        "of the amount, it waits for an invoice or credit note of the change.",
+        help="Posted invoices cover the deal's amount: its expected revenue, or its "
+        "confirmed orders less their credit notes when that is higher. After an order "
+        "change of the amount, it waits for an invoice or credit note of the change.",
     )
     deal_invoice_pending = fields.Boolean(
         string="Awaiting Invoice Update",
@@ -122,6 +124,8 @@ class CrmLead(models.Model):
     @api.depends(
         "expected_revenue",
         "deal_invoice_pending",
+        "order_ids.state",
+        "order_ids.amount_untaxed",
         "order_ids.order_line.invoice_lines.move_id.state",
         "order_ids.order_line.invoice_lines.move_id.amount_untaxed_signed",
         "order_ids.order_line.invoice_lines.move_id.amount_total_signed",
@@ -150,13 +154,13 @@ class CrmLead(models.Model):
                     paid_share = 1 - move.amount_residual_signed / move.amount_total_signed
                     paid += move.amount_untaxed_signed * paid_share
             invoiced, paid = currency.round(invoiced), currency.round(paid)
-            base = max(lead.expected_revenue, invoiced)
+            base = max(lead.expected_revenue, lead._deal_ordered_amount(invoices), invoiced)
             posted = any(move.move_type == "out_invoice" for move in invoices)
             in_full = (
                 posted
                 and not lead.deal_invoice_pending
                 and currency.compare_amounts(invoiced, 0.0) > 0
-                and currency.compare_amounts(invoiced, lead.expected_revenue) >= 0
+                and currency.compare_amounts(invoiced, base) >= 0
             )
             lead.deal_invoiced_amount = invoiced
             lead.deal_paid_amount = paid
@@ -164,3 +168,31 @@ class CrmLead(models.Model):
             lead.deal_invoice_posted = posted
             lead.deal_invoiced_in_full = in_full
             lead.deal_paid_in_full = in_full and currency.compare_amounts(paid, base) >= 0
+
+    def _deal_ordered_amount(self, invoices):
+        """What the customer owes by the documents: the untaxed amount of the
+        deal's confirmed orders, in the company's currency, less the posted
+        credit notes among ``invoices``.
+
+        The deal's amount is never below it: the expected revenue is the
+        salesperson's (lowered before the order, or by an order change
+        without a credit note), the orders and credit notes are not.
+        """
+        self.ensure_one()
+        currency = self.company_currency or self.env.company.currency_id
+        ordered = sum(
+            order.currency_id._convert(
+                order.amount_untaxed,
+                currency,
+                order.company_id,
+                order.date_order or fields.Date.context_today(self),
+            )
+            for order in self.order_ids
+            if order.state == "sale"
+        )
+        refunded = sum(
+            invoices.filtered(lambda move: move.move_type == "out_refund").mapped(
+                "amount_untaxed_signed"
+            )
+        )
+        return currency.round(ordered + refunded)

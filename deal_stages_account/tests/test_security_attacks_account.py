@@ -1,3 +1,4 @@
+from odoo import Command
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
@@ -73,3 +74,66 @@ class TestAttackAccount(DealInvoicingCommon):
         )
         self.assertEqual(deal.expected_revenue, 3000.0)
         self.assertTrue(deal.deal_invoice_pending)
+
+    def test_revenue_lowered_below_two_orders_is_not_paid_in_full(self):
+        # two quotations of one machine each, for a deal of 2,000
+        deal = self._create_b2b_deal(self.step_invoicing, revenue=2000.0)
+        orders = (
+            self.env["sale.order"]
+            .with_user(self.user_sales_salesman)
+            .create(
+                [
+                    {
+                        "partner_id": self.customer.id,
+                        "opportunity_id": deal.id,
+                        "order_line": [Command.create({"product_id": self.product.id})],
+                    }
+                    for _index in range(2)
+                ]
+            )
+        )
+        # before any order is confirmed the amount is free: the salesperson
+        # lowers it to one machine, then confirms both quotations (Odoo raises
+        # the expected revenue to an order's amount, not to their sum)
+        deal.with_user(self.user_sales_salesman).write({"expected_revenue": 1000.0})
+        orders.action_confirm()
+        self.assertEqual(deal.expected_revenue, 1000.0)
+        # the first order is invoiced and paid: half of what was ordered
+        invoice = self._post_invoice(orders[0])
+        self.assertRecordValues(
+            deal, [{"deal_invoiced_amount": 1000.0, "deal_invoiced_in_full": False}]
+        )
+        self.assertEqual(deal.deal_step_id, self.step_invoicing)
+        self._register_payment(invoice, 1000.0)
+        self.assertRecordValues(deal, [{"deal_paid_ratio": 50.0, "deal_paid_in_full": False}])
+        self.assertEqual(deal.deal_step_id, self.step_invoicing)
+        self.assertFalse(self._auto_stays(deal))
+        # the second order invoiced: the deal is invoiced in full, half paid
+        self._post_invoice(orders[1])
+        self.assertRecordValues(deal, [{"deal_invoiced_in_full": True, "deal_paid_ratio": 50.0}])
+
+    def test_decrease_without_credit_note_is_not_paid_in_full(self):
+        # an order of 10 machines; the salesperson records a decrease of
+        # 9,000 but the order stays at 10 machines and no credit note comes
+        deal = self._create_b2b_deal(self.step_invoicing, revenue=10000.0)
+        order = self._confirmed_order(deal, quantity=10)
+        self.env["crm.deal.order.change"].with_user(self.user_sales_salesman).create(
+            {"lead_id": deal.id, "change_type": "decrease", "amount_delta": -9000.0}
+        )
+        self.assertEqual(deal.expected_revenue, 1000.0)
+        # one machine is invoiced (the posting clears the pending flag) and paid
+        invoice = order.sudo()._create_invoices()
+        invoice.invoice_line_ids.quantity = 1
+        invoice.with_user(self.accountant).action_post()
+        self.assertFalse(deal.deal_invoice_pending)
+        self.assertFalse(deal.deal_invoiced_in_full, "9 machines ordered are not invoiced")
+        self.assertEqual(deal.deal_step_id, self.step_invoicing)
+        self._register_payment(invoice, 1000.0)
+        self.assertRecordValues(deal, [{"deal_paid_ratio": 10.0, "deal_paid_in_full": False}])
+        self.assertEqual(deal.deal_step_id, self.step_invoicing)
+        # the order is amended to the one machine taken: invoiced and paid in full
+        order.order_line.with_user(self.user_sales_salesman).product_uom_qty = 1
+        self.assertRecordValues(
+            deal,
+            [{"deal_paid_ratio": 100.0, "deal_invoiced_in_full": True, "deal_paid_in_full": True}],
+        )
