@@ -7,7 +7,11 @@ class CrmDealStepFunnelReport(models.Model):
 
     Across the versions of a process a step is its key: a deal migrated to a
     new version while in a step reached that step once, and counts in the
-    version it went on in (its row in the older version is left out).
+    version it went on in (its row in the older version is left out). A deal
+    migrated from a step to a step of another key left it: it moved on from
+    it if it went past the step's key in the new version (or the new step's
+    key comes after it in the old one, or the two versions have neither key
+    in common), else it went back.
     """
 
     _name = "crm.deal.step.funnel.report"
@@ -44,7 +48,7 @@ class CrmDealStepFunnelReport(models.Model):
         readonly=True,
         aggregator="sum",
         help="Deals that went on from the step: they reached a later step of the "
-        "script, or were won.",
+        "script (or, migrated to a new version, went past the step there), or were won.",
     )
     lost_count = fields.Integer(
         string="Lost Here",
@@ -123,6 +127,22 @@ class CrmDealStepFunnelReport(models.Model):
                        ) AS latest
                   FROM reached
                   JOIN step_position ON step_position.id = reached.step_id
+            ),
+            -- per deal and version of its process: the furthest step reached
+            deal_version AS (
+                SELECT DISTINCT ON (lead_id, process_id, version)
+                       lead_id, process_id, version, script_id, furthest, step_key
+                  FROM positioned
+                 ORDER BY lead_id, process_id, version, position DESC
+            ),
+            -- ... and the version the deal was migrated to from it (if any)
+            next_version AS (
+                SELECT lead_id, process_id, version,
+                       LEAD(script_id) OVER by_version AS script_id,
+                       LEAD(furthest) OVER by_version AS furthest,
+                       LEAD(step_key) OVER by_version AS furthest_key
+                  FROM deal_version
+                WINDOW by_version AS (PARTITION BY lead_id, process_id ORDER BY version)
             )
             SELECT positioned.id,
                    positioned.lead_id,
@@ -143,9 +163,30 @@ class CrmDealStepFunnelReport(models.Model):
                    CASE WHEN state.lost THEN 100.0 ELSE 0.0 END AS loss_rate
               FROM positioned
               JOIN crm_lead deal ON deal.id = positioned.lead_id
+              JOIN next_version
+                ON next_version.lead_id = positioned.lead_id
+               AND next_version.process_id = positioned.process_id
+               AND next_version.version = positioned.version
+              LEFT JOIN step_position same_in_next
+                ON same_in_next.script_id = next_version.script_id
+               AND same_in_next.step_key = positioned.step_key
+              LEFT JOIN step_position furthest_here
+                ON furthest_here.script_id = positioned.script_id
+               AND furthest_here.step_key = next_version.furthest_key
              CROSS JOIN LATERAL (
                    SELECT deal.won_status = 'won'
-                              OR positioned.furthest > positioned.position AS moved_on,
+                              OR positioned.furthest > positioned.position
+                              -- migrated from the step (another key than its
+                              -- own): moved on if the deal went past it in the
+                              -- new version, or went to a step after it here;
+                              -- no common step to compare with: it left it
+                              OR (next_version.script_id IS NOT NULL AND CASE
+                                  WHEN same_in_next.id IS NOT NULL
+                                      THEN next_version.furthest > same_in_next.position
+                                  WHEN furthest_here.id IS NOT NULL
+                                      THEN furthest_here.position > positioned.position
+                                  ELSE TRUE
+                              END) AS moved_on,
                           deal.won_status = 'lost'
                               AND deal.deal_step_id = positioned.step_id AS lost,
                           deal.won_status = 'pending' AND deal.active

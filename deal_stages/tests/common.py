@@ -2,8 +2,9 @@
 
 ``DealStagesCommon`` (the three-step test script) is the root; each feature
 adds its configuration in its own base (``DealSlaCommon``, ``DealGateCommon``,
-``DealMessageCommon``, ``DealExceptionCommon``); ``DealB2BCommon`` runs the
-shipped B2B template for the bridges (sale, account, stock).
+``DealMessageCommon``, ``DealExceptionCommon``, ``DealVersionCommon``);
+``DealB2BCommon`` runs the shipped B2B template for the bridges (sale,
+account, stock).
 """
 
 from contextlib import contextmanager
@@ -468,3 +469,21 @@ class DealB2BCommon(DealStagesCommon):
         )
         order.action_confirm()
         return order
+
+
+class DealVersionCommon(DealGateCommon):
+    """The gate test script, published version 1 of its process, with deals
+    of the salesperson in each of its three steps."""
+
+    def _deals_in_three_steps(self):
+        deals = self._create_deals(3)
+        deals[1:]._deal_move_context("move", skip_gate=True).stage_id = self.stage_team1_2
+        deals[2]._deal_move_context("move", skip_gate=True).stage_id = self.stage_prepayment
+        return deals
+
+    def _new_version(self, script=None):
+        Script = self.env["crm.deal.script"].with_user(self.user_sales_manager)
+        return Script.browse(Script.browse((script or self.script).id).action_new_version())
+
+    def _step(self, script, key):
+        return script.step_ids.filtered(lambda step: step.step_key == key)
