@@ -3,7 +3,7 @@ import json
 import re
 
 from odoo import Command, api, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.fields import Domain
 from odoo.tools import SQL
 
@@ -43,6 +43,8 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
         """The script as a JSON definition (text): see ``import_definition``."""
         self._deal_check_manager()
         self.ensure_one()
+        # read below as the superuser: a script the user may read
+        self.check_access("read")
         # the steps' technical links (fields, server actions, templates) are
         # not readable by sales administrators, whose right was checked above
         script = self.sudo().with_context(lang="en_US")
@@ -214,7 +216,25 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
                     problems="\n".join(f"- {message}" for message in messages),
                 )
             )
+        self._deal_check_definition_actions(resolved)
         return self._deal_create_from_definition(document, resolved).id
+
+    @api.model
+    def _deal_check_definition_actions(self, resolved):
+        """The server actions a file names are attached only by who may read
+        them (administrators, Settings), as on the step form: the draft is
+        created by the superuser, whose constraint lets anything through."""
+        if self.env.su:
+            return
+        for (kind, _ref), record in resolved.items():
+            if kind == "action" and record and not record.with_env(self.env).has_access("read"):
+                raise AccessError(
+                    self.env._(
+                        "Only administrators (Settings) can attach server actions to a step: "
+                        "you may not use the action %(action)s.",
+                        action=record.name,
+                    )
+                )
 
     @api.model
     def _deal_definition_problem(self, code, where, detail):
@@ -231,6 +251,13 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
             "duplicate_key": self.env._("Two steps have the key “%(detail)s”."),
             "unknown_step": self.env._("%(where)sthe return step “%(detail)s” does not exist."),
             "no_step": self.env._("The process has no step."),
+            "size": self.env._(
+                "The file is larger than %(detail)s MB: a process file is much smaller."
+            ),
+            "depth": self.env._("The file is nested too deeply to be a process file."),
+            "steps": self.env._(
+                "The process has more than %(detail)s steps, the most a file may hold."
+            ),
         }
         return sentences[code] % {
             "where": where,
@@ -279,11 +306,14 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
             "endpoint": self.env._("hand-off endpoint"),
         }
         script = document["script"]
+        companies = self.env.companies.ids
+        # teams and users of the importer's companies only: the file is read
+        # by the superuser, who sees every company's
         for team in script["teams"]:
-            find("team", "crm.team", team, "script")
+            find("team", "crm.team", team, "script", [("company_id", "in", [False, *companies])])
         if script["sla_escalation_user"]:
-            resolved["user", script["sla_escalation_user"]] = self.env["res.users"].search(
-                [("login", "=", script["sla_escalation_user"])], limit=1
+            resolved["user", script["sla_escalation_user"]] = self._deal_find_user(
+                script["sla_escalation_user"]
             )
             if not resolved["user", script["sla_escalation_user"]]:
                 messages.append(
@@ -299,6 +329,17 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
             self._deal_resolve_step(step, find, fields_by_name, resolved, messages)
         self._deal_check_languages(document, messages)
         return resolved
+
+    def _deal_find_user(self, login):
+        """The internal user of the importer's companies with this login."""
+        return self.env["res.users"].search(
+            [
+                ("login", "=", login),
+                ("share", "=", False),
+                ("company_ids", "in", self.env.companies.ids),
+            ],
+            limit=1,
+        )
 
     def _deal_check_languages(self, document, messages):
         """A translation in a language Odoo does not know (a typo) is a problem."""
@@ -345,9 +386,7 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
             find("activity_type", "mail.activity.type", activity["activity_type"], where)
             login = activity["user"]
             if login and ("user", login) not in resolved:
-                resolved["user", login] = self.env["res.users"].search(
-                    [("login", "=", login)], limit=1
-                )
+                resolved["user", login] = self._deal_find_user(login)
                 if not resolved["user", login]:
                     messages.append(
                         self.env._("%(where)s: unknown user “%(ref)s”.", where=where, ref=login)

@@ -482,6 +482,8 @@ class TestDealVersionDefinition(DealVersionCommon):
         Script = self.env["crm.deal.script"].with_user(self.user_sales_manager)
         text = Script.browse(self.script.id).export_definition()
         self.user_sales_manager.write({"company_ids": [Command.link(other_company.id)]})
+        # the users the file names must work in the importing company too
+        self.user_sales_leads.write({"company_ids": [Command.link(other_company.id)]})
         document = json.loads(text)
         document["script"]["teams"] = []  # the other company has its own teams
         draft = Script.browse(

@@ -27,6 +27,7 @@ or by name.
 """
 
 import json
+import math
 import re
 
 FORMAT = "deal_stages.process"
@@ -97,6 +98,16 @@ ACTIVITY_SCHEMA = (
     ("translations", "translations:summary|note", {}),
 )
 SUB_SCHEMAS = {"check": CHECK_SCHEMA, "activity": ACTIVITY_SCHEMA}
+# the numbers' bounds (inclusive); a number is finite in any case
+RANGES = {
+    "sla_warning_percent": (0, 99),
+    "sla_escalation_hours": (0, 87600),  # ten years
+    "sla_hours": (0, 87600),
+    "deadline_days": (0, 3650),
+}
+# a process file is a few kilobytes: these bound what one import may cost
+MAX_BYTES = 5 * 1024 * 1024
+MAX_STEPS = 500
 RETURN_STEP_KEYS = tuple(key for key, kind, _default in SCRIPT_SCHEMA if kind == "key")
 # a language code as Odoo names it: en_US, ru_RU, sr@latin, es_419
 LANG_CODE = re.compile(r"^[a-z]{2,3}(_[A-Za-z0-9]{2,4})?(@[a-z]+)?$")
@@ -116,10 +127,10 @@ def _type_ok(kind, value):
         return isinstance(value, str)
     if kind == "bool":
         return isinstance(value, bool)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind in ("int", "number"):
+        number = int if kind == "int" else (int, float)
+        # 1e400 is read as infinity
+        return isinstance(value, number) and not isinstance(value, bool) and math.isfinite(value)
     if kind in ("refs", "keys"):
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     if kind.startswith("choice:"):
@@ -183,6 +194,10 @@ def _normalize(data, schema, where, problems):
             problems.append(("type", where, f"{key}: {_expected(kind)}"))
             result[key] = _default(default)
             continue
+        if key in RANGES and not RANGES[key][0] <= value <= RANGES[key][1]:
+            problems.append(("type", where, "{}: {} to {}".format(key, *RANGES[key])))
+            result[key] = _default(default)
+            continue
         if kind.startswith("list:"):
             sub_schema = SUB_SCHEMAS[kind[5:]]
             value = [
@@ -203,19 +218,46 @@ def _normalize(data, schema, where, problems):
     return result
 
 
+def _load(text):
+    """(the JSON object of ``text``, None) or (None, the problem that stops
+    the reading): too large, not JSON, too deeply nested, not an object,
+    too many steps."""
+    if isinstance(text, str) and len(text) > MAX_BYTES // 4:
+        size = len(text.encode(errors="replace"))
+    else:
+        size = len(text) if isinstance(text, (bytes, bytearray)) else 0
+    if size > MAX_BYTES:
+        return None, ("size", "", MAX_BYTES // (1024 * 1024))
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        return None, ("depth", "", "")
+    except (TypeError, ValueError) as error:
+        return None, ("json", "", str(error))
+    if not isinstance(data, dict):
+        return None, ("format", "", "")
+    if isinstance(data.get("steps"), list) and len(data["steps"]) > MAX_STEPS:
+        return None, ("steps", "", MAX_STEPS)
+    return data, None
+
+
+def _refuse_constant(name):
+    # NaN, Infinity, -Infinity: JavaScript values, not JSON numbers
+    raise ValueError(f"{name} is not a number")
+
+
 def parse(text):
     """Read a definition: (normalized document or None, [problems]).
 
     A problem is a tuple (code, where, detail); codes: ``json``, ``format``,
     ``unknown_key``, ``missing``, ``type``, ``duplicate_key``, ``unknown_step``,
-    ``no_step``. Every problem of the file is listed, not only the first.
+    ``no_step``, and ``size``, ``depth``, ``steps`` for a file too large,
+    too deeply nested or with too many steps (read no further). Every
+    problem of the file is listed, not only the first.
     """
-    try:
-        data = json.loads(text)
-    except (TypeError, ValueError) as error:
-        return None, [("json", "", str(error))]
-    if not isinstance(data, dict):
-        return None, [("format", "", "")]
+    data, problem = _load(text)
+    if problem:
+        return None, [problem]
     problems = []
     version = data.get("format_version")
     if (

@@ -1,6 +1,7 @@
 from markupsafe import Markup
 
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
+from odoo.exceptions import UserError
 
 
 class CrmDealForceStage(models.TransientModel):
@@ -23,6 +24,44 @@ class CrmDealForceStage(models.TransientModel):
     missing_html = fields.Html(
         string="Requirements Not Met", compute="_compute_missing_html", sanitize=False
     )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # the ids come from the client: a wrong type or a missing record is
+        # named, not left to the database (a server error)
+        Lead = self.env["crm.lead"]
+        for vals in vals_list:
+            if vals.get("stage_id"):
+                vals["stage_id"] = Lead._deal_verify_id(
+                    vals["stage_id"], "crm.stage", self.env._("stage")
+                ).id
+            if vals.get("lead_ids"):
+                vals["lead_ids"] = [
+                    Command.set(
+                        [
+                            Lead._deal_verify_id(value, "crm.lead", self.env._("deal")).id
+                            for value in self._deal_command_ids(vals["lead_ids"])
+                        ]
+                    )
+                ]
+        return super().create(vals_list)
+
+    @api.model
+    def _deal_command_ids(self, commands):
+        """The ids a client's x2many value links (set / link commands, or ids)."""
+        if not isinstance(commands, (list, tuple)):
+            raise UserError(self.env._("Give the deals as a list of ids."))
+        ids = []
+        for command in commands:
+            if isinstance(command, (list, tuple)) and command and command[0] == Command.SET:
+                ids += command[2] if len(command) == 3 and isinstance(command[2], list) else [None]
+            elif isinstance(command, (list, tuple)) and command and command[0] == Command.LINK:
+                ids.append(command[1] if len(command) > 1 else None)
+            elif isinstance(command, (list, tuple)):
+                raise UserError(self.env._("Give the deals as a list of ids."))
+            else:
+                ids.append(command)
+        return ids
 
     @api.depends("lead_ids")
     def _compute_team_ids(self):
