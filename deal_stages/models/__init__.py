@@ -6,7 +6,6 @@ from . import crm_deal_script_definition
 from . import crm_deal_script
 from . import crm_deal_script_step
 from . import crm_deal_script_activity
-from . import crm_deal_script_bounds
 from . import crm_deal_stage_log
 from . import crm_deal_step_total
 from . import crm_lead_deal_activity

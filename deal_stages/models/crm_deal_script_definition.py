@@ -383,7 +383,14 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
             [("company_id", "in", self.env.companies.ids), ("active", "=", True)],
         )
         for activity in step["activities"]:
-            find("activity_type", "mail.activity.type", activity["activity_type"], where)
+            # as the template's field allows: types of deals or of any document
+            find(
+                "activity_type",
+                "mail.activity.type",
+                activity["activity_type"],
+                where,
+                [("res_model", "in", [False, "crm.lead"])],
+            )
             login = activity["user"]
             if login and ("user", login) not in resolved:
                 resolved["user", login] = self._deal_find_user(login)

@@ -132,6 +132,12 @@ class TestAttackProcessFile(DealVersionCommon):
         document["script"].update(sla_escalation_hours=4, sla_escalation_user=self.other_user.login)
         self._assert_refused(json.dumps(document), "unknown user “deal_foreign_user”")
 
+    def test_activity_type_of_another_model_refused(self):
+        self.env["mail.activity.type"].create({"name": "Partner call", "res_model": "res.partner"})
+        document = self._document()
+        document["steps"][0]["activities"][0]["activity_type"] = "Partner call"
+        self._assert_refused(json.dumps(document), "unknown activity type “Partner call”")
+
     def test_server_action_the_importer_may_not_read_refused(self):
         document = self._document()
         document["steps"][0]["server_actions"] = [self.code_action.name]
@@ -254,31 +260,15 @@ class TestAttackWizards(DealVersionCommon):
 
 @tagged("post_install", "-at_install", "deal_stages", "deal_stages_security")
 class TestAttackScriptNumbers(DealVersionCommon):
-    """The same numbers written over RPC on a draft: finite and bounded (a
-    NaN passes PostgreSQL's ``>= 0`` check; ten million hours of working
-    time is a deadline computed for ever)."""
+    """The same numbers written over RPC on a draft (the step deadline and
+    the escalation delay: see test_contract_rpc): an activity deadline of
+    years is planned day by day on the working schedule, for ever."""
 
-    def test_non_finite_and_huge_numbers_refused(self):
+    def test_huge_activity_deadline_refused(self):
         draft = self._new_version().with_user(self.user_sales_manager)
-        step = draft.step_ids[:1]
-        activity = step.activity_template_ids[:1]
-        for record, name, value in (
-            (step, "sla_hours", float("nan")),
-            (step, "sla_hours", float("inf")),
-            (step, "sla_hours", 1e7),
-            (draft, "sla_escalation_hours", float("nan")),
-            (draft, "sla_escalation_hours", float("inf")),
-            (draft, "sla_escalation_hours", 1e7),
-            (activity, "deadline_days", 100000),
-        ):
-            values = {name: value}
-            if record == draft:
-                values["sla_escalation_user_id"] = self.user_sales_manager.id
-            with (
-                self.subTest(field=name, value=value),
-                self.assertRaisesRegex(ValidationError, "from 0 to"),
-            ):
-                record.write(values)
+        activity = draft.step_ids.activity_template_ids[:1]
+        with self.assertRaisesRegex(ValidationError, "from 0 to 3,650 days"):
+            activity.write({"deadline_days": 100000})
         # a real deadline stays free
-        step.write({"sla_hours": 72})
-        self.assertEqual(step.sla_hours, 72.0)
+        activity.write({"deadline_days": 30})
+        self.assertEqual(activity.deadline_days, 30)
