@@ -555,6 +555,11 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
             by_field = {}
             for lang, texts in data["translations"].items():
                 for name, text in texts.items():
+                    field = record._fields[name]
+                    if field.type == "html":
+                        # stored as is below: cleaned as the ORM cleans the
+                        # English text (no script in a reader's browser)
+                        text = field.convert_to_cache(text, record) or ""
                     by_field.setdefault(name, {})[lang] = text
             if by_field:
                 self._deal_store_translations(record, by_field)

@@ -132,6 +132,25 @@ class TestAttackProcessFile(DealVersionCommon):
         document["script"].update(sla_escalation_hours=4, sla_escalation_user=self.other_user.login)
         self._assert_refused(json.dumps(document), "unknown user “deal_foreign_user”")
 
+    def test_html_translations_sanitized(self):
+        # the translations are stored as the file gives them: HTML is cleaned
+        # like the English text (else a script runs in a reader's browser)
+        document = self._document()
+        activity = document["steps"][0]["activities"][0]
+        activity["note"] = "<p>Call the customer</p>"
+        activity["translations"] = {
+            "ru_RU": {"note": '<p>Позвонить</p><img src="x" onerror="alert(1)">'}
+        }
+        draft = self.Script.browse(self.Script.import_definition(json.dumps(document)))
+        template = draft.step_ids.sorted("sequence")[0].activity_template_ids.sorted("sequence")[0]
+        template.flush_recordset()
+        self.env.cr.execute(
+            "SELECT note->>'ru_RU' FROM crm_deal_script_activity WHERE id = %s", [template.id]
+        )
+        russian = self.env.cr.fetchone()[0]
+        self.assertIn("Позвонить", russian)
+        self.assertNotIn("onerror", russian)
+
     def test_activity_type_of_another_model_refused(self):
         self.env["mail.activity.type"].create({"name": "Partner call", "res_model": "res.partner"})
         document = self._document()
