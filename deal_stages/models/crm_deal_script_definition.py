@@ -208,7 +208,14 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
         document, problems = definition.parse(text)
         messages = [self._deal_definition_problem(*problem) for problem in problems]
         if document is not None:
-            resolved = self.sudo()._deal_resolve_definition(document, messages)
+            # the names are resolved as the superuser, in the caller's
+            # companies: Odoo checks a company list sent in the context only
+            # without sudo (here, reading self.env.companies)
+            resolved = (
+                self.sudo()
+                .with_context(allowed_company_ids=self.env.companies.ids)
+                ._deal_resolve_definition(document, messages)
+            )
         if messages:
             raise UserError(
                 self.env._(

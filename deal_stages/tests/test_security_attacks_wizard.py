@@ -131,6 +131,14 @@ class TestAttackProcessFile(DealVersionCommon):
         document = self._document()
         document["script"].update(sla_escalation_hours=4, sla_escalation_user=self.other_user.login)
         self._assert_refused(json.dumps(document), "unknown user “deal_foreign_user”")
+        # nor by naming the other company in the context: the file is read
+        # as the superuser, for whom Odoo does not check that context key
+        document = self._document()
+        document["script"]["teams"] = [self.other_team.name]
+        with self.assertRaises(AccessError):
+            self.Script.with_context(allowed_company_ids=self.other_company.ids).import_definition(
+                json.dumps(document)
+            )
 
     def test_html_translations_sanitized(self):
         # the translations are stored as the file gives them: HTML is cleaned
