@@ -5,11 +5,7 @@ import pytz
 from odoo import api, fields, models, tools
 from odoo.exceptions import ValidationError
 
-from ..tools.script_definition import RANGES
 from .crm_deal_script_version import COSMETIC_ACTIVITY_FIELDS, check_fixed
-
-# the longest activity deadline, in days (as a process file allows)
-DEADLINE_MAX_DAYS = RANGES["deadline_days"][1]
 
 # what the engine reads of a template on every move (``_deal_templates``);
 # ``user_id`` is read when used: a user deleted since leaves no stale id
@@ -105,20 +101,6 @@ class CrmDealScriptActivity(models.Model):
     def _compute_display_name(self):
         for template in self:
             template.display_name = template.summary or template.activity_type_id.name or ""
-
-    @api.constrains("deadline_days")
-    def _check_deadline_days_range(self):
-        # the SQL check refuses a negative deadline; this one a deadline no
-        # working schedule can plan (days are planned one by one)
-        for template in self.filtered(lambda t: t.deadline_days > DEADLINE_MAX_DAYS):
-            raise ValidationError(
-                self.env._(
-                    "The deadline of the activity %(activity)s must be from 0 to 3,650 days "
-                    "(ten years), not %(days)s.",
-                    activity=template.display_name,
-                    days=template.deadline_days,
-                )
-            )
 
     @api.constrains("assign_to", "user_id")
     def _check_user(self):
