@@ -36,14 +36,9 @@ class CrmDealForceStage(models.TransientModel):
                     vals["stage_id"], "crm.stage", self.env._("stage")
                 ).id
             if vals.get("lead_ids"):
-                vals["lead_ids"] = [
-                    Command.set(
-                        [
-                            Lead._deal_verify_id(value, "crm.lead", self.env._("deal")).id
-                            for value in self._deal_command_ids(vals["lead_ids"])
-                        ]
-                    )
-                ]
+                leads = Lead.browse(list(dict.fromkeys(self._deal_command_ids(vals["lead_ids"]))))
+                leads._deal_verify_records()
+                vals["lead_ids"] = [Command.set(leads.ids)]
         return super().create(vals_list)
 
     @api.model
@@ -61,6 +56,8 @@ class CrmDealForceStage(models.TransientModel):
                 raise UserError(self.env._("Give the deals as a list of ids."))
             else:
                 ids.append(command)
+        if not all(isinstance(id_, int) and not isinstance(id_, bool) for id_ in ids):
+            raise UserError(self.env._("Give the deals as a list of ids."))
         return ids
 
     @api.depends("lead_ids")
