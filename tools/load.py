@@ -41,8 +41,10 @@ import urllib.request
 import xmlrpc.client
 from collections import Counter
 
+from devenv_common import free_port
+from devenv_odoo import ensure_admin_password
 from handoff_receiver import HandoffReceiver
-from odoo_harness import ROOT, Harness, devenv, say
+from odoo_harness import ROOT, Harness, say
 
 PASSWORD = "load-test-password"
 # each stay with the cause of the next one (what left it) and the next step
@@ -202,7 +204,7 @@ class LoadRun:
     def __init__(self, args):
         self.args = args
         self.db = args.db
-        self.port = args.port or devenv.free_port()
+        self.port = args.port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.latencies = []
         self.server = None
@@ -655,7 +657,7 @@ def main():
             say(f"creating demo database {args.db} with deal_stages ...")
             seconds = harness.create_db(args.db, demo=True)
             say(f"  installed in {seconds:.0f} s")
-        devenv.ensure_admin_password(harness.pg, args.db)
+        ensure_admin_password(harness.pg, args.db)
         run.start_server(harness)
         run.prepare()
         say(f"{len(run.clients)} clients for {args.seconds} s ...")
