@@ -26,13 +26,15 @@ class CrmDealStepStayReport(models.Model):
             "stage_id",
             "salesperson_id",
             "team_id",
+            "lead_user_id",
+            "lead_team_id",
             "company_id",
             "date_in",
             "date_out",
             "cause",
             "sla_breached",
         ],
-        "crm.lead": ["won_status", "active", "date_closed"],
+        "crm.lead": ["user_id", "team_id", "won_status", "active", "date_closed"],
         "crm.deal.script": ["process_id", "version"],
         "crm.deal.script.step": ["step_key"],
     }
@@ -42,6 +44,13 @@ class CrmDealStepStayReport(models.Model):
     stage_id = fields.Many2one("crm.stage", readonly=True)
     salesperson_id = fields.Many2one(help="The deal's salesperson during the stay.")
     team_id = fields.Many2one(help=None)
+    # the deal's owner now: who sees the stay (record rules)
+    lead_user_id = fields.Many2one(
+        "res.users", string="Current Salesperson", readonly=True, help="The deal's salesperson now."
+    )
+    lead_team_id = fields.Many2one(
+        "crm.team", string="Current Sales Team", readonly=True, help="The deal's sales team now."
+    )
     date_in = fields.Datetime(string="Entered", readonly=True)
     date_out = fields.Datetime(string="Left", readonly=True)
     cause = fields.Selection(CAUSES, string="Entered By", readonly=True)
@@ -128,6 +137,8 @@ class CrmDealStepStayReport(models.Model):
                    log.stage_id,
                    log.salesperson_id,
                    log.team_id,
+                   log.lead_user_id,
+                   log.lead_team_id,
                    log.company_id,
                    log.date_in,
                    log.cause,
