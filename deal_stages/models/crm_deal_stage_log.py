@@ -55,6 +55,13 @@ class CrmDealStageLog(models.Model):
         ondelete="set null",
         help="The deal's sales team now: whose team leader sees this history.",
     )
+    lead_team_leader_id = fields.Many2one(
+        "res.users",
+        string="Current Team Leader",
+        compute="_compute_lead_team_leader_id",
+        search="_search_lead_team_leader_id",
+        help="The leader of the deal's sales team now.",
+    )
     company_id = fields.Many2one("res.company", index=True)
     date_in = fields.Datetime(string="Entered", required=True, default=fields.Datetime.now)
     date_out = fields.Datetime(string="Left")
@@ -91,15 +98,20 @@ class CrmDealStageLog(models.Model):
     _entry_pending_index = models.Index("(lead_id) WHERE entry_done IS NOT TRUE")
     _lead_date_index = models.Index("(lead_id, date_in)")
     # time-in-step analysis (crm.deal.step.stay.report): its pivot reads the
-    # stays from this index alone (every column its view reads, script_id
-    # for the versions' join), already in step and salesperson order, so
-    # the rows, cells and totals of step x salesperson need no sort of the
-    # whole history before their exact medians
+    # stays from this index alone (every column its view and its record
+    # rules read, script_id for the versions' join), already in step and
+    # salesperson order, so the rows, cells and totals of step x salesperson
+    # need no sort of the whole history before their exact medians, and a
+    # team leader's pivot filters the stays of their deals in step order
     _step_duration_index = models.Index(
         "(step_id, salesperson_id, duration_hours)"
-        " INCLUDE (lead_id, script_id, company_id, team_id, date_in, date_out)"
+        " INCLUDE (lead_id, script_id, company_id, team_id, lead_user_id, lead_team_id,"
+        " date_in, date_out)"
         " WHERE step_id IS NOT NULL AND cause != 'lost'"
     )
+    # a user's deleted account or team empties these columns (ON DELETE SET NULL)
+    _lead_user_index = models.Index("(lead_user_id) WHERE lead_user_id IS NOT NULL")
+    _lead_team_index = models.Index("(lead_team_id) WHERE lead_team_id IS NOT NULL")
 
     # fields the per-deal totals (crm.deal.step.total) are computed from
     _TOTAL_FIELDS = frozenset(
@@ -167,6 +179,14 @@ class CrmDealStageLog(models.Model):
         if fnames is None or not self._OWNER_FIELDS.isdisjoint(fnames):
             self.env["crm.lead"].flush_model(["user_id", "team_id"])
         return super().flush_model(fnames)
+
+    @api.depends("lead_team_id.user_id")
+    def _compute_lead_team_leader_id(self):
+        for log in self:
+            log.lead_team_leader_id = log.lead_team_id.user_id
+
+    def _search_lead_team_leader_id(self, operator, value):
+        return self.env["crm.team"]._deal_led_teams_domain("lead_team_id", operator, value)
 
     @api.depends("date_in", "date_out")
     def _compute_duration_hours(self):

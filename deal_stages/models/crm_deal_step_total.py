@@ -50,13 +50,18 @@ class CrmDealStepTotal(models.Model):
     _lead_step_unique = models.Constraint(
         "UNIQUE (lead_id, step_id)", "A deal has one total per step."
     )
-    # the analyses read the totals from this index alone, in step order (no
-    # sort of the whole table before the exact medians; script_id for the
-    # versions' join, which PostgreSQL drops when unused but still reads)
+    # the analyses read the totals from this index alone, in step and
+    # salesperson order (no sort of the whole table before the exact medians
+    # of step x salesperson; script_id for the versions' join, which
+    # PostgreSQL drops when unused but still reads; the team for the record
+    # rules of team leaders)
     _step_index = models.Index(
-        "(step_id) INCLUDE (lead_id, script_id, company_id, stay_count, closed_seconds,"
-        " open_date_in)"
+        "(step_id, lead_user_id) INCLUDE (lead_id, script_id, company_id, lead_team_id,"
+        " stay_count, closed_seconds, open_date_in)"
     )
+    # a user's deleted account or team empties these columns (ON DELETE SET NULL)
+    _lead_user_index = models.Index("(lead_user_id) WHERE lead_user_id IS NOT NULL")
+    _lead_team_index = models.Index("(lead_team_id) WHERE lead_team_id IS NOT NULL")
 
     def init(self):
         # a database that has stage history but no totals yet (the addon

@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 from odoo.tools import SQL
 
 from .crm_deal_report_mixin import TIME_PERCENTILES
@@ -96,6 +96,23 @@ class CrmDealStepTimeReport(models.Model):
         help="90% of the deals spent less than this in the step in total, in days."
         + OPEN_STAYS_HELP,
     )
+
+    team_leader_id = fields.Many2one(
+        "res.users",
+        string="Team Leader",
+        compute="_compute_team_leader_id",
+        search="_search_team_leader_id",
+        help="The leader of the deal's sales team.",
+    )
+
+    @api.depends("team_id.user_id")
+    def _compute_team_leader_id(self):
+        for total in self:
+            total.team_leader_id = total.team_id.user_id
+
+    def _search_team_leader_id(self, operator, value):
+        # the record rule of team leaders (see crm.team._deal_led_teams_domain)
+        return self.env["crm.team"]._deal_led_teams_domain("team_id", operator, value)
 
     def _report_prepare(self):
         # the totals of the deals moved in this transaction, before reading them

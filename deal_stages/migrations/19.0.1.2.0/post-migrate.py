@@ -18,7 +18,7 @@ RULES = {
     ),
     "deal_stages.crm_deal_stage_log_rule_deal_supervisor": (
         "[('lead_id.team_id.user_id', '=', user.id)]",
-        "[('lead_team_id.user_id', '=', user.id)]",
+        "[('lead_team_leader_id', '=', user.id)]",
     ),
     "deal_stages.crm_deal_step_stay_report_rule_personal": (
         "['|', ('lead_id.user_id', '=', user.id), ('lead_id.user_id', '=', False)]",
@@ -26,7 +26,11 @@ RULES = {
     ),
     "deal_stages.crm_deal_step_stay_report_rule_deal_supervisor": (
         "[('lead_id.team_id.user_id', '=', user.id)]",
-        "[('lead_team_id.user_id', '=', user.id)]",
+        "[('lead_team_leader_id', '=', user.id)]",
+    ),
+    "deal_stages.crm_deal_step_time_report_rule_deal_supervisor": (
+        "[('team_id.user_id', '=', user.id)]",
+        "[('team_leader_id', '=', user.id)]",
     ),
 }
 
