@@ -5,25 +5,33 @@ from odoo.tools import SQL
 OWNER_COLUMNS = (("user_id", "lead_user_id"), ("team_id", "lead_team_id"))
 
 
-class CrmLead(models.Model):
+class CrmLeadDealOwner(models.AbstractModel):
     """A deal's owner (salesperson, sales team) copied onto its stage history
     and per-step totals: their record rules and the time-in-step analyses
-    filter and group a million rows by it without joining the deals."""
+    filter and group a million rows by it without joining the deals.
 
-    _inherit = "crm.lead"
+    ``crm.lead._write_multi`` (where every change of the owner reaches the
+    database: a write, an import, the team recomputed from the salesperson)
+    calls ``_deal_sync_owners`` for each batch it writes.
+    """
 
-    def _write_multi(self, vals_list):
-        # every change of the owner reaches the database here: a write, an
-        # import, the team recomputed from the salesperson, in batches
-        super()._write_multi(vals_list)
+    _name = "crm.lead.deal.owner"
+    _description = "Deal: Owner on the History"
+
+    def _deal_owner_changed(self, vals_list):
+        """Ids of the deals ``self`` whose owner ``vals_list`` (one per deal) writes."""
         owners = {deal for deal, __ in OWNER_COLUMNS}
-        changed = [lead.id for lead, vals in zip(self, vals_list) if not owners.isdisjoint(vals)]
-        if changed:
-            self._deal_sync_owners(changed)
+        return [
+            lead.id
+            for lead, vals in zip(self, vals_list, strict=True)
+            if not owners.isdisjoint(vals)
+        ]
 
     def _deal_sync_owners(self, lead_ids):
         """Copy the owner of the deals ``lead_ids`` onto their stays and
         totals: one statement for the batch, rows already right untouched."""
+        if not lead_ids:
+            return
 
         def update(table):
             copies = SQL(", ").join(SQL.identifier(copy) for __, copy in OWNER_COLUMNS)

@@ -99,7 +99,6 @@ class CrmDealStepTimeReport(models.Model):
 
     team_leader_id = fields.Many2one(
         "res.users",
-        string="Team Leader",
         compute="_compute_team_leader_id",
         search="_search_team_leader_id",
         help="The leader of the deal's sales team.",

@@ -47,7 +47,7 @@ def migrate(cr, version):
              WHERE deal.id = target.lead_id
                AND (target.lead_user_id, target.lead_team_id)
                    IS DISTINCT FROM (deal.user_id, deal.team_id)
-            """  # noqa: S608 - constant table names
+            """  # constant table names
         )
     env = api.Environment(cr, SUPERUSER_ID, {})
     for xmlid, (old, new) in RULES.items():
