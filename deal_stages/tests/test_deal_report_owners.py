@@ -153,5 +153,7 @@ class TestDealReportOwners(DealStagesCommon):
         stay.with_user(admin).write({"lead_id": other.id})
         self.assertEqual(stay.lead_user_id, self.user_other_salesman)
         Log = self.env["crm.deal.stage.log"]
-        self.assertEqual(Log.with_user(self.user_other_salesman).search([("id", "=", stay.id)]), stay)
+        self.assertEqual(
+            Log.with_user(self.user_other_salesman).search([("id", "=", stay.id)]), stay
+        )
         self.assertFalse(Log.with_user(self.user_sales_salesman).search([("id", "=", stay.id)]))
