@@ -846,11 +846,11 @@ class Bench:
                 """
                 INSERT INTO crm_deal_stage_log (
                     lead_id, script_id, step_id, stage_id, user_id, salesperson_id, team_id,
-                    company_id, date_in, date_out, duration_hours, cause, sla_breached,
-                    entry_done)
+                    lead_user_id, lead_team_id, company_id, date_in, date_out, duration_hours,
+                    cause, sla_breached, entry_done)
                 SELECT lead.id, %(script)s, (%(steps)s::int[])[1 + (k + lead.id) %% 7],
                        (%(stages)s::int[])[1 + (k + lead.id) %% 7], lead.user_id,
-                       lead.user_id, lead.team_id, lead.company_id,
+                       lead.user_id, lead.team_id, lead.user_id, lead.team_id, lead.company_id,
                        now() - interval '400 days' + (k * interval '30 hours'),
                        CASE WHEN k < %(per_deal)s - 1 THEN now() - interval '400 days'
                             + (k * interval '30 hours') + ((1 + (k * 7919 + lead.id) %% 200)
@@ -865,7 +865,8 @@ class Bench:
                 params,
             )
             # the history was written by SQL: its per-deal totals (kept by
-            # the ORM as stays are written) are rebuilt once
+            # the ORM as stays are written) are rebuilt once (with the
+            # deal's owner, which the stays above copy from the deal too)
             started = time.perf_counter()
             env["crm.deal.step.total"]._rebuild()
             self.notes.append(
