@@ -142,11 +142,11 @@ def _insert_history(env, teams, salespeople, stages, script, deals, logs):
             """
             INSERT INTO crm_deal_stage_log (
                 lead_id, script_id, step_id, stage_id, user_id, salesperson_id, team_id,
-                company_id, date_in, date_out, duration_hours, cause, sla_breached,
-                entry_done)
+                lead_user_id, lead_team_id, company_id, date_in, date_out, duration_hours,
+                cause, sla_breached, entry_done)
             SELECT lead.id, %(script)s, (%(steps)s::int[])[1 + (k + lead.id) %% 7],
                    (%(stages)s::int[])[1 + (k + lead.id) %% 7], lead.user_id,
-                   lead.user_id, lead.team_id, lead.company_id,
+                   lead.user_id, lead.team_id, lead.user_id, lead.team_id, lead.company_id,
                    now() - interval '400 days' + (k * interval '30 hours'),
                    CASE WHEN k < %(per_deal)s - 1 THEN now() - interval '400 days'
                         + (k * interval '30 hours') + ((1 + (k * 7919 + lead.id) %% 200)
