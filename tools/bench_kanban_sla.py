@@ -127,10 +127,12 @@ class KanbanSlaBench(BenchBase):
                     """
                     INSERT INTO crm_deal_stage_log (
                         lead_id, script_id, step_id, stage_id, user_id, salesperson_id,
-                        team_id, company_id, date_in, cause, entry_done, duration_hours,
-                        create_uid, create_date, write_uid, write_date)
+                        team_id, lead_user_id, lead_team_id, company_id, date_in, cause,
+                        entry_done, duration_hours, create_uid, create_date, write_uid,
+                        write_date)
                     SELECT id, deal_script_id, deal_step_id, stage_id, user_id, user_id,
-                           team_id, company_id, date_last_stage_update, 'move', true, 0,
+                           team_id, user_id, team_id, company_id, date_last_stage_update,
+                           'move', true, 0,
                            1, now() at time zone 'utc', 1, now() at time zone 'utc'
                       FROM crm_lead WHERE id = ANY(%s)
                     """,
