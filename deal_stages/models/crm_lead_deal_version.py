@@ -1,7 +1,7 @@
 from collections import defaultdict
 
 from odoo import api, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
 from ..tools import DealMigration
@@ -30,6 +30,70 @@ class CrmLeadDealVersion(models.AbstractModel):
                         "The script %(script)s is a draft: it drives no deal until it "
                         "is published.",
                         script=lead.deal_script_id.display_name,
+                    )
+                )
+
+    # ------------------------------------------------------------
+    # A DEAL'S SCRIPT AND STAGE AS WRITTEN (form, RPC, import)
+    # ------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        leads = super().create(vals_list)
+        explicit = [
+            lead.id
+            for lead, vals in zip(leads, vals_list, strict=True)
+            if vals.get("deal_script_id")
+        ]
+        leads.browse(explicit)._deal_verify_script_team()
+        return leads
+
+    def write(self, vals):
+        result = super().write(vals)
+        if vals.get("deal_script_id"):
+            self._deal_verify_script_team()
+        return result
+
+    def _deal_verified_references(self, vals):
+        """``vals`` with ``stage_id`` / ``deal_script_id`` checked as an RPC
+        client may send them (ids of existing records, a script that may
+        drive the deals ``self``: no retired version). Records pass as is."""
+        vals = dict(vals)
+        if vals.get("stage_id") and not isinstance(vals["stage_id"], models.BaseModel):
+            vals["stage_id"] = self._deal_verify_id(
+                vals["stage_id"], "crm.stage", self.env._("stage")
+            ).id
+        value = vals.get("deal_script_id")
+        if value and not isinstance(value, models.BaseModel):
+            script = self._deal_verify_id(value, "crm.deal.script", self.env._("deal script"))
+            vals["deal_script_id"] = script.id
+            # the deals already on that version keep it (a rewrite of the same value)
+            if script.state == "retired" and (
+                not self or self.filtered(lambda lead: lead.deal_script_id != script)
+            ):
+                raise ValidationError(
+                    self.env._(
+                        "The script %(script)s is a retired version: a deal cannot be put on "
+                        "it. New deals follow the published version of the process.",
+                        script=script.display_name,
+                    )
+                )
+        return vals
+
+    def _deal_verify_script_team(self):
+        """Only sales administrators give a deal the script of another team."""
+        if self.env.su or self.env.user.has_group("sales_team.group_sale_manager"):
+            return
+        for lead in self:
+            script = lead.deal_script_id
+            if script.team_ids and lead.team_id not in script.team_ids:
+                raise UserError(
+                    self.env._(
+                        "The script %(script)s is not a script of the sales team %(team)s of "
+                        "the deal %(deal)s: choose a script of its team.",
+                        script=script.display_name,
+                        team=lead.team_id.display_name or self.env._("(none)"),
+                        deal=lead.display_name,
                     )
                 )
 
