@@ -170,6 +170,21 @@ class TestContractOrderChange(DealContractCommon):
             self.Change.create({"lead_id": self.deal_team2.id, "amount_delta": 10})
         self.assertFalse(self.deal_team2.sudo().deal_change_ids)
 
+    def test_recorded_change_not_edited_through_the_deal(self):
+        change = self.Change.create({"lead_id": self.deal.id, "change_type": "other"})
+        for field, value in (
+            ("salesperson_id", self.user_other_salesman.id),
+            ("team_id", self.team_2.id),
+            ("description", "Rewritten"),
+            ("amount_delta", 5000),
+        ):
+            with self.subTest(field=field), self._refused(UserError, "(?i)cannot be edited"):
+                change.write({field: value})
+        self.assertEqual(self.deal.user_id, self.user_sales_salesman)
+        self.assertEqual(self.deal.team_id, self.sales_team_1)
+        with self.assertRaises(AccessError):
+            change.unlink()
+
     def test_copy_does_not_apply_again(self):
         change = self.Change.create(
             {"lead_id": self.deal.id, "change_type": "increase", "amount_delta": 100}
@@ -269,6 +284,21 @@ class TestContractDealFields(DealContractCommon):
         with self._refused(UserError, "(?i)team"):
             deal.write({"deal_script_id": self.script_2.id})
         self.assertEqual(self.deal.deal_script_id, self.script)
+        Lead = self.env["crm.lead"].with_user(self.user_sales_salesman)
+        with self._refused(UserError, "(?i)team"):
+            Lead.create(
+                {
+                    "name": "Wrong script",
+                    "type": "opportunity",
+                    "team_id": self.sales_team_1.id,
+                    "deal_script_id": self.script_2.id,
+                }
+            )
+        # the team's own script, given explicitly, is fine
+        deal = Lead.create(
+            {"name": "Right script", "type": "opportunity", "deal_script_id": str(self.script.id)}
+        )
+        self.assertEqual(deal.deal_script_id, self.script)
 
 
 @tagged("post_install", "-at_install", "deal_stages", "deal_stages_security")
@@ -386,3 +416,66 @@ class TestContractSupervisorScope(DealContractCommon):
             self._as(self.user_leader, self.deal_team2).action_deal_force_stage(
                 self.stage_team2_1.id, "Not my team"
             )
+
+
+@tagged("post_install", "-at_install", "deal_stages", "deal_stages_security")
+class TestContractMethods(DealContractCommon):
+    """The other contract methods, called as RPC calls them."""
+
+    def test_force_stage_bad_input(self):
+        supervisor_deal = self._as(self.user_leader, self.deal)
+        for stage_id, reason, pattern in (
+            ("abc", "Why", "(?i)stage"),
+            (999999, "Why", "(?i)stage"),
+            ([self.stage_team1_2.id], "Why", "(?i)stage"),
+            (self.stage_team2_1.id, "Why", "(?i)pipeline"),
+            (self.stage_team1_2.id, ["Why"], "(?i)reason"),
+        ):
+            with self.subTest(stage_id=stage_id), self._refused(CLEAR_ERRORS, pattern):
+                supervisor_deal.action_deal_force_stage(stage_id, reason)
+        with self.assertRaises(AccessError):
+            self._as(self.user_sales_salesman, self.deal).action_deal_force_stage(
+                self.stage_team1_2.id, "Because"
+            )
+        self.assertEqual(self.deal.stage_id, self.stage_team1_1)
+
+    def test_gate_info_and_ticks_bad_input(self):
+        deal = self._as(self.user_sales_salesman, self.deal)
+        for stage_id in ("abc", 999999, None):
+            with self.subTest(stage_id=stage_id), self._refused(CLEAR_ERRORS, "(?i)stage"):
+                deal.get_deal_gate_info(stage_id)
+        for check_id in ("abc", 999999):
+            with self.subTest(check_id=check_id), self._refused(CLEAR_ERRORS, "(?i)checklist"):
+                deal.action_deal_tick_check(check_id)
+
+    def test_versions_bad_input(self):
+        Script = self.env["crm.deal.script"]
+        with self.assertRaises(AccessError):
+            self._as(self.user_sales_salesman, self.script).action_new_version()
+        script = self._as(self.user_admin, self.script)
+        with self._refused(UserError, "(?i)only a draft"):
+            script.action_publish()
+        draft = self._as(self.user_admin, Script.browse(self.script.action_new_version()))
+        with self._refused(UserError, "(?i)draft"):
+            script.action_new_version()
+        for in_flight, step_map in (("explode", None), ("migrate", ["a"]), ("migrate", {"a": 1})):
+            with (
+                self.subTest(in_flight=in_flight, step_map=step_map),
+                self._refused(UserError, "(?i)in-flight|step map"),
+            ):
+                draft.action_publish(in_flight=in_flight, step_map=step_map)
+        with self.assertRaises(AccessError):
+            self._as(self.user_sales_salesman, draft).action_publish()
+        self.assertEqual(draft.state, "draft")
+
+    def test_activity_deadline_bounded(self):
+        draft = self._as(
+            self.user_admin,
+            self.env["crm.deal.script"].browse(self.script.action_new_version()),
+        )
+        template = draft.step_ids.activity_template_ids[:1]
+        for days in (-1, 3651, 2**40):
+            with self.subTest(days=days), self._refused(ValidationError, "3,?650"):
+                template.write({"deadline_days": days})
+        template.deadline_days = 3650
+        self.assertEqual(template.deadline_days, 3650)

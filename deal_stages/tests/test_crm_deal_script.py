@@ -92,7 +92,7 @@ class TestCrmDealScript(DealStagesCommon):
                 )
             ]
         self.assertIn("choose the user", str(error.exception))
-        with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError):
+        with self.assertRaisesRegex(ValidationError, "from 0 to 3,650 days"):
             self.step_1.activity_template_ids[0].deadline_days = -1
 
     def test_negative_step_deadline(self):
