@@ -376,14 +376,27 @@ class TestContractConfiguration(DealContractCommon):
         self.step_2.required_field_ids = self.env["ir.model.fields"]._get(
             "crm.lead", "expected_revenue"
         )
-        for user in (self.user_sales_salesman, self.user_leader):
+        for user in (self.user_sales_salesman, self.user_leader, self.user_admin):
             with self.subTest(user=user.login):
                 form = Form(self._as(user, self.step_2))
                 self.assertEqual(form.stage_id, self.stage_team1_2)
                 self.assertEqual(len(form.required_field_ids), 1)
                 self.assertNotIn("server_action_ids", form._view["fields"])
-        form = Form(self._as(self.env.ref("base.user_admin"), self.step_2))
+        admin = self.env.ref("base.user_admin")
+        form = Form(self._as(admin, self.step_2))
         self.assertIn("server_action_ids", form._view["fields"])
+        # narrowly: the deal's own fields, nothing of other models
+        Fields = self.env["ir.model.fields"]
+        partner_fields = [("model", "=", "res.partner")]
+        self.assertFalse(Fields.with_user(self.user_sales_salesman).search(partner_fields))
+        with self.assertRaises(AccessError):
+            Fields.with_user(self.user_sales_salesman).browse(
+                Fields._get("res.partner", "name").id
+            ).read(["name"])
+        with self.assertRaises(AccessError):
+            self._as(self.user_admin, Fields._get("crm.lead", "name")).write({"help": "x"})
+        # Access Rights administrators (also sales users here) keep every field
+        self.assertTrue(Fields.with_user(admin).search(partner_fields))
 
 
 @tagged("post_install", "-at_install", "deal_stages", "deal_stages_security")
