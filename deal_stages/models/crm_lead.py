@@ -168,7 +168,7 @@ class CrmLead(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        vals_list = [self._deal_verified_references(vals) for vals in vals_list]
+        vals_list = self._deal_verified_references(vals_list)
         self._deal_sla_verify_writable(*vals_list)
         # rules fired while the deals are created only collect them: the engine
         # runs once their stays are logged (see base.automation._process)
@@ -190,7 +190,7 @@ class CrmLead(models.Model):
         return leads
 
     def write(self, vals):
-        vals = self._deal_verified_references(vals)
+        vals = self._deal_verified_references([vals])[0]
         self._deal_sla_verify_writable(vals)
         if self and "stage_id" in vals and not self._deal_current_move().skip_gate:
             # the gate runs before anything is written: a refused batch

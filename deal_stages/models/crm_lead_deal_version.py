@@ -1,7 +1,7 @@
 from collections import defaultdict
 
 from odoo import api, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import MissingError, UserError, ValidationError
 from odoo.tools import SQL
 
 from ..tools import DealMigration
@@ -54,23 +54,56 @@ class CrmLeadDealVersion(models.AbstractModel):
             self._deal_verify_script_team()
         return result
 
-    def _deal_verified_references(self, vals):
-        """``vals`` with ``stage_id`` / ``deal_script_id`` checked as an RPC
-        client may send them (ids of existing records, a script that may
-        drive the deals ``self``: no retired version). Records pass as is."""
-        vals = dict(vals)
-        if vals.get("stage_id") and not isinstance(vals["stage_id"], models.BaseModel):
-            vals["stage_id"] = self._deal_verify_id(
-                vals["stage_id"], "crm.stage", self.env._("stage")
-            ).id
-        value = vals.get("deal_script_id")
-        if value and not isinstance(value, models.BaseModel):
-            script = self._deal_verify_id(value, "crm.deal.script", self.env._("deal script"))
-            vals["deal_script_id"] = script.id
-            # the deals already on that version keep it (a rewrite of the same value)
-            if script.state == "retired" and (
-                not self or self.filtered(lambda lead: lead.deal_script_id != script)
-            ):
+    def _deal_verified_references(self, vals_list):
+        """``vals_list`` with ``stage_id`` / ``deal_script_id`` checked as an
+        RPC client or an import may send them: ids (or numeric text) of
+        existing records, checked in one query per model for the batch, and a
+        script that may drive the deals ``self`` (no retired version).
+        Records pass as is (internal writes)."""
+        vals_list = [dict(vals) for vals in vals_list]
+        for fname, model, label in (
+            ("stage_id", "crm.stage", self.env._("stage")),
+            ("deal_script_id", "crm.deal.script", self.env._("deal script")),
+        ):
+            given = [
+                vals
+                for vals in vals_list
+                if vals.get(fname) and not isinstance(vals[fname], models.BaseModel)
+            ]
+            for vals in given:
+                vals[fname] = self._deal_id_value(vals[fname], label)
+            records = self.env[model].browse({vals[fname] for vals in given})
+            missing = records - records.exists()
+            if missing:
+                raise MissingError(
+                    self.env._(
+                        "The %(label)s %(id)s does not exist.", label=label, id=missing[0].id
+                    )
+                )
+            if fname == "deal_script_id":
+                self._deal_verify_not_retired(records.filtered(lambda s: s.state == "retired"))
+        return vals_list
+
+    @api.model
+    def _deal_id_value(self, value, label):
+        """``value`` as a record id: a number, or a number as text."""
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(
+                self.env._(
+                    "“%(value)s” is not a valid %(label)s: give its id (a number).",
+                    value=repr(value)[:50],
+                    label=label,
+                )
+            )
+        return value
+
+    def _deal_verify_not_retired(self, retired):
+        """A retired version drives no new deal; the deals ``self`` already on
+        it keep it (a rewrite of the same value)."""
+        for script in retired:
+            if not self or self.filtered(lambda lead, script=script: lead.deal_script_id != script):
                 raise ValidationError(
                     self.env._(
                         "The script %(script)s is a retired version: a deal cannot be put on "
@@ -78,7 +111,6 @@ class CrmLeadDealVersion(models.AbstractModel):
                         script=script.display_name,
                     )
                 )
-        return vals
 
     def _deal_verify_script_team(self):
         """Only sales administrators give a deal the script of another team."""

@@ -252,6 +252,15 @@ class TestContractDealFields(DealContractCommon):
             )
         self.assertEqual(self.deal.stage_id, self.stage_team1_1)
 
+    def test_reference_checks_are_batched(self):
+        # an import of many deals checks their stages and scripts at once
+        Lead = self.env["crm.lead"]
+        values = {"stage_id": str(self.stage_team1_1.id), "deal_script_id": self.script.id}
+        one, _result = self._count_queries(lambda: Lead._deal_verified_references([values]))
+        many, result = self._count_queries(lambda: Lead._deal_verified_references([values] * 50))
+        self.assertEqual(many, one)
+        self.assertEqual(result[0]["stage_id"], self.stage_team1_1.id, "text made an id")
+
     def test_retired_script_not_assignable(self):
         draft = self.env["crm.deal.script"].browse(self.script.action_new_version())
         draft.with_user(self.user_admin).action_publish()
