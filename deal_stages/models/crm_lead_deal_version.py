@@ -61,9 +61,12 @@ class CrmLeadDealVersion(models.AbstractModel):
         script that may drive the deals ``self`` (no retired version).
         Records pass as is (internal writes)."""
         vals_list = [dict(vals) for vals in vals_list]
+        # labels first: a translated call inside the tuples confuses the term export
+        stage_label = self.env._("stage")
+        script_label = self.env._("deal script")
         for fname, model, label in (
-            ("stage_id", "crm.stage", self.env._("stage")),
-            ("deal_script_id", "crm.deal.script", self.env._("deal script")),
+            ("stage_id", "crm.stage", stage_label),
+            ("deal_script_id", "crm.deal.script", script_label),
         ):
             given = [
                 vals
