@@ -3,7 +3,7 @@
 {
     "name": "Deal Stages",
     "summary": "Run every CRM deal through a configurable, enforced sales process",
-    "version": "19.0.1.1.0",
+    "version": "19.0.1.2.0",
     "category": "Sales/CRM",
     "license": "LGPL-3",
     "author": "deal_stages authors",

@@ -9,7 +9,8 @@ runs it after the test suite). Three checks:
   ``-u deal_stages`` by this one keeps every script, step, template, stage
   history row, script activity and rule, unchanged, and its migration
   scripts ran (19.0.1.1.0: every script is version 1, published, every step
-  has its key);
+  has its key; 19.0.1.2.0: every stay and total has its deal's owner, the
+  history's rules read it);
 - install on a CRM with 1,000 opportunities: installs, adds no stage to the
   existing pipeline, and the existing opportunities (no script) behave as in
   vanilla Odoo: a stage move logs no history and creates no activity;
@@ -261,6 +262,25 @@ class Lifecycle:
             dbname=db,
         )[0]
         assert keys[0] == keys[1] == keys[2], f"steps without a unique key: {keys}"
+        # 19.0.1.2.0: every stay and total has its deal's owner, and the
+        # shipped rules of the history read it
+        for table in ("crm_deal_stage_log", "crm_deal_step_total"):
+            owners = self.h.pg.query(
+                "SELECT count(*) FILTER (WHERE (copy.lead_user_id, copy.lead_team_id)"
+                " IS NOT DISTINCT FROM (deal.user_id, deal.team_id)), count(*)"
+                f" FROM {table} copy JOIN crm_lead deal ON deal.id = copy.lead_id",
+                dbname=db,
+            )[0]
+            assert owners[0] == owners[1], f"{table}: rows without their deal's owner: {owners}"
+        rules = self.h.pg.query(
+            "SELECT count(*) FROM ir_rule rule JOIN ir_model_data data"
+            " ON data.model = 'ir.rule' AND data.res_id = rule.id"
+            " WHERE data.module = 'deal_stages' AND data.name IN"
+            " ('crm_deal_stage_log_personal_rule', 'crm_deal_step_stay_report_rule_personal')"
+            " AND position('lead_user_id' in rule.domain_force) > 0",
+            dbname=db,
+        )[0]
+        assert rules[0] == 2, f"history rules not migrated: {rules}"
         counts = ", ".join(f"{v[0]} {k}" for k, v in before.items())
         counts += f"; from {self._demo_from}: {versions[1]} scripts made version 1"
         return f"upgrade in {seconds:.0f} s kept {counts}"

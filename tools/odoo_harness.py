@@ -17,7 +17,9 @@ TOOLS = Path(__file__).resolve().parent
 ROOT = TOOLS.parent
 sys.path.insert(0, str(TOOLS))
 
-import devenv
+from devenv_odoo import write_config
+from devenv_postgres import Postgres
+from devenv_setup import resolve_odoo
 
 
 def say(msg):
@@ -32,7 +34,7 @@ def odoo_source():
         return Path(odoo.release.__file__).resolve().parent.parent
     except ImportError:
         pass
-    src = devenv.resolve_odoo()
+    src = resolve_odoo()
     sys.path.insert(0, str(src))
     return src
 
@@ -42,9 +44,9 @@ class Harness:
 
     def __init__(self, quiet=False):
         self.src = odoo_source()
-        self.pg = devenv.Postgres()
+        self.pg = Postgres()
         self.pg.ensure()
-        self.conf = devenv.write_config(self.src, self.pg)
+        self.conf = write_config(self.src, self.pg)
         self.quiet = quiet
 
     def close(self):

@@ -20,6 +20,7 @@ from . import crm_deal_handoff_endpoint
 from . import crm_deal_handoff
 from . import crm_lead_deal_handoff
 from . import crm_lead_deal_version
+from . import crm_lead_deal_owner
 from . import crm_lead
 from . import crm_team
 from . import mail_activity_deal_notify

@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 from odoo.tools.misc import clean_context
@@ -37,6 +38,30 @@ class CrmDealStageLog(models.Model):
     )
     salesperson_id = fields.Many2one("res.users", index=True, ondelete="set null")
     team_id = fields.Many2one("crm.team", string="Sales Team", index=True, ondelete="set null")
+    # the deal's owner now (salesperson_id and team_id are those of the stay):
+    # kept equal to the deal's by the engine (crm.lead._deal_sync_owners), so
+    # that the history's record rules and analyses need not join the deals
+    lead_user_id = fields.Many2one(
+        "res.users",
+        string="Current Salesperson",
+        readonly=True,
+        ondelete="set null",
+        help="The deal's salesperson now: who sees this history.",
+    )
+    lead_team_id = fields.Many2one(
+        "crm.team",
+        string="Current Sales Team",
+        readonly=True,
+        ondelete="set null",
+        help="The deal's sales team now: whose team leader sees this history.",
+    )
+    lead_team_leader_id = fields.Many2one(
+        "res.users",
+        string="Current Team Leader",
+        compute="_compute_lead_team_leader_id",
+        search="_search_lead_team_leader_id",
+        help="The leader of the deal's sales team now.",
+    )
     company_id = fields.Many2one("res.company", index=True)
     date_in = fields.Datetime(string="Entered", required=True, default=fields.Datetime.now)
     date_out = fields.Datetime(string="Left")
@@ -73,15 +98,20 @@ class CrmDealStageLog(models.Model):
     _entry_pending_index = models.Index("(lead_id) WHERE entry_done IS NOT TRUE")
     _lead_date_index = models.Index("(lead_id, date_in)")
     # time-in-step analysis (crm.deal.step.stay.report): its pivot reads the
-    # stays from this index alone (every column its view reads, script_id
-    # for the versions' join), already in step and salesperson order, so
-    # the rows, cells and totals of step x salesperson need no sort of the
-    # whole history before their exact medians
+    # stays from this index alone (every column its view and its record
+    # rules read, script_id for the versions' join), already in step and
+    # salesperson order, so the rows, cells and totals of step x salesperson
+    # need no sort of the whole history before their exact medians, and a
+    # team leader's pivot filters the stays of their deals in step order
     _step_duration_index = models.Index(
         "(step_id, salesperson_id, duration_hours)"
-        " INCLUDE (lead_id, script_id, company_id, team_id, date_in, date_out)"
+        " INCLUDE (lead_id, script_id, company_id, team_id, lead_user_id, lead_team_id,"
+        " date_in, date_out)"
         " WHERE step_id IS NOT NULL AND cause != 'lost'"
     )
+    # a user's deleted account or team empties these columns (ON DELETE SET NULL)
+    _lead_user_index = models.Index("(lead_user_id) WHERE lead_user_id IS NOT NULL")
+    _lead_team_index = models.Index("(lead_team_id) WHERE lead_team_id IS NOT NULL")
 
     # fields the per-deal totals (crm.deal.step.total) are computed from
     _TOTAL_FIELDS = frozenset(
@@ -93,14 +123,23 @@ class CrmDealStageLog(models.Model):
         # written by the engine only: the caller's default_* context keys must
         # not fill what the engine leaves out (entry_done, date_out, ...)
         self = self.with_env(self.env(context=clean_context(self.env.context)))
+        self._verify_owner_fields(vals_list)
+        # the deal's owner, copied from the deal (already in the cache of the
+        # engine that opens the stays: no query)
+        owners = self._owner_values({vals.get("lead_id") for vals in vals_list} - {False, None})
+        vals_list = [dict(vals, **owners.get(vals.get("lead_id"), {})) for vals in vals_list]
         stays = super().create(vals_list)
         self.env["crm.deal.step.total"]._mark_stays(stays)
         return stays
 
     def write(self, vals):
+        self._verify_owner_fields([vals])
         if "lead_id" in vals:
             # the deals the stays leave need their totals recomputed too
             self.env["crm.deal.step.total"]._mark_leads(self.lead_id.ids)
+            # and the stays follow the owner of their new deal
+            lead_id = vals["lead_id"]
+            vals = dict(vals, **self._owner_values([lead_id] if lead_id else []).get(lead_id, {}))
         result = super().write(vals)
         if not self._TOTAL_FIELDS.isdisjoint(vals):
             self.env["crm.deal.step.total"]._mark_stays(self)
@@ -109,6 +148,45 @@ class CrmDealStageLog(models.Model):
     def unlink(self):
         self.env["crm.deal.step.total"]._mark_leads(self.lead_id.ids)
         return super().unlink()
+
+    # the deal's owner: written from the deal only, never by a client (they
+    # decide who sees the history)
+    _OWNER_FIELDS = frozenset(("lead_user_id", "lead_team_id"))
+
+    def _verify_owner_fields(self, vals_list):
+        if not self.env.su and any(self._OWNER_FIELDS.intersection(vals) for vals in vals_list):
+            raise AccessError(
+                self.env._(
+                    "The current salesperson and sales team of a stage history row are "
+                    "those of its deal: they cannot be edited."
+                )
+            )
+
+    @api.model
+    def _owner_values(self, lead_ids):
+        """{deal id: the owner fields' values of its stays} (one read of the
+        deals at most, none when they are in the cache)"""
+        # the deal's owner, whatever the caller may read of it
+        leads = self.env["crm.lead"].sudo().browse(lead_ids)
+        return {
+            lead.id: {"lead_user_id": lead.user_id.id, "lead_team_id": lead.team_id.id}
+            for lead in leads
+        }
+
+    def flush_model(self, fnames=None):
+        # the deals' new owners reach the history when the deals are flushed
+        # (crm.lead._write_multi): before the history is read by owner
+        if fnames is None or not self._OWNER_FIELDS.isdisjoint(fnames):
+            self.env["crm.lead"].flush_model(["user_id", "team_id"])
+        return super().flush_model(fnames)
+
+    @api.depends("lead_team_id.user_id")
+    def _compute_lead_team_leader_id(self):
+        for log in self:
+            log.lead_team_leader_id = log.lead_team_id.user_id
+
+    def _search_lead_team_leader_id(self, operator, value):
+        return self.env["crm.team"]._deal_led_teams_domain("lead_team_id", operator, value)
 
     @api.depends("date_in", "date_out")
     def _compute_duration_hours(self):

@@ -31,6 +31,9 @@ class CrmDealStepTotal(models.Model):
     company_id = fields.Many2one(
         "res.company", ondelete="set null", help="The company of the deal's last stay."
     )
+    # the deal's owner now, as on its stays (crm.lead._deal_sync_owners)
+    lead_user_id = fields.Many2one("res.users", string="Current Salesperson", ondelete="set null")
+    lead_team_id = fields.Many2one("crm.team", string="Current Sales Team", ondelete="set null")
     stay_count = fields.Integer(string="Stays")
     closed_seconds = fields.Float(
         string="Time of Completed Stays (s)",
@@ -47,13 +50,18 @@ class CrmDealStepTotal(models.Model):
     _lead_step_unique = models.Constraint(
         "UNIQUE (lead_id, step_id)", "A deal has one total per step."
     )
-    # the analyses read the totals from this index alone, in step order (no
-    # sort of the whole table before the exact medians; script_id for the
-    # versions' join, which PostgreSQL drops when unused but still reads)
+    # the analyses read the totals from this index alone, in step and
+    # salesperson order (no sort of the whole table before the exact medians
+    # of step x salesperson; script_id for the versions' join, which
+    # PostgreSQL drops when unused but still reads; the team for the record
+    # rules of team leaders)
     _step_index = models.Index(
-        "(step_id) INCLUDE (lead_id, script_id, company_id, stay_count, closed_seconds,"
-        " open_date_in)"
+        "(step_id, lead_user_id) INCLUDE (lead_id, script_id, company_id, lead_team_id,"
+        " stay_count, closed_seconds, open_date_in)"
     )
+    # a user's deleted account or team empties these columns (ON DELETE SET NULL)
+    _lead_user_index = models.Index("(lead_user_id) WHERE lead_user_id IS NOT NULL")
+    _lead_team_index = models.Index("(lead_team_id) WHERE lead_team_id IS NOT NULL")
 
     def init(self):
         # a database that has stage history but no totals yet (the addon
@@ -69,6 +77,13 @@ class CrmDealStepTotal(models.Model):
         )
         if self.env.cr.fetchone()[0]:
             self._rebuild()
+
+    def flush_model(self, fnames=None):
+        # the deals' new owners reach their totals when the deals are flushed
+        # (crm.lead._write_multi): before the totals are read by owner
+        if fnames is None or not {"lead_user_id", "lead_team_id"}.isdisjoint(fnames):
+            self.env["crm.lead"].flush_model(["user_id", "team_id"])
+        return super().flush_model(fnames)
 
     # ------------------------------------------------------------
     # MAINTENANCE
@@ -100,7 +115,9 @@ class CrmDealStepTotal(models.Model):
         lead_ids = data.pop(PENDING_LEADS, set())
         if not (stay_ids or lead_ids):
             return
-        # the stays' dates, steps and causes must be in the database first
+        # the stays' dates, steps and causes, the deals' owners must be in the
+        # database first
+        self.env["crm.lead"].flush_model(["user_id", "team_id"])
         self.env["crm.deal.stage.log"].flush_model(
             ["lead_id", "script_id", "step_id", "company_id", "date_in", "date_out", "cause"]
         )
@@ -117,6 +134,7 @@ class CrmDealStepTotal(models.Model):
 
         For histories written by SQL, bypassing the ORM (imports, benches).
         """
+        self.env["crm.lead"].flush_model(["user_id", "team_id"])
         self.env["crm.deal.stage.log"].flush_model()
         self.env.cr.execute(
             SQL(
@@ -136,6 +154,8 @@ class CrmDealStepTotal(models.Model):
         "step_id",
         "script_id",
         "company_id",
+        "lead_user_id",
+        "lead_team_id",
         "stay_count",
         "closed_seconds",
         "date_first_in",
@@ -152,6 +172,8 @@ class CrmDealStepTotal(models.Model):
                    log.step_id,
                    MIN(log.script_id),
                    (ARRAY_AGG(log.company_id ORDER BY log.date_in DESC, log.id DESC))[1],
+                   lead.user_id,
+                   lead.team_id,
                    COUNT(*),
                    COALESCE(SUM(GREATEST(EXTRACT(EPOCH FROM log.date_out - log.date_in), 0))
                             FILTER (WHERE log.date_out IS NOT NULL), 0)::float8,
@@ -159,8 +181,9 @@ class CrmDealStepTotal(models.Model):
                    MAX(log.date_out),
                    MAX(log.date_in) FILTER (WHERE log.date_out IS NULL)
               FROM crm_deal_stage_log log
+              JOIN crm_lead lead ON lead.id = log.lead_id
              WHERE log.step_id IS NOT NULL AND log.cause != 'lost' AND %s
-             GROUP BY log.lead_id, log.step_id
+             GROUP BY log.lead_id, log.step_id, lead.user_id, lead.team_id
             """,
             log_where,
         )

@@ -63,6 +63,8 @@ class CrmLead(models.Model):
         "crm.lead.deal.handoff",
         # versions of the process: crm_lead_deal_version.py
         "crm.lead.deal.version",
+        # the deal's owner copied on its history: crm_lead_deal_owner.py
+        "crm.lead.deal.owner",
     ]
 
     deal_script_id = fields.Many2one(
@@ -427,6 +429,12 @@ class CrmLead(models.Model):
     # OVERRIDES of Odoo (kept here: a mixin after portal.mixin / rating.mixin
     # in _inherit would come after them in the MRO)
     # ------------------------------------------------------------
+
+    def _write_multi(self, vals_list):
+        # every change of a deal's owner reaches the database here, in
+        # batches: its history and totals follow (crm.lead.deal.owner)
+        super()._write_multi(vals_list)
+        return self._deal_sync_owners(self._deal_owner_changed(vals_list))
 
     def _compute_access_url(self):
         for lead in self:

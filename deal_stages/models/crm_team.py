@@ -44,3 +44,21 @@ class CrmTeam(models.Model):
             "view_mode": "form",
             "views": [(False, "form")],
         }
+
+    @api.model
+    def _deal_led_teams_domain(self, team_field, operator, value):
+        """Domain on ``team_field`` (a team column copied on the history) for
+        the search of its team leader: ``team IN (SELECT id FROM crm_team
+        WHERE user_id ...)``.
+
+        The record rules "deals of the teams I lead" compare it so: PostgreSQL
+        estimates the rows of the teams led and reads a million rows in their
+        index order, where the join of a dotted path ``team.user_id`` made it
+        sort them.
+        """
+        if operator not in ("in", "not in"):
+            return NotImplemented
+        # every team (archived ones too), whatever the reader may see of them:
+        # as the dotted path in a record rule
+        teams = self.sudo().with_context(active_test=False)._search([("user_id", "in", value)])
+        return [(team_field, operator, teams)]

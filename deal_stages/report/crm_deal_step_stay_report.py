@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..models.crm_deal_stage_log import CAUSES
@@ -26,13 +26,15 @@ class CrmDealStepStayReport(models.Model):
             "stage_id",
             "salesperson_id",
             "team_id",
+            "lead_user_id",
+            "lead_team_id",
             "company_id",
             "date_in",
             "date_out",
             "cause",
             "sla_breached",
         ],
-        "crm.lead": ["won_status", "active", "date_closed"],
+        "crm.lead": ["user_id", "team_id", "won_status", "active", "date_closed"],
         "crm.deal.script": ["process_id", "version"],
         "crm.deal.script.step": ["step_key"],
     }
@@ -42,6 +44,20 @@ class CrmDealStepStayReport(models.Model):
     stage_id = fields.Many2one("crm.stage", readonly=True)
     salesperson_id = fields.Many2one(help="The deal's salesperson during the stay.")
     team_id = fields.Many2one(help=None)
+    # the deal's owner now: who sees the stay (record rules)
+    lead_user_id = fields.Many2one(
+        "res.users", string="Current Salesperson", readonly=True, help="The deal's salesperson now."
+    )
+    lead_team_id = fields.Many2one(
+        "crm.team", string="Current Sales Team", readonly=True, help="The deal's sales team now."
+    )
+    lead_team_leader_id = fields.Many2one(
+        "res.users",
+        string="Current Team Leader",
+        compute="_compute_lead_team_leader_id",
+        search="_search_lead_team_leader_id",
+        help="The leader of the deal's sales team now.",
+    )
     date_in = fields.Datetime(string="Entered", readonly=True)
     date_out = fields.Datetime(string="Left", readonly=True)
     cause = fields.Selection(CAUSES, string="Entered By", readonly=True)
@@ -92,6 +108,15 @@ class CrmDealStepStayReport(models.Model):
         help="90% of the stays of each group were shorter than this, in days." + OPEN_STAYS_HELP,
     )
 
+    @api.depends("lead_team_id.user_id")
+    def _compute_lead_team_leader_id(self):
+        for stay in self:
+            stay.lead_team_leader_id = stay.lead_team_id.user_id
+
+    def _search_lead_team_leader_id(self, operator, value):
+        # the record rule of team leaders (see crm.team._deal_led_teams_domain)
+        return self.env["crm.team"]._deal_led_teams_domain("lead_team_id", operator, value)
+
     @property
     def _table_query(self):
         # plain expressions over the history alone (no LATERAL): PostgreSQL
@@ -128,6 +153,8 @@ class CrmDealStepStayReport(models.Model):
                    log.stage_id,
                    log.salesperson_id,
                    log.team_id,
+                   log.lead_user_id,
+                   log.lead_team_id,
                    log.company_id,
                    log.date_in,
                    log.cause,

@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 from odoo.tools import SQL
 
 from .crm_deal_report_mixin import TIME_PERCENTILES
@@ -23,6 +23,7 @@ class CrmDealStepTimeReport(models.Model):
     _order = "date_first_in desc, id desc"
     _depends = {
         "crm.deal.stage.log": ["lead_id", "script_id", "step_id", "date_in", "date_out", "cause"],
+        "crm.deal.step.total": ["lead_user_id", "lead_team_id"],
         "crm.lead": [
             "user_id",
             "team_id",
@@ -96,6 +97,22 @@ class CrmDealStepTimeReport(models.Model):
         + OPEN_STAYS_HELP,
     )
 
+    team_leader_id = fields.Many2one(
+        "res.users",
+        compute="_compute_team_leader_id",
+        search="_search_team_leader_id",
+        help="The leader of the deal's sales team.",
+    )
+
+    @api.depends("team_id.user_id")
+    def _compute_team_leader_id(self):
+        for total in self:
+            total.team_leader_id = total.team_id.user_id
+
+    def _search_team_leader_id(self, operator, value):
+        # the record rule of team leaders (see crm.team._deal_led_teams_domain)
+        return self.env["crm.team"]._deal_led_teams_domain("team_id", operator, value)
+
     def _report_prepare(self):
         # the totals of the deals moved in this transaction, before reading them
         self.env["crm.deal.step.total"]._flush_pending()
@@ -108,8 +125,9 @@ class CrmDealStepTimeReport(models.Model):
         # step order from its index, and adds the running stay, if any, up to
         # now (or to the closing of the deal). Plain expressions (no LATERAL):
         # PostgreSQL flattens the view into the pivot's query and drops the
-        # joins whose columns are not asked for (the deal is joined only for
-        # its salesperson or team, the script and step for the versions)
+        # joins whose columns are not asked for (the script and step, for the
+        # versions). The deal's salesperson and team are those copied on the
+        # totals (crm.lead._deal_sync_owners): no join of the deals
         now = fields.Datetime.now()
         running_out = SQL(
             "CASE WHEN total.open_date_in IS NOT NULL"
@@ -136,8 +154,8 @@ class CrmDealStepTimeReport(models.Model):
                    script.process_id,
                    script.version,
                    step.step_key,
-                   deal.user_id AS salesperson_id,
-                   deal.team_id,
+                   total.lead_user_id AS salesperson_id,
+                   total.lead_team_id AS team_id,
                    total.company_id,
                    total.date_first_in,
                    CASE WHEN total.open_date_in IS NOT NULL AND %(running_out)s IS NULL
@@ -148,7 +166,6 @@ class CrmDealStepTimeReport(models.Model):
                    total.stay_count - 1 AS reentry_count,
                    %(measures)s
               FROM crm_deal_step_total total
-              LEFT JOIN crm_lead deal ON deal.id = total.lead_id
               LEFT JOIN crm_deal_script script ON script.id = total.script_id
               LEFT JOIN crm_deal_script_step step ON step.id = total.step_id
             """,
