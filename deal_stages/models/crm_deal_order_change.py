@@ -1,3 +1,5 @@
+import math
+
 from markupsafe import Markup
 
 from odoo import api, fields, models
@@ -26,6 +28,11 @@ APPLIED_FIELDS = {
     "user_id",
     "date",
     "expected_revenue",
+    # related to the deal: written through, they would edit the deal from here
+    "currency_id",
+    "salesperson_id",
+    "team_id",
+    "company_id",
 }
 
 
@@ -90,13 +97,74 @@ class CrmDealOrderChange(models.Model):
         # one left it (its step, revenue and number)
         changes = self.browse()
         for vals in vals_list:
-            lead = self.env["crm.lead"].browse(vals.get("lead_id"))
-            if lead:  # else the required field says it
-                vals = dict(vals, **self._applied_values(lead, vals))
+            vals = self._verified_input(vals)
+            lead = self.env["crm.lead"].browse(vals["lead_id"])
+            vals = dict(vals, **self._applied_values(lead, vals))
             change = super().create([vals])
             change._apply()
             changes |= change
         return changes
+
+    def copy_data(self, default=None):
+        # a copy would be recorded and applied a second time (copy, duplicate)
+        raise UserError(
+            self.env._(
+                "An order change cannot be copied: it is applied when it is recorded. "
+                "Record a new change instead."
+            )
+        )
+
+    @api.model
+    def _verified_input(self, vals):
+        """``vals`` as an RPC client may send them, checked and normalised:
+        a clear message for a missing or wrong deal, step, type or amount."""
+        Lead = self.env["crm.lead"]
+        if not vals.get("lead_id"):
+            raise UserError(self.env._("An order change needs the deal it changes (lead_id)."))
+        vals = dict(
+            vals, lead_id=Lead._deal_verify_id(vals["lead_id"], "crm.lead", self.env._("deal")).id
+        )
+        if vals.get("return_step_id"):
+            step = Lead._deal_verify_id(
+                vals["return_step_id"], "crm.deal.script.step", self.env._("return step")
+            )
+            vals["return_step_id"] = step.id
+        change_type = vals.get("change_type") or "increase"
+        types = dict(CHANGE_TYPES)
+        if not isinstance(change_type, str) or change_type not in types:
+            raise UserError(
+                self.env._(
+                    "“%(value)s” is not a change type: use one of %(types)s.",
+                    value=repr(change_type)[:50],
+                    types=", ".join(types),
+                )
+            )
+        vals["change_type"] = change_type
+        vals["amount_delta"] = self._verified_amount(vals.get("amount_delta"), change_type)
+        return vals
+
+    @api.model
+    def _verified_amount(self, amount, change_type):
+        """The amount change as a finite number whose sign fits the type."""
+        amount = amount or 0.0
+        if isinstance(amount, bool) or not isinstance(amount, (int, float, str)):
+            amount = math.nan
+        try:
+            amount = float(amount)
+        except ValueError:
+            amount = math.nan
+        if not math.isfinite(amount):
+            raise UserError(
+                self.env._("The amount change of an order change must be a finite number.")
+            )
+        if (change_type == "increase" and amount < 0) or (change_type == "decrease" and amount > 0):
+            raise UserError(
+                self.env._(
+                    "An increase adds a positive amount and a decrease a negative one: "
+                    "record a correction to change the amount the other way."
+                )
+            )
+        return amount
 
     @api.model
     def _applied_values(self, lead, vals):
@@ -110,15 +178,39 @@ class CrmDealOrderChange(models.Model):
             or 0
         ) + 1
         change_type = vals.get("change_type") or "increase"
+        revenue_after = lead.expected_revenue + (vals.get("amount_delta") or 0.0)
+        if revenue_after < 0:
+            raise UserError(
+                self.env._(
+                    "This change would bring the expected revenue of %(deal)s below zero "
+                    "(%(revenue)s): check the amount.",
+                    deal=lead.display_name,
+                    revenue=revenue_after,
+                )
+            )
+        return_step = self.env["crm.deal.script.step"].browse(
+            vals.get("return_step_id") or lead._deal_default_return_step(change_type).id
+        )
+        allowed = lead._deal_return_steps()
+        if return_step not in allowed:
+            raise UserError(
+                self.env._(
+                    "An order change can send the deal %(deal)s back to its current step or "
+                    "an earlier one of its script, not to %(step)s. Choose one of: "
+                    "%(steps)s.",
+                    deal=lead.display_name,
+                    step=return_step.display_name,
+                    steps=", ".join(allowed.mapped("name")),
+                )
+            )
         return {
             "sequence_number": number,
             "name": self.env._("Change %(number)s", number=number),
             "from_step_id": lead.deal_step_id.id,
             "user_id": self.env.uid,
             "date": fields.Datetime.now(),
-            "expected_revenue": lead.expected_revenue + (vals.get("amount_delta") or 0.0),
-            "return_step_id": vals.get("return_step_id")
-            or lead._deal_default_return_step(change_type).id,
+            "expected_revenue": revenue_after,
+            "return_step_id": return_step.id,
         }
 
     def write(self, vals):
@@ -177,18 +269,6 @@ class CrmDealOrderChange(models.Model):
         self.ensure_one()
         lead = self.lead_id
         step = self.return_step_id
-        allowed = lead._deal_return_steps()
-        if step not in allowed:
-            raise UserError(
-                self.env._(
-                    "An order change can send the deal %(deal)s back to its current step or "
-                    "an earlier one of its script, not to %(step)s. Choose one of: "
-                    "%(steps)s.",
-                    deal=lead.display_name,
-                    step=step.display_name,
-                    steps=", ".join(allowed.mapped("name")),
-                )
-            )
         type_label = dict(self._fields["change_type"]._description_selection(self.env))[
             self.change_type
         ]

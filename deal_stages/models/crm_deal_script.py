@@ -6,6 +6,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Domain
 
 from ..tools import DealConfig, DealStepConfig
+from .crm_deal_script_version import SLA_MAX_HOURS
 
 
 class CrmDealScript(models.Model):
@@ -133,6 +134,16 @@ class CrmDealScript(models.Model):
     @api.constrains("sla_escalation_hours", "sla_escalation_user_id")
     def _check_sla_escalation_user(self):
         for script in self:
+            # not (0 <= x <= max): NaN is refused too
+            if not 0 <= script.sla_escalation_hours <= SLA_MAX_HOURS:
+                raise ValidationError(
+                    self.env._(
+                        "The escalation delay of the script %(script)s must be from 0 to "
+                        "87,600 hours (ten years), not %(hours)s.",
+                        script=script.display_name,
+                        hours=script.sla_escalation_hours,
+                    )
+                )
             if script.sla_escalation_hours and not script.sla_escalation_user_id:
                 raise ValidationError(
                     self.env._(
@@ -424,14 +435,32 @@ class CrmDealScript(models.Model):
     @api.model
     def _template_for_team(self, team_id, template_id):
         """(team, template) of ``action_create_from_template``, checked."""
-        team = self.env["crm.team"].browse(int(team_id)).exists()
-        if not team:
+        Lead = self.env["crm.lead"]
+        if not team_id:
             raise UserError(self.env._("Choose an existing sales team."))
-        template = (
-            self.browse(template_id)
-            if template_id
-            else self.env.ref("deal_stages.deal_script_template_b2b", raise_if_not_found=False)
-        )
+        team = Lead._deal_verify_id(team_id, "crm.team", self.env._("sales team"))
+        if not team.has_access("read"):
+            # a team of a company the caller does not work in
+            raise UserError(
+                self.env._(
+                    "The sales team %(team)s is not one of your companies' teams.", team=team.id
+                )
+            )
+        if template_id:
+            template = Lead._deal_verify_id(
+                template_id, "crm.deal.script", self.env._("script template")
+            )
+            if not template.is_template:
+                raise UserError(
+                    self.env._(
+                        "The script %(script)s is not a script template.",
+                        script=template.display_name,
+                    )
+                )
+        else:
+            template = self.env.ref(
+                "deal_stages.deal_script_template_b2b", raise_if_not_found=False
+            )
         if not template or not template.is_template:
             raise UserError(self.env._("The deal script template is missing."))
         existing = self.search(

@@ -13,6 +13,8 @@ DEAL_TEMPLATE_CACHED_FIELDS = (
     "step_id", "activity_type_id", "summary", "note", "deadline_days", "deadline_working_days",
     "assign_to", "reentry",
 )  # fmt: skip
+# the latest deadline an activity template may give (ten years)
+DEADLINE_MAX_DAYS = 3650
 
 
 class CrmDealScriptActivity(models.Model):
@@ -101,6 +103,19 @@ class CrmDealScriptActivity(models.Model):
     def _compute_display_name(self):
         for template in self:
             template.display_name = template.summary or template.activity_type_id.name or ""
+
+    @api.constrains("deadline_days")
+    def _check_deadline_days_range(self):
+        for template in self:
+            if not 0 <= template.deadline_days <= DEADLINE_MAX_DAYS:
+                raise ValidationError(
+                    self.env._(
+                        "The deadline of the activity %(activity)s must be from 0 to 3,650 "
+                        "days (ten years), not %(days)s.",
+                        activity=template.display_name,
+                        days=template.deadline_days,
+                    )
+                )
 
     @api.constrains("assign_to", "user_id")
     def _check_user(self):

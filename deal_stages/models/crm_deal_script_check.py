@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 from .crm_deal_script_version import COSMETIC_CHECK_FIELDS, check_fixed
 
@@ -24,6 +25,14 @@ class CrmDealScriptCheck(models.Model):
 
     # the scripts' structure is cached (crm.deal.script._deal_config)
     _deal_config_fields = frozenset({"step_id", "required"})
+
+    @api.constrains("name")
+    def _check_name_not_blank(self):
+        for check in self:
+            if not (check.name or "").strip():
+                raise ValidationError(
+                    self.env._("A checklist item needs a name: the salesperson ticks what it says.")
+                )
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -72,7 +72,7 @@ def parse_condition(text, uid, today):
     return list(result)
 
 
-from .crm_deal_script_version import COSMETIC_STEP_FIELDS, check_fixed
+from .crm_deal_script_version import COSMETIC_STEP_FIELDS, SLA_MAX_HOURS, check_fixed
 
 
 class CrmDealScriptStep(models.Model):
@@ -319,6 +319,20 @@ class CrmDealScriptStep(models.Model):
     # ------------------------------------------------------------
     # CONSTRAINTS
     # ------------------------------------------------------------
+
+    @api.constrains("sla_hours")
+    def _check_sla_hours_range(self):
+        for step in self:
+            # not (0 <= x <= max): NaN is refused too
+            if not 0 <= step.sla_hours <= SLA_MAX_HOURS:
+                raise ValidationError(
+                    self.env._(
+                        "The deadline of the step %(step)s must be from 0 to 87,600 hours "
+                        "(ten years), not %(hours)s.",
+                        step=step.display_name,
+                        hours=step.sla_hours,
+                    )
+                )
 
     @api.constrains("stage_id", "script_id")
     def _check_stage_in_script_teams(self):

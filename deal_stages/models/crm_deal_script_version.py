@@ -21,6 +21,8 @@ COSMETIC_CHECK_FIELDS = frozenset(("name",))
 COSMETIC_ACTIVITY_FIELDS = frozenset(("summary", "note"))
 # in-flight deals migrated in the request that publishes; the rest by the cron
 MIGRATE_INLINE_LIMIT = 1000
+# the longest step deadline or escalation delay, in hours (ten years)
+SLA_MAX_HOURS = 87_600
 
 
 def check_fixed(records, operation, vals_list=(), cosmetic=frozenset()):
@@ -379,6 +381,14 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
             raise UserError(
                 self.env._("The step map pairs the old step keys with the new ones, as text.")
             )
+        if step_map and in_flight != "migrate":
+            raise UserError(
+                self.env._(
+                    "A step map tells where migrated deals go: it applies only when in-flight "
+                    "deals are migrated. With “keep” they stay on their version: publish "
+                    "without a step map, or migrate them."
+                )
+            )
         problems = self._deal_publish_problems()
         previous = self._deal_published_of_process()
         if len(previous.process_id) > 1:
@@ -393,6 +403,14 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
         if in_flight == "migrate" and not problems:
             older = self._deal_process_versions() | previous._deal_process_versions()
             migrating = self.env["crm.lead"]._deal_in_flight(older - self)
+            unknown = sorted(set(step_map or {}) - set((older - self).step_ids.mapped("step_key")))
+            if unknown:
+                problems.append(
+                    self.env._(
+                        "The step map names steps the previous versions do not have: %(keys)s",
+                        keys=", ".join(unknown),
+                    )
+                )
             problems += self._deal_migration_problems(migrating, step_map or {})
         if problems:
             raise UserError(

@@ -170,6 +170,7 @@ class CrmLead(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        vals_list = self._deal_verified_references(vals_list)
         self._deal_sla_verify_writable(*vals_list)
         # rules fired while the deals are created only collect them: the engine
         # runs once their stays are logged (see base.automation._process)
@@ -191,6 +192,7 @@ class CrmLead(models.Model):
         return leads
 
     def write(self, vals):
+        vals = self._deal_verified_references([vals])[0]
         self._deal_sla_verify_writable(vals)
         if self and "stage_id" in vals and not self._deal_current_move().skip_gate:
             # the gate runs before anything is written: a refused batch
@@ -471,6 +473,10 @@ class CrmLead(models.Model):
         Odoo archives the deal, then writes the reason and the 0 %: the
         clean-up runs once, after both, in batch.
         """
+        if additional_values.get("lost_reason_id"):
+            additional_values["lost_reason_id"] = self._deal_verified_lost_reason(
+                additional_values["lost_reason_id"]
+            ).id
         deals = self.filtered("deal_script_id")
         if not deals:
             return super().action_set_lost(**additional_values)

@@ -31,6 +31,19 @@ class CrmLeadDealException(models.AbstractModel):
         for lead in self:
             lead.deal_change_count = counts.get(lead, 0)
 
+    @api.model
+    def _deal_verified_lost_reason(self, value):
+        """The lost reason given to Lost (wizard or RPC): an existing, active one."""
+        reason = self._deal_verify_id(value, "crm.lost.reason", self.env._("lost reason"))
+        if not reason.active:
+            raise UserError(
+                self.env._(
+                    "The lost reason %(reason)s is archived: choose an active lost reason.",
+                    reason=reason.name,
+                )
+            )
+        return reason
+
     def _deal_before_set_lost(self, lost_reason_id):
         """Before Odoo's Lost: refuse deals missing a required reason.
 

@@ -1,7 +1,7 @@
 from collections import defaultdict
 
 from odoo import api, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import MissingError, UserError, ValidationError
 from odoo.tools import SQL
 
 from ..tools import DealMigration
@@ -30,6 +30,105 @@ class CrmLeadDealVersion(models.AbstractModel):
                         "The script %(script)s is a draft: it drives no deal until it "
                         "is published.",
                         script=lead.deal_script_id.display_name,
+                    )
+                )
+
+    # ------------------------------------------------------------
+    # A DEAL'S SCRIPT AND STAGE AS WRITTEN (form, RPC, import)
+    # ------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        leads = super().create(vals_list)
+        explicit = [
+            lead.id
+            for lead, vals in zip(leads, vals_list, strict=True)
+            if vals.get("deal_script_id")
+        ]
+        leads.browse(explicit)._deal_verify_script_team()
+        return leads
+
+    def write(self, vals):
+        result = super().write(vals)
+        if vals.get("deal_script_id"):
+            self._deal_verify_script_team()
+        return result
+
+    def _deal_verified_references(self, vals_list):
+        """``vals_list`` with ``stage_id`` / ``deal_script_id`` checked as an
+        RPC client or an import may send them: ids (or numeric text) of
+        existing records, checked in one query per model for the batch, and a
+        script that may drive the deals ``self`` (no retired version).
+        Records pass as is (internal writes)."""
+        vals_list = [dict(vals) for vals in vals_list]
+        # labels first: a translated call inside the tuples confuses the term export
+        stage_label = self.env._("stage")
+        script_label = self.env._("deal script")
+        for fname, model, label in (
+            ("stage_id", "crm.stage", stage_label),
+            ("deal_script_id", "crm.deal.script", script_label),
+        ):
+            given = [
+                vals
+                for vals in vals_list
+                if vals.get(fname) and not isinstance(vals[fname], models.BaseModel)
+            ]
+            for vals in given:
+                vals[fname] = self._deal_id_value(vals[fname], label)
+            records = self.env[model].browse({vals[fname] for vals in given})
+            missing = records - records.exists()
+            if missing:
+                raise MissingError(
+                    self.env._(
+                        "The %(label)s %(id)s does not exist.", label=label, id=missing[0].id
+                    )
+                )
+            if fname == "deal_script_id":
+                self._deal_verify_not_retired(records.filtered(lambda s: s.state == "retired"))
+        return vals_list
+
+    @api.model
+    def _deal_id_value(self, value, label):
+        """``value`` as a record id: a number, or a number as text."""
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(
+                self.env._(
+                    "“%(value)s” is not a valid %(label)s: give its id (a number).",
+                    value=repr(value)[:50],
+                    label=label,
+                )
+            )
+        return value
+
+    def _deal_verify_not_retired(self, retired):
+        """A retired version drives no new deal; the deals ``self`` already on
+        it keep it (a rewrite of the same value)."""
+        for script in retired:
+            if not self or self.filtered(lambda lead, script=script: lead.deal_script_id != script):
+                raise ValidationError(
+                    self.env._(
+                        "The script %(script)s is a retired version: a deal cannot be put on "
+                        "it. New deals follow the published version of the process.",
+                        script=script.display_name,
+                    )
+                )
+
+    def _deal_verify_script_team(self):
+        """Only sales administrators give a deal the script of another team."""
+        if self.env.su or self.env.user.has_group("sales_team.group_sale_manager"):
+            return
+        for lead in self:
+            script = lead.deal_script_id
+            if script.team_ids and lead.team_id not in script.team_ids:
+                raise UserError(
+                    self.env._(
+                        "The script %(script)s is not a script of the sales team %(team)s of "
+                        "the deal %(deal)s: choose a script of its team.",
+                        script=script.display_name,
+                        team=lead.team_id.display_name or self.env._("(none)"),
+                        deal=lead.display_name,
                     )
                 )
 

@@ -92,11 +92,11 @@ class TestCrmDealScript(DealStagesCommon):
                 )
             ]
         self.assertIn("choose the user", str(error.exception))
-        with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError):
+        with self.assertRaisesRegex(ValidationError, "from 0 to 3,650 days"):
             self.step_1.activity_template_ids[0].deadline_days = -1
 
     def test_negative_step_deadline(self):
-        with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError):
+        with self.assertRaisesRegex(ValidationError, "from 0 to 87,600 hours"):
             self.step_1.sla_hours = -2
 
     def test_step_with_deals_cannot_be_deleted(self):

@@ -99,7 +99,11 @@ class CrmDealScriptPublish(models.TransientModel):
             for line in self.line_ids
             if line.from_step_id.step_key and line.to_step_id.step_key
         }
-        self.script_id.action_publish(in_flight=self.in_flight, step_map=step_map or None)
+        # the lines map the deals that migrate: kept deals stay where they are
+        self.script_id.action_publish(
+            in_flight=self.in_flight,
+            step_map=(step_map or None) if self.in_flight == "migrate" else None,
+        )
         return {
             "type": "ir.actions.act_window",
             "res_model": "crm.deal.script",
