@@ -1,9 +1,18 @@
 import json
+from collections import namedtuple
 
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 from odoo.exceptions import ValidationError
 
 from ..tools import handoff as handoff_tools
+
+HANDOFF_SEND_FIELDS = ("send_customer", "send_amount", "send_changes")
+# what the move that writes a hand-off needs of its endpoint (cached, see
+# CrmDealHandoffEndpoint._deal_endpoint_config)
+HandoffEndpointConfig = namedtuple(
+    "HandoffEndpointConfig",
+    "id name active company_id send_customer send_amount send_changes",
+)
 
 
 class CrmDealHandoffEndpoint(models.Model):
@@ -11,6 +20,8 @@ class CrmDealHandoffEndpoint(models.Model):
     production system's HTTP service (1C:Enterprise, an ERP, ...)."""
 
     _name = "crm.deal.handoff.endpoint"
+    # the moves read the endpoints' settings from a cache (_deal_endpoint_config)
+    _inherit = ["crm.deal.config.mixin"]
     _description = "Deal Hand-off Endpoint"
     _order = "name, id"
     _check_company_auto = True
@@ -143,6 +154,49 @@ class CrmDealHandoffEndpoint(models.Model):
                         name=endpoint.name,
                     )
                 ) from error
+
+    # the fields _deal_endpoint_config caches (crm.deal.config.mixin clears it)
+    _deal_config_fields = frozenset(HandoffEndpointConfig._fields) - {"id"}
+
+    @api.model
+    @tools.ormcache("self.env.lang")
+    def _deal_endpoint_config(self):
+        """{endpoint id: ``HandoffEndpointConfig``} of every endpoint (archived
+        ones too), names in the context's language: the move that writes a
+        hand-off reads its endpoint here, not in the database. Cleared when
+        these fields of an endpoint change."""
+        # configuration shared by every mover (cached), not what a reader sees
+        endpoints = (
+            self.sudo()
+            .with_context(active_test=False)
+            .search_fetch([], ["name", "active", "company_id"] + list(HANDOFF_SEND_FIELDS))
+        )
+        return {
+            endpoint.id: HandoffEndpointConfig(
+                endpoint.id,
+                endpoint.name,
+                endpoint.active,
+                endpoint.company_id.id,
+                *(endpoint[name] for name in HANDOFF_SEND_FIELDS),
+            )
+            for endpoint in endpoints
+        }
+
+    def _deal_endpoint_settings(self):
+        """The cached ``HandoffEndpointConfig`` of the endpoint ``self``; read
+        from the record when the cache was filled before it existed."""
+        self.ensure_one()
+        config = self._deal_endpoint_config().get(self.id)
+        if config is None:
+            endpoint = self.sudo()
+            config = HandoffEndpointConfig(
+                endpoint.id,
+                endpoint.name,
+                endpoint.active,
+                endpoint.company_id.id,
+                *(endpoint[name] for name in HANDOFF_SEND_FIELDS),
+            )
+        return config
 
     def _compute_handoff_count(self):
         counts = dict(

@@ -457,6 +457,75 @@ class CrmLead(models.Model):
             self._deal_rating_followup(rating)
         return rating
 
+    def _deal_mail_memo(self, kind):
+        """{key: value} remembered for this transaction (``cr.cache`` is
+        cleared at its commit or rollback), see ``_notify_get_reply_to``."""
+        return self.env.cr.cache.setdefault("deal_stages_mail_memo", {}).setdefault(kind, {})
+
+    def _deal_mail_memoized(self, kind, keys, compute):
+        """``{lead id: value}`` for the deals ``self``, computing in one batch
+        (``compute(missing deals)``) only the deals not known yet."""
+        memo = self._deal_mail_memo(kind)
+        missing = self.filtered(lambda lead: keys[lead.id] not in memo)
+        if missing:
+            computed = compute(missing)
+            for lead in missing:
+                memo[keys[lead.id]] = computed[lead.id]
+        return {lead.id: memo[keys[lead.id]] for lead in self}
+
+    def _notify_get_reply_to(self, default=None, author_id=False):
+        # The move's tracking message of each deal asks its reply-to again,
+        # deal by deal, at the commit (an alias search each): the engine asks
+        # it for the whole batch first (_deal_prepare_tracking_messages) and
+        # it is remembered for the transaction, per deal, team and company
+        if not self or not all(isinstance(id_, int) for id_ in self._ids):
+            return super()._notify_get_reply_to(default=default, author_id=author_id)
+        keys = {
+            lead.id: (
+                lead.id,
+                lead.team_id.id,
+                lead.company_id.id,
+                self.env.lang,
+                default,
+                author_id,
+            )
+            for lead in self
+        }
+        return self._deal_mail_memoized(
+            "reply_to",
+            keys,
+            lambda missing: super()._notify_get_reply_to(default=default, author_id=author_id),
+        )
+
+    def _mail_get_alias_domains(self, default_company=False):
+        # as _notify_get_reply_to: each tracking message asks again
+        if not self or not all(isinstance(id_, int) for id_ in self._ids):
+            return super()._mail_get_alias_domains(default_company=default_company)
+        company_id = (default_company or self.env.company).id
+        keys = {lead.id: (lead.id, lead.company_id.id, company_id) for lead in self}
+        domain_ids = self._deal_mail_memoized(
+            "alias_domain",
+            keys,
+            lambda missing: {
+                lead_id: domain.id
+                for lead_id, domain in super()
+                ._mail_get_alias_domains(default_company=default_company)
+                .items()
+            },
+        )
+        Domain_ = self.env["mail.alias.domain"]
+        return {lead_id: Domain_.browse(domain_id) for lead_id, domain_id in domain_ids.items()}
+
+    def _deal_prepare_tracking_messages(self):
+        """Ask, for the whole batch, what the tracking message of each deal
+        moved by the engine asks deal by deal at the commit (remembered by
+        ``_notify_get_reply_to`` and ``_mail_get_alias_domains``)."""
+        if not self:
+            return
+        author_id, email_from = self._message_compute_author()
+        self.sudo()._mail_get_alias_domains(default_company=self.env.company)
+        self._notify_get_reply_to(default=email_from, author_id=author_id)
+
     def action_set_lost(self, **additional_values):
         """Odoo's Lost (its wizard and RPC alike) runs the lost-at step's clean-up.
 
