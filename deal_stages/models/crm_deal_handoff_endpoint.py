@@ -1,18 +1,21 @@
 import json
-from collections import namedtuple
 
 from odoo import api, fields, models, tools
 from odoo.exceptions import ValidationError
 
 from ..tools import handoff as handoff_tools
 
-HANDOFF_SEND_FIELDS = ("send_customer", "send_amount", "send_changes")
-# what the move that writes a hand-off needs of its endpoint (cached, see
-# CrmDealHandoffEndpoint._deal_endpoint_config)
-HandoffEndpointConfig = namedtuple(
-    "HandoffEndpointConfig",
-    "id name active company_id send_customer send_amount send_changes",
-)
+
+class HandoffEndpointConfig:
+    """What the move that writes a hand-off needs of its endpoint, as plain
+    data cached across requests (``crm.deal.handoff.endpoint._deal_endpoint_config``):
+    one attribute per field of ``_deal_config_fields``, plus ``id``."""
+
+    def __init__(self, endpoint, field_names):
+        self.id = endpoint.id
+        for name in field_names:
+            value = endpoint[name]
+            setattr(self, name, value.id if isinstance(value, models.BaseModel) else value)
 
 
 class CrmDealHandoffEndpoint(models.Model):
@@ -155,8 +158,11 @@ class CrmDealHandoffEndpoint(models.Model):
                     )
                 ) from error
 
-    # the fields _deal_endpoint_config caches (crm.deal.config.mixin clears it)
-    _deal_config_fields = frozenset(HandoffEndpointConfig._fields) - {"id"}
+    # the fields _deal_endpoint_config caches (crm.deal.config.mixin clears
+    # it when they change); bridges add theirs (deal_stages_sale: the lines)
+    _deal_config_fields = frozenset(
+        {"name", "active", "company_id", "send_customer", "send_amount", "send_changes"}
+    )
 
     @api.model
     @tools.ormcache("self.env.lang")
@@ -166,21 +172,9 @@ class CrmDealHandoffEndpoint(models.Model):
         hand-off reads its endpoint here, not in the database. Cleared when
         these fields of an endpoint change."""
         # configuration shared by every mover (cached), not what a reader sees
-        endpoints = (
-            self.sudo()
-            .with_context(active_test=False)
-            .search_fetch([], ["name", "active", "company_id"] + list(HANDOFF_SEND_FIELDS))
-        )
-        return {
-            endpoint.id: HandoffEndpointConfig(
-                endpoint.id,
-                endpoint.name,
-                endpoint.active,
-                endpoint.company_id.id,
-                *(endpoint[name] for name in HANDOFF_SEND_FIELDS),
-            )
-            for endpoint in endpoints
-        }
+        names = sorted(self._deal_config_fields)
+        endpoints = self.sudo().with_context(active_test=False).search_fetch([], names)
+        return {endpoint.id: HandoffEndpointConfig(endpoint, names) for endpoint in endpoints}
 
     def _deal_endpoint_settings(self):
         """The cached ``HandoffEndpointConfig`` of the endpoint ``self``; read
@@ -188,14 +182,7 @@ class CrmDealHandoffEndpoint(models.Model):
         self.ensure_one()
         config = self._deal_endpoint_config().get(self.id)
         if config is None:
-            endpoint = self.sudo()
-            config = HandoffEndpointConfig(
-                endpoint.id,
-                endpoint.name,
-                endpoint.active,
-                endpoint.company_id.id,
-                *(endpoint[name] for name in HANDOFF_SEND_FIELDS),
-            )
+            config = HandoffEndpointConfig(self.sudo(), sorted(self._deal_config_fields))
         return config
 
     def _compute_handoff_count(self):
