@@ -129,7 +129,8 @@ class CrmDealHandoff(models.Model):
             vals_list.append(
                 {
                     "lead_id": lead.id,
-                    "company_id": (lead.company_id or values["endpoint"].company_id).id,
+                    "company_id": lead.company_id.id
+                    or values["endpoint"]._deal_endpoint_settings().company_id,
                     "step_id": values["step"].id,
                     "endpoint_id": values["endpoint"].id,
                     "kind": values["kind"],
@@ -151,9 +152,32 @@ class CrmDealHandoff(models.Model):
         cron_id = self.env["ir.model.data"]._xmlid_to_res_id(
             "deal_stages.ir_cron_deal_handoff", raise_if_not_found=False
         )
-        if cron_id:
-            # a trigger row of this transaction: the cron sees it once committed
-            self.env["ir.cron"].sudo().browse(cron_id)._trigger(at)
+        if not cron_id:
+            return
+        # ir.cron._trigger's work in one statement (it reads the cron first):
+        # a trigger row of this transaction, seen by the cron once committed;
+        # none for an archived cron unless later (Odoo skips it too)
+        now = self.env.cr.now()
+        at = at or now
+        rows = self.env.execute_query(
+            SQL(
+                """
+                INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, create_date,
+                                             write_uid, write_date)
+                SELECT id, %(at)s, %(uid)s, %(now)s, %(uid)s, %(now)s
+                  FROM ir_cron WHERE id = %(cron_id)s AND (active OR %(at)s > %(now)s)
+             RETURNING id
+                """,
+                at=at,
+                now=now,
+                uid=self.env.uid,
+                cron_id=cron_id,
+            )
+        )
+        if rows and at <= now:
+            # wake the cron workers after the commit, as ir.cron._trigger does
+            IrCron = self.env["ir.cron"].sudo()
+            self.env.cr.postcommit.add(IrCron._notifydb)
 
     # ------------------------------------------------------------
     # DELIVERY (cron)

@@ -1,9 +1,21 @@
 import json
 
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 from odoo.exceptions import ValidationError
 
 from ..tools import handoff as handoff_tools
+
+
+class HandoffEndpointConfig:
+    """What the move that writes a hand-off needs of its endpoint, as plain
+    data cached across requests (``crm.deal.handoff.endpoint._deal_endpoint_config``):
+    one attribute per field of ``_deal_config_fields``, plus ``id``."""
+
+    def __init__(self, endpoint, field_names):
+        self.id = endpoint.id
+        for name in field_names:
+            value = endpoint[name]
+            setattr(self, name, value.id if isinstance(value, models.BaseModel) else value)
 
 
 class CrmDealHandoffEndpoint(models.Model):
@@ -11,6 +23,8 @@ class CrmDealHandoffEndpoint(models.Model):
     production system's HTTP service (1C:Enterprise, an ERP, ...)."""
 
     _name = "crm.deal.handoff.endpoint"
+    # the moves read the endpoints' settings from a cache (_deal_endpoint_config)
+    _inherit = ["crm.deal.config.mixin"]
     _description = "Deal Hand-off Endpoint"
     _order = "name, id"
     _check_company_auto = True
@@ -143,6 +157,33 @@ class CrmDealHandoffEndpoint(models.Model):
                         name=endpoint.name,
                     )
                 ) from error
+
+    # the fields _deal_endpoint_config caches (crm.deal.config.mixin clears
+    # it when they change); bridges add theirs (deal_stages_sale: the lines)
+    _deal_config_fields = frozenset(
+        {"name", "active", "company_id", "send_customer", "send_amount", "send_changes"}
+    )
+
+    @api.model
+    @tools.ormcache("self.env.lang")
+    def _deal_endpoint_config(self):
+        """{endpoint id: ``HandoffEndpointConfig``} of every endpoint (archived
+        ones too), names in the context's language: the move that writes a
+        hand-off reads its endpoint here, not in the database. Cleared when
+        these fields of an endpoint change."""
+        # configuration shared by every mover (cached), not what a reader sees
+        names = sorted(self._deal_config_fields)
+        endpoints = self.sudo().with_context(active_test=False).search_fetch([], names)
+        return {endpoint.id: HandoffEndpointConfig(endpoint, names) for endpoint in endpoints}
+
+    def _deal_endpoint_settings(self):
+        """The cached ``HandoffEndpointConfig`` of the endpoint ``self``; read
+        from the record when the cache was filled before it existed."""
+        self.ensure_one()
+        config = self._deal_endpoint_config().get(self.id)
+        if config is None:
+            config = HandoffEndpointConfig(self.sudo(), sorted(self._deal_config_fields))
+        return config
 
     def _compute_handoff_count(self):
         counts = dict(

@@ -284,9 +284,11 @@ class CrmDealStageLog(models.Model):
             # the engine's own rows: the caller's default_* keys stay out
             env = env(context=clean_context(env.context))
             leads = current.lead_id.with_env(env)
-            leads._deal_prefetch_partners()
-            activities = leads._deal_cancel_left_activities()
             step_by_lead = {log.lead_id.id: log.step_id for log in current}
+            leads._deal_prefetch_partners(
+                with_companies=bool(leads._deal_handoff_targets(step_by_lead))
+            )
+            activities = leads._deal_cancel_left_activities()
             leads._deal_schedule_activities(
                 step_by_lead, "enter", outcome, open_activities=activities
             )
@@ -313,6 +315,7 @@ class CrmDealStageLog(models.Model):
             if migrated:
                 outcome.post_titled(leads.browse(migrated.lead_id.ids), migration.titles)
             outcome.post(leads - migrated.lead_id, current - migrated)
+            leads._deal_prepare_tracking_messages()
 
     def _run_step_server_actions(self, outcome=None):
         # which steps have actions: the scripts' structure (cached), no query

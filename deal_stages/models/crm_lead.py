@@ -467,6 +467,80 @@ class CrmLead(models.Model):
             self._deal_rating_followup(rating)
         return rating
 
+    def _deal_mail_memo(self, kind):
+        """{key: value} remembered until the tracking messages are posted (the
+        commit's precommit hooks), see ``_notify_get_reply_to``."""
+        cache = self.env.cr.cache
+        memo = cache.get("deal_stages_mail_memo")
+        if memo is None:
+            memo = cache["deal_stages_mail_memo"] = {}
+            # after Odoo's tracking (an earlier hook of the transaction)
+            self.env.cr.precommit.add(lambda: cache.pop("deal_stages_mail_memo", None))
+        return memo.setdefault(kind, {})
+
+    def _deal_mail_memoized(self, kind, key_of, compute):
+        """``{lead id: value}`` for the deals ``self``; what is not known yet
+        is computed in one batch (``compute(deals)``) with the other deals the
+        engine moved (``_deal_prepare_tracking_messages``)."""
+        memo = self._deal_mail_memo(kind)
+        keys = {lead.id: key_of(lead) for lead in self}
+        if all(key in memo for key in keys.values()):
+            return {lead_id: memo[key] for lead_id, key in keys.items()}
+        todo = self
+        batch_ids = self._deal_mail_memo("batch")
+        # a deal the engine moved (its tracking message): all of them at once
+        batch = self.browse()
+        if all(id_ in batch_ids for id_ in self._ids):
+            # deals of the batch removed since are left out (no error)
+            batch = (self.browse(batch_ids) - self).exists()
+        if batch:
+            keys.update({lead.id: key_of(lead) for lead in batch})
+            todo |= batch.filtered(lambda lead: keys[lead.id] not in memo)
+        todo = todo.filtered(lambda lead: keys[lead.id] not in memo)
+        computed = compute(todo)
+        for lead in todo:
+            memo[keys[lead.id]] = computed[lead.id]
+        return {lead.id: memo[keys[lead.id]] for lead in self}
+
+    def _notify_get_reply_to(self, default=None, author_id=False):
+        # The move's tracking message of each deal asks its reply-to at the
+        # commit, deal by deal (an alias search each): the first one asks it
+        # for all the deals the engine moved (_deal_prepare_tracking_messages),
+        # remembered per deal, team and company until the tracking is posted
+        if not self or not all(isinstance(id_, int) for id_ in self._ids):
+            return super()._notify_get_reply_to(default=default, author_id=author_id)
+        lang = self.env.lang
+        return self._deal_mail_memoized(
+            "reply_to",
+            lambda lead: (lead.id, lead.team_id.id, lead.company_id.id, lang, default, author_id),
+            # super() in a lambda: super(CrmLead, leads)
+            lambda leads: super()._notify_get_reply_to(default=default, author_id=author_id),
+        )
+
+    def _mail_get_alias_domains(self, default_company=False):
+        # as _notify_get_reply_to: each tracking message asks again
+        if not self or not all(isinstance(id_, int) for id_ in self._ids):
+            return super()._mail_get_alias_domains(default_company=default_company)
+        company_id = (default_company or self.env.company).id
+        domain_ids = self._deal_mail_memoized(
+            "alias_domain",
+            lambda lead: (lead.id, lead.company_id.id, company_id),
+            lambda leads: {
+                lead_id: domain.id
+                for lead_id, domain in super()  # super(CrmLead, leads)
+                ._mail_get_alias_domains(default_company=default_company)
+                .items()
+            },
+        )
+        Domain_ = self.env["mail.alias.domain"]
+        return {lead_id: Domain_.browse(domain_id) for lead_id, domain_id in domain_ids.items()}
+
+    def _deal_prepare_tracking_messages(self):
+        """Let the first tracking message of the deals moved by the engine
+        ask, for all of them at once, what each asks deal by deal at the
+        commit (see ``_notify_get_reply_to``): no query here."""
+        self._deal_mail_memo("batch").update(dict.fromkeys(self.ids))
+
     def action_set_lost(self, **additional_values):
         """Odoo's Lost (its wizard and RPC alike) runs the lost-at step's clean-up.
 

@@ -64,17 +64,23 @@ class CrmLeadDealHandoff(models.AbstractModel):
     # ENGINE: ENTRY (crm.deal.stage.log._process_entries)
     # ------------------------------------------------------------
 
+    def _deal_handoff_targets(self, step_by_lead):
+        """{lead id: step} of the deals entering a step that hands off (the
+        scripts' structure is cached: no query)."""
+        config = self.env["crm.deal.script"]._deal_config()
+        return {
+            lead_id: step
+            for lead_id, step in step_by_lead.items()
+            if (config.steps.get(step.id) and config.steps[step.id].handoff_endpoint_id)
+        }
+
     def _deal_handoff_create(self, step_by_lead, report):
         """Write the hand-offs of the steps the deals ``self`` entered, in the
         transaction of the move. A deal that already handed its order off at
         that step (and did not cancel it) gets none again: its later order
         changes are handed off as changes."""
         config = self.env["crm.deal.script"]._deal_config()
-        targets = {
-            lead_id: step
-            for lead_id, step in step_by_lead.items()
-            if (config.steps.get(step.id) and config.steps[step.id].handoff_endpoint_id)
-        }
+        targets = self._deal_handoff_targets(step_by_lead)
         if not targets:
             return self.env["crm.deal.handoff"]
         # read through the deals' one2many (one query): the hand-off created
@@ -93,12 +99,14 @@ class CrmLeadDealHandoff(models.AbstractModel):
             if (lead.id, step.id) in done:
                 continue
             endpoint = endpoints.browse(config.steps[step.id].handoff_endpoint_id)
-            if not endpoint.active:
+            # the endpoint's settings are cached: no read of it in the move
+            settings = endpoint._deal_endpoint_settings()
+            if not settings.active:
                 report.skipped(
                     lead,
                     self.env._(
                         "Hand-off to %(endpoint)s: the endpoint is archived.",
-                        endpoint=endpoint.name,
+                        endpoint=settings.name,
                     ),
                 )
                 continue
@@ -117,7 +125,7 @@ class CrmLeadDealHandoff(models.AbstractModel):
                     values["lead"],
                     self.env._(
                         "Hand-off to %(endpoint)s not queued: %(error)s",
-                        endpoint=values["endpoint"].name,
+                        endpoint=values["endpoint"]._deal_endpoint_settings().name,
                         error=error,
                     ),
                 )
@@ -125,7 +133,10 @@ class CrmLeadDealHandoff(models.AbstractModel):
         for handoff in handoffs:
             report.done(
                 handoff.lead_id,
-                self.env._("Hand-off to %(endpoint)s queued.", endpoint=handoff.endpoint_id.name),
+                self.env._(
+                    "Hand-off to %(endpoint)s queued.",
+                    endpoint=handoff.endpoint_id._deal_endpoint_settings().name,
+                ),
             )
         return handoffs
 
@@ -230,8 +241,9 @@ class CrmLeadDealHandoff(models.AbstractModel):
         step_names = self.env["crm.deal.script"]._deal_step_names()
         payloads = []
         for values in values_list:
-            lead, endpoint = values["lead"], values["endpoint"]
-            company = lead.company_id or endpoint.company_id
+            lead = values["lead"]
+            endpoint = values["endpoint"]._deal_endpoint_settings()
+            company = lead.company_id or lead.company_id.browse(endpoint.company_id)
             payload = {
                 "schema": handoff_tools.SCHEMA_VERSION,
                 "event": values["kind"],

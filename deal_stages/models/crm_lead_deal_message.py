@@ -29,17 +29,23 @@ class CrmLeadDealMessage(models.AbstractModel):
         help="Technical: the happy customer was already asked for a public review.",
     )
 
-    def _deal_prefetch_partners(self):
+    def _deal_prefetch_partners(self, with_companies=False):
         """Read the deals' customers with the current user's partner, in one query.
 
         The entry work reads both: the customers' addresses (messages) and
         the user's name and address (activities, messages, the move's
         tracking), each of which would otherwise be a query of its own.
+
+        :param with_companies: the deals' companies' partners too (a hand-off
+            sends the company's VAT)
         """
+        partners = self.partner_id | self.env.user.partner_id
+        if with_companies:
+            partners |= self.company_id.partner_id
         # as the user: a customer the user may not read is read (and refused)
         # by what needs it, which reports it on the deal
         with contextlib.suppress(AccessError):
-            (self.partner_id | self.env.user.partner_id).fetch()
+            partners.fetch()
 
     def _deal_customer_email(self):
         """The address the deal's customer messages go to (False: none)."""

@@ -35,7 +35,8 @@ class CrmLead(models.Model):
         # the confirmed quotation's lines, for the endpoints that want them
         payloads = super()._deal_handoff_payloads(values_list)
         for values, payload in zip(values_list, payloads, strict=True):
-            if values["endpoint"].send_order_lines:
+            # the endpoint's settings are cached: no read of it in the move
+            if values["endpoint"]._deal_endpoint_settings().send_order_lines:
                 payload["order"] = values["lead"]._deal_handoff_order_data()
         return payloads
 
