@@ -53,17 +53,17 @@ class HandoffBench(BenchBase):
                     measures.append(measure)
                     native_measures.append(native_measure)
         move, native = Measure.median(measures), Measure.median(native_measures)
-        # the single-move target, plus the outbox's own statements (the
-        # row, the reads of its frozen payload, the cron trigger); the
-        # vanilla count comes from the single row when it ran
+        # issue 17: the move that writes a hand-off is held to the
+        # single-move target itself (issue 18: <= 0.8x native rules, <=
+        # vanilla + 20 queries); the vanilla count comes from the single row
         vanilla = getattr(self, "single", {}).get("vanilla")
         values = {"native": str(native), "addon": str(move)}
-        target = f"<= 1.0x native ({move.seconds / native.seconds:.2f}x)"
-        ok = move.seconds <= native.seconds
+        target = f"<= 0.8x native ({move.seconds / native.seconds:.2f}x)"
+        ok = move.seconds <= 0.8 * native.seconds
         if vanilla:
             values["vanilla"] = str(vanilla)
-            target += f", <= vanilla+25 q + outbox 10 q (+{move.queries - vanilla.queries})"
-            ok = ok and move.queries <= vanilla.queries + 35
+            target += f", <= vanilla+20 q (+{move.queries - vanilla.queries})"
+            ok = ok and move.queries <= vanilla.queries + 20
         self.add(f"single move writing a hand-off (median of {SINGLE_RUNS})", values, target, ok)
 
     def handoff_delivery(self):
