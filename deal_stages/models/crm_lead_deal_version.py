@@ -76,7 +76,14 @@ class CrmLeadDealVersion(models.AbstractModel):
             for vals in given:
                 vals[fname] = self._deal_id_value(vals[fname], label)
             records = self.env[model].browse({vals[fname] for vals in given})
-            missing = records - records.exists()
+            unchecked = records
+            if fname == "stage_id" and records:
+                # a stage of a step exists (steps restrict its deletion, and
+                # the cached config is cleared when a step changes): a move
+                # into a step costs no query here
+                known = self.env["crm.deal.script"]._deal_config().stage_ids
+                unchecked = records.browse([id_ for id_ in records.ids if id_ not in known])
+            missing = unchecked - unchecked.exists()
             if missing:
                 raise MissingError(
                     self.env._(

@@ -27,14 +27,16 @@ class DealConfig:
     - ``scripts``: {script id: (strict order, step ids in order)}
     - ``steps``: {step id: ``DealStepConfig``}
     - ``step_by_key``: {(script id, stage id): step id}
+    - ``stage_ids``: the stages of the steps
     """
 
-    __slots__ = ("scripts", "step_by_key", "steps")
+    __slots__ = ("scripts", "stage_ids", "step_by_key", "steps")
 
     def __init__(self, scripts, steps):
         self.scripts = scripts
         self.steps = steps
         self.step_by_key = {(step.script_id, step.stage_id): step.id for step in steps.values()}
+        self.stage_ids = frozenset(step.stage_id for step in steps.values())
 
     def script_steps(self, script_id):
         """Step ids of the script, in order (empty if unknown)."""
