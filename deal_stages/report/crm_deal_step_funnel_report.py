@@ -82,12 +82,10 @@ class CrmDealStepFunnelReport(models.Model):
         self.env["crm.deal.step.total"]._flush_pending()
         return super()._report_prepare()
 
-    @property
-    def _table_query(self):
-        # a step reached is a per-deal total of its stays (crm.deal.step.total,
-        # one row per deal and step, kept as the history is written);
-        # "moved on": the deal reached a step further in its script than this
-        # one (its furthest position, by window function: no per-row lookup)
+    def _funnel_positions(self):
+        """The steps each deal reached, placed in their script (``positioned``)
+        and in the version the deal was migrated to from there, if any
+        (``next_version``): the CTEs the funnel's rows are read from."""
         return SQL(
             """
             WITH step_position AS (
@@ -144,6 +142,18 @@ class CrmDealStepFunnelReport(models.Model):
                   FROM deal_version
                 WINDOW by_version AS (PARTITION BY lead_id, process_id ORDER BY version)
             )
+            """
+        )
+
+    @property
+    def _table_query(self):
+        # a step reached is a per-deal total of its stays (crm.deal.step.total,
+        # one row per deal and step, kept as the history is written);
+        # "moved on": the deal reached a step further in its script than this
+        # one (its furthest position, by window function: no per-row lookup)
+        return SQL(
+            """
+            %s
             SELECT positioned.id,
                    positioned.lead_id,
                    positioned.script_id,
@@ -193,5 +203,6 @@ class CrmDealStepFunnelReport(models.Model):
                               AND deal.deal_step_id = positioned.step_id AS current
              ) state
              WHERE positioned.latest = 1
-            """
+            """,
+            self._funnel_positions(),
         )

@@ -4,6 +4,7 @@ Like ``mail/tools``: objects passed around by the engine, kept apart from the
 models so that each model file holds one model.
 """
 
+from .deal_condition import parse_condition
 from .deal_config import DealConfig, DealStepConfig
 from .deal_engine import (
     DEAL_AUTO_ADVANCE_DEFERRED,
@@ -30,5 +31,6 @@ __all__ = [
     "DealOutcome",
     "DealStepConfig",
     "SlaOutcome",
+    "parse_condition",
     "ranked_group_orderby",
 ]
