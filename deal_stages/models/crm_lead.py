@@ -179,6 +179,11 @@ class CrmLead(models.Model):
             CrmLead,
             self.with_context(deal_engine_collector=collector, deal_nested_write=DEAL_NESTED_WRITE),
         ).create(vals_list)
+        leads.browse(
+            lead.id
+            for lead, vals in zip(leads, vals_list, strict=True)
+            if vals.get("deal_script_id")
+        )._deal_verify_script_team()
         deals = leads.filtered("deal_script_id")
         if deals:
             no_origin = (self.env["crm.stage"], self.env["crm.deal.script.step"])
@@ -214,6 +219,8 @@ class CrmLead(models.Model):
         collector = DealEngineCollector()
         leads = nested.with_context(deal_engine_collector=collector)
         result = super(CrmLead, leads).write(vals)
+        if vals.get("deal_script_id"):
+            leads._deal_verify_script_team()
         leads._deal_update_stays(before, script_assigned_now="type" in vals)
         if lost_before is not None:
             leads._deal_handle_lost_status(lost_before)

@@ -37,23 +37,6 @@ class CrmLeadDealVersion(models.AbstractModel):
     # A DEAL'S SCRIPT AND STAGE AS WRITTEN (form, RPC, import)
     # ------------------------------------------------------------
 
-    @api.model_create_multi
-    def create(self, vals_list):
-        leads = super().create(vals_list)
-        explicit = [
-            lead.id
-            for lead, vals in zip(leads, vals_list, strict=True)
-            if vals.get("deal_script_id")
-        ]
-        leads.browse(explicit)._deal_verify_script_team()
-        return leads
-
-    def write(self, vals):
-        result = super().write(vals)
-        if vals.get("deal_script_id"):
-            self._deal_verify_script_team()
-        return result
-
     def _deal_verified_references(self, vals_list):
         """``vals_list`` with ``stage_id`` / ``deal_script_id`` checked as an
         RPC client or an import may send them: ids (or numeric text) of
