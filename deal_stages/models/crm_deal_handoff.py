@@ -25,16 +25,6 @@ HANDOFF_KINDS = [
     ("order", "Order"),
     ("change", "Order change"),
 ]
-# hand-offs claimed and sent per committed batch of the cron
-HANDOFF_BATCH_SIZE = 100
-# parallel requests of a batch (the receivers are remote: waiting, not CPU)
-HANDOFF_THREADS = 8
-# a claimed row comes back after its timeout and this margin if the worker
-# that claimed it died before recording the outcome (same key: the receiver
-# deduplicates)
-HANDOFF_LEASE_MARGIN = 60
-# states a person has to act on (activity, board "at risk")
-HANDOFF_PROBLEM_STATES = ("failed", "dead")
 HANDOFF_OPEN_STATES = ("pending", "sent", "failed", "dead")
 
 
@@ -184,7 +174,7 @@ class CrmDealHandoff(models.Model):
     # ------------------------------------------------------------
 
     @api.model
-    def _cron_deliver(self, batch_size=HANDOFF_BATCH_SIZE):
+    def _cron_deliver(self, batch_size=handoff_tools.BATCH_SIZE):
         """Deliver the due hand-offs, batch by batch, each batch committed.
 
         Per batch: claim the rows (short transaction, ``FOR UPDATE SKIP
@@ -235,7 +225,7 @@ class CrmDealHandoff(models.Model):
                 " FROM crm_deal_handoff_endpoint e WHERE e.id = h.endpoint_id AND h.id IN %s",
                 now,
                 now,
-                HANDOFF_LEASE_MARGIN,
+                handoff_tools.LEASE_MARGIN,
                 tuple(ids),
             )
         )
@@ -266,7 +256,7 @@ class CrmDealHandoff(models.Model):
         return deliveries
 
     @api.model
-    def _deliver_batch(self, limit=HANDOFF_BATCH_SIZE):
+    def _deliver_batch(self, limit=handoff_tools.BATCH_SIZE):
         """Claim, send and record one batch.
 
         :return: (rows processed, whether more may be due)
@@ -287,7 +277,7 @@ class CrmDealHandoff(models.Model):
         """{handoff id: Outcome}; the calls of a batch run side by side."""
         if len(deliveries) == 1:
             return {deliveries[0].handoff_id: handoff_tools.deliver(deliveries[0])}
-        with ThreadPoolExecutor(max_workers=min(HANDOFF_THREADS, len(deliveries))) as pool:
+        with ThreadPoolExecutor(max_workers=min(handoff_tools.THREADS, len(deliveries))) as pool:
             results = pool.map(handoff_tools.deliver, deliveries)
             return {
                 delivery.handoff_id: outcome
@@ -324,7 +314,7 @@ class CrmDealHandoff(models.Model):
                     self.env.invalidate_all()
                     continue
                 recorded |= handoff
-        problems = recorded.filtered(lambda h: h.state in HANDOFF_PROBLEM_STATES)
+        problems = recorded.filtered(lambda h: h.state in handoff_tools.PROBLEM_STATES)
         problems._schedule_problem_activities()
         # the deal's chatter tells where its hand-off ended, not each retry
         recorded.filtered(lambda h: h.state != "pending")._log_on_deals()
@@ -433,7 +423,7 @@ class CrmDealHandoff(models.Model):
                 details.append(f"HTTP {handoff.last_status}")
             if handoff.external_ref:
                 details.append(self.env._("document %(ref)s", ref=handoff.external_ref))
-            if handoff.state in HANDOFF_PROBLEM_STATES and handoff.last_error:
+            if handoff.state in handoff_tools.PROBLEM_STATES and handoff.last_error:
                 details.append(handoff.last_error[:200])
             if author_note:
                 details.append(author_note)

@@ -20,6 +20,16 @@ from email.utils import parsedate_to_datetime
 import requests
 from standardwebhooks.webhooks import Webhook
 
+# hand-offs claimed and sent per committed batch of the cron
+BATCH_SIZE = 100
+# parallel requests of a batch (the receivers are remote: waiting, not CPU)
+THREADS = 8
+# a claimed row comes back after its timeout and this margin if the worker
+# that claimed it died before recording the outcome (same key: the receiver
+# deduplicates)
+LEASE_MARGIN = 60
+# states a person has to act on (activity, board "at risk")
+PROBLEM_STATES = ("failed", "dead")
 # the payload's format; a receiver checks it before reading the rest
 SCHEMA_VERSION = "deal_stages.handoff/1"
 # seconds before attempts 2, 3, ...; the last delay repeats ("then daily")
