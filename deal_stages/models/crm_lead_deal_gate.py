@@ -82,9 +82,44 @@ class CrmLeadDealGate(models.AbstractModel):
 
     def _deal_verify_gate(self, vals):
         stage = self.env["crm.stage"].browse(vals["stage_id"] or [])
+        self._deal_verify_pipeline(stage, vals)
         issues = self._deal_gate_issues(stage, vals)
         if issues:
             raise self._deal_gate_error(stage, issues)
+
+    def _deal_verify_pipeline(self, stage, vals=None):
+        """A deal following a script moves within its sales team's pipeline
+        (the stages of no team or of its team), as Odoo's stage field offers:
+        a stage of another team's pipeline would take it out of its script
+        into steps it never reaches, whoever asks (no override either).
+
+        :param vals: the values written with the move (a new team counts)
+        """
+        vals = vals or {}
+        script_of, leads = self._deal_gate_scripts(stage, vals)
+        # a stage of the deal's script is in its teams' pipeline (checked on
+        # the step): the usual move costs no query here
+        step_by_key = self.env["crm.deal.script"]._deal_config().step_by_key
+        leads = leads.filtered(lambda lead: (script_of[lead.id].id, stage.id) not in step_by_key)
+        if not (leads and stage.team_ids):
+            return
+        new_team = self.env["crm.team"].browse(vals["team_id"] or []) if "team_id" in vals else None
+        foreign = leads.filtered(
+            lambda lead: (
+                (team := lead.team_id if new_team is None else new_team)
+                and team not in stage.team_ids
+            )
+        )
+        if foreign:
+            raise UserError(
+                self.env._(
+                    "The stage %(stage)s is not in the pipeline of the sales team %(team)s of "
+                    "the deal %(deal)s: choose a stage of its pipeline.",
+                    stage=stage.display_name,
+                    team=(foreign[0].team_id if new_team is None else new_team).display_name,
+                    deal=foreign[0].display_name,
+                )
+            )
 
     def _deal_verify_script_change(self, script_id):
         """A deal's script may change only before it went past its first step.

@@ -299,19 +299,8 @@ class CrmLead(models.Model):
         if reason is not None and not isinstance(reason, str):
             raise UserError(self.env._("The reason for moving the deal must be a text."))
         stage = self._deal_verify_id(stage_id, "crm.stage", self.env._("stage"))
-        foreign = self.filtered(
-            lambda lead: stage.team_ids and lead.team_id and lead.team_id not in stage.team_ids
-        )
-        if foreign:
-            raise UserError(
-                self.env._(
-                    "The stage %(stage)s is not in the pipeline of the sales team %(team)s of "
-                    "the deal %(deal)s: choose a stage of its pipeline.",
-                    stage=stage.display_name,
-                    team=foreign[0].team_id.display_name,
-                    deal=foreign[0].display_name,
-                )
-            )
+        # the override skips the gate, not the pipeline
+        self._deal_verify_pipeline(stage)
         return super().action_deal_force_stage(stage.id, reason)
 
     def _deal_lock_rows(self):

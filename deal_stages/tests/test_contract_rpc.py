@@ -279,6 +279,28 @@ class TestContractDealFields(DealContractCommon):
         self._as(self.user_sales_salesman, self.deal).write({"name": "Still on v1"})
         self.assertEqual(self.deal.deal_script_id, self.script)
 
+    def test_stage_of_another_teams_pipeline_refused(self):
+        # the form offers the team's pipeline only; RPC sends any stage id
+        for user in (self.user_sales_salesman, self.user_leader, self.user_admin):
+            with (
+                self.subTest(user=user.login),
+                self._refused(UserError, "(?i)pipeline of the sales team Test Sales Team"),
+            ):
+                self._as(user, self.deal).write({"stage_id": self.stage_team2_1.id})
+        self.assertEqual(self.deal.stage_id, self.stage_team1_1)
+        self.assertEqual(self.deal.deal_step_id, self.script.step_ids[0])
+        # the same stage is in the pipeline of a deal moving to that team, and
+        # a stage of no team in every pipeline: both moves pass (gated as usual)
+        shared = self.env["crm.stage"].create({"name": "Shared", "sequence": 50})
+        for user, vals in (
+            (self.user_admin, {"stage_id": self.stage_team2_1.id, "team_id": self.team_2.id}),
+            (self.user_sales_salesman, {"stage_id": shared.id}),
+        ):
+            with self.subTest(user=user.login), self.env.cr.savepoint() as savepoint:
+                self._as(user, self.deal).write(vals)
+                self.assertEqual(self.deal.stage_id.id, vals["stage_id"])
+                savepoint.rollback()
+
     def test_bad_script_values(self):
         deal = self._as(self.user_sales_salesman, self.deal)
         for script_id in ("abc", 999999, [self.script.id]):
