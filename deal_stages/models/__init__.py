@@ -10,10 +10,12 @@ from . import crm_deal_stage_log
 from . import crm_deal_step_total
 from . import crm_lead_deal_activity
 from . import crm_lead_deal_message
+from . import crm_lead_deal_mail
 from . import crm_lead_deal_portal
 from . import crm_lead_deal_sla
 from . import crm_lead_deal_gate
 from . import crm_lead_deal_guide
+from . import crm_lead_deal_auto_advance
 from . import crm_lead_deal_exception
 from . import crm_lead_deal_control
 from . import crm_deal_handoff_endpoint

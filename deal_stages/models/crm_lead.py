@@ -23,21 +23,19 @@ The path of one stage move (``lead.write({"stage_id": ...})``):
    proposes the customer messages (crm.lead.deal.message), creates the
    checklist (crm.deal.check), runs the step's server actions, starts the
    deadline (crm.lead.deal.sla) and posts one note per deal
-   (``tools.DealOutcome``).
+   (``tools.DealOutcome``); the first of Odoo's tracking messages posted at
+   the commit asks the reply-to and alias domain for all the moved deals
+   (``_deal_prepare_tracking_messages``, crm.lead.deal.mail).
 5. ``_deal_board_notify`` tells the open control boards to reload
    (crm.lead.deal.control), and ``_deal_auto_advance_written`` moves on the
-   deals whose next step's condition already holds (back to 1.).
+   deals whose next step's condition already holds (crm.lead.deal.auto.advance;
+   back to 1.).
 """
-
-import logging
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
-from odoo.fields import Domain
 
 from ..tools import DEAL_NESTED_WRITE, DealEngineCollector, DealMove
-
-_logger = logging.getLogger(__name__)
 
 # writes of these fields may start, change or end a deal's stay in a step
 DEAL_TRACKED_FIELDS = {"stage_id", "deal_script_id", "type", "team_id", "user_id"}
@@ -54,10 +52,14 @@ class CrmLead(models.Model):
         "rating.mixin",
         "crm.lead.deal.activity",
         "crm.lead.deal.message",
+        # the memo of the tracking messages' reply-to: crm_lead_deal_mail.py
+        "crm.lead.deal.mail",
         "crm.lead.deal.portal",
         "crm.lead.deal.sla",
         "crm.lead.deal.gate",
         "crm.lead.deal.guide",
+        # a step's condition met moves the deal on: crm_lead_deal_auto_advance.py
+        "crm.lead.deal.auto.advance",
         "crm.lead.deal.exception",
         "crm.lead.deal.control",
         "crm.lead.deal.handoff",
@@ -350,89 +352,6 @@ class CrmLead(models.Model):
         self.env["crm.deal.stage.log"].sudo()._claim_entries(self.ids)._process_entries(self.env)
 
     # ------------------------------------------------------------
-    # ENGINE: AUTO-ADVANCE (a step's condition met moves the deal on)
-    # ------------------------------------------------------------
-
-    def _deal_auto_advance_written(self):
-        """Re-evaluate the auto-advance of deals just written, created or
-        completed (a check ticked, an activity done).
-
-        Free when no step has a condition (a cached answer, no query); skipped
-        inside another write of deals (that write re-evaluates at its end)
-        and inside the auto-advance's own moves (it chains them itself).
-        """
-        if (
-            not self
-            or self.env.context.get("deal_nested_write") is DEAL_NESTED_WRITE
-            or self._deal_current_move().cause == "auto"
-            or not self.env["crm.deal.script.step"]._deal_auto_advance_step_ids()
-        ):
-            return self.browse()
-        return self._deal_auto_advance()
-
-    def _deal_auto_advance(self):
-        """Move on the deals whose step's auto-advance condition holds.
-
-        Batch: per step, one search selects its deals matching the condition,
-        one gate check keeps those whose requirements are met (the others
-        stay, without error: they are evaluated again at their next write or
-        document event), one write moves them to the next step (``cause =
-        auto``, the condition named in the note). Deals that enter a step
-        whose condition holds too move on again, at most as many times as
-        their script has steps. A deal never leaves the last step by itself
-        (winning is the salesperson's decision); lost and won deals stay.
-
-        Bridges (sale, account, stock) call it on the deals of a document
-        that changed; the write of a deal calls it too.
-
-        :return: the deals moved
-        """
-        Step = self.env["crm.deal.script.step"]
-        auto_step_ids = Step._deal_auto_advance_step_ids()
-        moved_all = self.browse()
-        if not (self and auto_step_ids):
-            return moved_all
-        deals = self.filtered(lambda lead: lead.deal_step_id.id in auto_step_ids)
-        rounds = max((len(script.step_ids) for script in deals.deal_script_id), default=0)
-        for __ in range(rounds):
-            deals = deals.filtered(
-                lambda lead: (
-                    lead.deal_step_id.id in auto_step_ids
-                    and lead.active
-                    and lead.won_status == "pending"
-                )
-            )
-            if not deals:
-                break
-            moved = self.browse()
-            for step, step_deals in deals.grouped("deal_step_id").items():
-                next_stage = step._next_step().stage_id
-                if not next_stage:
-                    continue
-                try:
-                    condition = step._deal_auto_advance_condition()
-                    condition.validate(self)
-                except (ValueError, TypeError, NameError, SyntaxError) as error:
-                    # e.g. a field removed with its add-on: the deal stays, the
-                    # step's form refuses the condition when next edited
-                    _logger.warning("Auto-advance condition of step %s ignored: %s", step.id, error)
-                    continue
-                matching = step_deals.search(Domain("id", "in", step_deals.ids) & condition)
-                if not matching:
-                    continue
-                issues = matching._deal_gate_issues(next_stage)
-                ready = matching.filtered(lambda lead, issues=issues: lead.id not in issues)
-                if ready:
-                    # the gate was checked just above, with the same rules
-                    ready._deal_move_context(
-                        "auto", note=step._deal_auto_advance_note(), skip_gate=True
-                    ).write({"stage_id": next_stage.id})
-                    moved |= ready
-            moved_all |= moved
-            deals = moved
-        return moved_all
-
-    # ------------------------------------------------------------
     # OVERRIDES of Odoo (kept here: a mixin after portal.mixin / rating.mixin
     # in _inherit would come after them in the MRO)
     # ------------------------------------------------------------
@@ -474,41 +393,6 @@ class CrmLead(models.Model):
             self._deal_rating_followup(rating)
         return rating
 
-    def _deal_mail_memo(self, kind):
-        """{key: value} remembered until the tracking messages are posted (the
-        commit's precommit hooks), see ``_notify_get_reply_to``."""
-        cache = self.env.cr.cache
-        memo = cache.get("deal_stages_mail_memo")
-        if memo is None:
-            memo = cache["deal_stages_mail_memo"] = {}
-            # after Odoo's tracking (an earlier hook of the transaction)
-            self.env.cr.precommit.add(lambda: cache.pop("deal_stages_mail_memo", None))
-        return memo.setdefault(kind, {})
-
-    def _deal_mail_memoized(self, kind, key_of, compute):
-        """``{lead id: value}`` for the deals ``self``; what is not known yet
-        is computed in one batch (``compute(deals)``) with the other deals the
-        engine moved (``_deal_prepare_tracking_messages``)."""
-        memo = self._deal_mail_memo(kind)
-        keys = {lead.id: key_of(lead) for lead in self}
-        if all(key in memo for key in keys.values()):
-            return {lead_id: memo[key] for lead_id, key in keys.items()}
-        todo = self
-        batch_ids = self._deal_mail_memo("batch")
-        # a deal the engine moved (its tracking message): all of them at once
-        batch = self.browse()
-        if all(id_ in batch_ids for id_ in self._ids):
-            # deals of the batch removed since are left out (no error)
-            batch = (self.browse(batch_ids) - self).exists()
-        if batch:
-            keys.update({lead.id: key_of(lead) for lead in batch})
-            todo |= batch.filtered(lambda lead: keys[lead.id] not in memo)
-        todo = todo.filtered(lambda lead: keys[lead.id] not in memo)
-        computed = compute(todo)
-        for lead in todo:
-            memo[keys[lead.id]] = computed[lead.id]
-        return {lead.id: memo[keys[lead.id]] for lead in self}
-
     def _notify_get_reply_to(self, default=None, author_id=False):
         # The move's tracking message of each deal asks its reply-to at the
         # commit, deal by deal (an alias search each): the first one asks it
@@ -541,12 +425,6 @@ class CrmLead(models.Model):
         )
         Domain_ = self.env["mail.alias.domain"]
         return {lead_id: Domain_.browse(domain_id) for lead_id, domain_id in domain_ids.items()}
-
-    def _deal_prepare_tracking_messages(self):
-        """Let the first tracking message of the deals moved by the engine
-        ask, for all of them at once, what each asks deal by deal at the
-        commit (see ``_notify_get_reply_to``): no query here."""
-        self._deal_mail_memo("batch").update(dict.fromkeys(self.ids))
 
     def action_set_lost(self, **additional_values):
         """Odoo's Lost (its wizard and RPC alike) runs the lost-at step's clean-up.

@@ -110,7 +110,7 @@ class TestAttackConditions(DealAttackCommon):
         self.step_1.invalidate_recordset(["auto_advance_domain"])
         self.env.registry.clear_cache()
         deal = self._as(self.user_sales_salesman, self.deal)
-        with mute_logger("odoo.addons.deal_stages.models.crm_lead"):
+        with mute_logger("odoo.addons.deal_stages.models.crm_lead_deal_auto_advance"):
             deal.write({"expected_revenue": 10})
             deal.sudo()._deal_auto_advance()
         self.assertEqual(deal.deal_step_id, self.step_1)
