@@ -2,6 +2,7 @@ from . import crm_deal_config_mixin
 from . import crm_deal_document_mixin
 from . import base_automation
 from . import crm_deal_script_version
+from . import crm_deal_script_definition_translation
 from . import crm_deal_script_definition
 from . import crm_deal_script
 from . import crm_deal_script_step
@@ -19,6 +20,7 @@ from . import crm_lead_deal_auto_advance
 from . import crm_lead_deal_exception
 from . import crm_lead_deal_control
 from . import crm_deal_handoff_endpoint
+from . import crm_deal_handoff_acknowledgement
 from . import crm_deal_handoff
 from . import crm_lead_deal_handoff
 from . import crm_lead_deal_version

@@ -40,6 +40,8 @@ class CrmDealHandoff(models.Model):
 
     _name = "crm.deal.handoff"
     _description = "Deal Hand-off"
+    # the receiver's acknowledgement (JSON-2): crm_deal_handoff_acknowledgement.py
+    _inherit = ["crm.deal.handoff.acknowledgement.mixin"]
     _order = "id desc"
     _rec_name = "idempotency_key"
 
@@ -354,7 +356,7 @@ class CrmDealHandoff(models.Model):
         self.write(values)
 
     # ------------------------------------------------------------
-    # PEOPLE: activities, notes, auto-advance
+    # PEOPLE: activities, notes
     # ------------------------------------------------------------
 
     def _schedule_problem_activities(self):
@@ -438,103 +440,6 @@ class CrmDealHandoff(models.Model):
         if bodies:
             self.env["crm.lead"].sudo().browse(list(bodies))._message_log_batch(bodies=bodies)
 
-    def _after_acknowledged(self):
-        if not self:
-            return
-        self._close_activities(self.env._("The hand-off was acknowledged."))
-        # the acknowledgement may meet a step's condition ("handed off"):
-        # the engine moves those deals on, with its own rights
-        self.lead_id.sudo()._deal_auto_advance()
-
-    # ------------------------------------------------------------
-    # ACKNOWLEDGEMENT (JSON-2, integration users)
-    # ------------------------------------------------------------
-
-    @api.model
-    def acknowledge(self, idempotency_key, external_ref=None):
-        """The receiver confirms it stored the hand-off ``idempotency_key``.
-
-        Called over JSON-2 (``/json/2/crm.deal.handoff/acknowledge``) with the
-        API key of a user in *Deal hand-off integration*. Idempotent: the same
-        call again answers the same. Refused for unknown keys and for keys of
-        hand-offs outside the user's companies (the same answer: no key is
-        confirmed to exist), and for cancelled hand-offs.
-
-        :return: dict with ``idempotency_key``, ``state``, ``external_ref``
-        """
-        if not self.env.user.has_group("deal_stages.group_deal_integration"):
-            raise AccessError(self.env._("Only integration users may acknowledge hand-offs."))
-        if (
-            not isinstance(idempotency_key, str)
-            or not idempotency_key.strip()
-            or len(idempotency_key) > 255
-            or "\x00" in idempotency_key
-        ):
-            raise UserError(self.env._("Give the idempotency key (webhook-id) of the hand-off."))
-        if external_ref is not None and (
-            isinstance(external_ref, bool)
-            or not isinstance(external_ref, (str, int))
-            or "\x00" in str(external_ref)
-        ):
-            raise UserError(self.env._("The document id (external_ref) must be a text."))
-        external_ref = str(external_ref).strip()[:256] if external_ref not in (None, "") else ""
-        # with the caller's rights: the record rules keep other companies out
-        handoff = self.search([("idempotency_key", "=", idempotency_key.strip())], limit=1)
-        if not handoff:
-            raise UserError(
-                self.env._("No hand-off has the key %(key)s.", key=idempotency_key.strip())
-            )
-        # the engine writes the row (integration users only read hand-offs);
-        # locked: the cron may be recording an answer for it right now
-        handoff = handoff.sudo()
-        self.env.execute_query(
-            SQL("SELECT id FROM crm_deal_handoff WHERE id = %s FOR UPDATE", handoff.id)
-        )
-        handoff.invalidate_recordset()
-        if handoff.state == "cancelled":
-            raise UserError(
-                self.env._(
-                    "The hand-off %(key)s was cancelled in Odoo: it cannot be acknowledged.",
-                    key=handoff.idempotency_key,
-                )
-            )
-        if handoff.state == "acknowledged":
-            if external_ref and handoff.external_ref and external_ref != handoff.external_ref:
-                raise UserError(
-                    self.env._(
-                        "The hand-off %(key)s was already acknowledged as document %(ref)s.",
-                        key=handoff.idempotency_key,
-                        ref=handoff.external_ref,
-                    )
-                )
-            if external_ref and not handoff.external_ref:
-                handoff.external_ref = external_ref
-        else:
-            now = fields.Datetime.now()
-            handoff.write(
-                {
-                    "state": "acknowledged",
-                    "external_ref": external_ref or handoff.external_ref or False,
-                    "date_acknowledged": now,
-                    "date_sent": handoff.date_sent or now,
-                    "next_attempt": False,
-                }
-            )
-            handoff._log_on_deals(
-                author_note=self.env._("confirmed by %(user)s", user=self.env.user.name)
-            )
-            handoff._after_acknowledged()
-        return {
-            "idempotency_key": handoff.idempotency_key,
-            "state": handoff.state,
-            "external_ref": handoff.external_ref or "",
-        }
-
-    # ------------------------------------------------------------
-    # DEALS CLOSED: lost or archived
-    # ------------------------------------------------------------
-
-    @api.model
     # ------------------------------------------------------------
     # BUTTONS (on the deal)
     # ------------------------------------------------------------

@@ -1,11 +1,9 @@
 import base64
-import json
 import re
 
 from odoo import Command, api, models
 from odoo.exceptions import AccessError, UserError
 from odoo.fields import Domain
-from odoo.tools import SQL
 
 from ..tools import script_definition as definition
 
@@ -19,11 +17,13 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
     The format is described in ``tools/script_definition.py`` and in the
     readme; the texts are written in the source language (English), their
     translations beside them, so that export -> import -> export gives the
-    same bytes and the process keeps its texts in every language.
+    same bytes and the process keeps its texts in every language (the
+    translations: ``crm_deal_script_definition_translation.py``).
     """
 
     _name = "crm.deal.script.definition.mixin"
     _description = "Deal Script Definition File"
+    _inherit = ["crm.deal.script.definition.translation.mixin"]
 
     # ------------------------------------------------------------
     # EXPORT
@@ -74,70 +74,6 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
             "steps": [self._deal_export_step(step, translations) for step in steps],
         }
         return definition.dumps(document)
-
-    @api.model
-    def _deal_stored_translations(self, records):
-        """{(model, id): {lang: {field: text}}}: the translations of the
-        translatable texts of ``records`` that differ from the English text,
-        as stored (one query for the records of one model)."""
-        names = [name for name, field in records._fields.items() if field.translate and field.store]
-        if not records or not names:
-            return {}
-        records.flush_recordset(names)
-        self.env.cr.execute(
-            SQL(
-                "SELECT id, %s FROM %s WHERE id IN %s",
-                SQL(", ").join(SQL.identifier(name) for name in names),
-                SQL.identifier(records._table),
-                tuple(records.ids),
-            )
-        )
-        result = {}
-        for row in self.env.cr.fetchall():
-            by_lang = {}
-            for name, values in zip(names, row[1:], strict=True):
-                source = (values or {}).get("en_US")
-                for lang, text in (values or {}).items():
-                    if lang != "en_US" and text and text != source:
-                        by_lang.setdefault(lang, {})[name] = text
-            if by_lang:
-                # field order as the file lists them, languages sorted
-                result[records._name, row[0]] = {
-                    lang: {name: by_lang[lang][name] for name in names if name in by_lang[lang]}
-                    for lang in sorted(by_lang)
-                }
-        return result
-
-    @api.model
-    def _deal_store_translations(self, record, by_field):
-        """Add the translations ``by_field`` ({field: {lang: text}}) to the
-        stored texts of ``record``, as ``_deal_stored_translations`` reads
-        them: whole values, the English text kept (HTML texts included,
-        which Odoo's term-by-term API would split)."""
-        record.flush_recordset(list(by_field))
-        self.env.cr.execute(
-            SQL(
-                "UPDATE %s SET %s WHERE id = %s",
-                SQL.identifier(record._table),
-                SQL(", ").join(
-                    SQL(
-                        "%s = COALESCE(%s, '{}'::jsonb) || %s::jsonb",
-                        SQL.identifier(name),
-                        SQL.identifier(name),
-                        json.dumps(values),
-                    )
-                    for name, values in by_field.items()
-                ),
-                record.id,
-            )
-        )
-        record.invalidate_recordset(list(by_field))
-
-    @api.model
-    def _deal_translations_entry(self, translations, record):
-        """The ``translations`` key of ``record`` in the file (none when empty)."""
-        texts = translations.get((record._name, record.id))
-        return {"translations": texts} if texts else {}
 
     @api.model
     def _deal_export_step(self, step, translations):
@@ -348,25 +284,6 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
             limit=1,
         )
 
-    def _deal_check_languages(self, document, messages):
-        """A translation in a language Odoo does not know (a typo) is a problem."""
-        objects = [document["script"]]
-        for step in document["steps"]:
-            objects += [step, *step["checks"], *step["activities"]]
-        langs = {lang for data in objects for lang in data["translations"]}
-        if not langs:
-            return
-        known = set(
-            self.env["res.lang"]
-            .with_context(active_test=False)
-            .search([("code", "in", list(langs))])
-            .mapped("code")
-        )
-        for lang in sorted(langs - known):
-            messages.append(
-                self.env._("Unknown language “%(lang)s” in the translations.", lang=lang)
-            )
-
     def _deal_resolve_step(self, step, find, fields_by_name, resolved, messages):
         """Resolve the names one step of a file uses (see ``_deal_resolve_definition``)."""
         where = self.env._("step %(key)s", key=step["key"])
@@ -545,31 +462,6 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
                 for i, activity in enumerate(step["activities"], start=1)
             ],
         }
-
-    def _deal_import_translations(self, draft, document):
-        """Give the texts of the new draft the file's translations (a language
-        not active yet keeps them: they show once it is activated)."""
-        targets = [(draft, document["script"])]
-        for step, step_data in zip(
-            draft.step_ids.sorted(lambda s: (s.sequence, s.id)), document["steps"], strict=True
-        ):
-            targets.append((step, step_data))
-            checks = step.check_ids.sorted(lambda c: (c.sequence, c.id))
-            targets += zip(checks, step_data["checks"], strict=True)
-            activities = step.activity_template_ids.sorted(lambda a: (a.sequence, a.id))
-            targets += zip(activities, step_data["activities"], strict=True)
-        for record, data in targets:
-            by_field = {}
-            for lang, texts in data["translations"].items():
-                for name, text in texts.items():
-                    field = record._fields[name]
-                    if field.type == "html":
-                        # stored as is below: cleaned as the ORM cleans the
-                        # English text (no script in a reader's browser)
-                        text = field.convert_to_cache(text, record) or ""
-                    by_field.setdefault(name, {})[lang] = text
-            if by_field:
-                self._deal_store_translations(record, by_field)
 
     def action_open_export_definition(self):
         """The "Export" button: the process file to download."""
