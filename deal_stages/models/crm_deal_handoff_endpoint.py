@@ -26,6 +26,7 @@ class CrmDealHandoffEndpoint(models.Model):
     # the moves read the endpoints' settings from a cache (_deal_endpoint_config)
     _inherit = ["crm.deal.config.mixin"]
     _description = "Deal Hand-off Endpoint"
+    _deal_verify_input = True
     _order = "name, id"
     _check_company_auto = True
 

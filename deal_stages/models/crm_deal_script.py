@@ -14,6 +14,7 @@ class CrmDealScript(models.Model):
 
     _name = "crm.deal.script"
     _description = "Deal Script"
+    _deal_verify_input = True
     # versions: crm_deal_script_version.py; the process as a file:
     # crm_deal_script_definition.py
     _inherit = [

@@ -22,6 +22,7 @@ class CrmDealScriptActivity(models.Model):
 
     _name = "crm.deal.script.activity"
     _description = "Deal Script Activity Template"
+    _deal_verify_input = True
     # the engine caches the templates (_deal_templates): changes clear it
     _inherit = ["crm.deal.config.mixin"]
     _order = "step_id, sequence, id"

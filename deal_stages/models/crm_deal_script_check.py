@@ -10,6 +10,7 @@ class CrmDealScriptCheck(models.Model):
     _name = "crm.deal.script.check"
     _inherit = ["crm.deal.config.mixin"]
     _description = "Deal Script Check Item"
+    _deal_verify_input = True
     _order = "step_id, sequence, id"
 
     step_id = fields.Many2one("crm.deal.script.step", required=True, index=True, ondelete="cascade")

@@ -13,6 +13,7 @@ class CrmDealScriptStep(models.Model):
 
     _name = "crm.deal.script.step"
     _description = "Deal Script Step"
+    _deal_verify_input = True
     # the scripts' structure is cached (crm.deal.script._deal_config,
     # _deal_step_names, _deal_auto_advance_step_ids): any change clears it
     _inherit = ["crm.deal.config.mixin"]

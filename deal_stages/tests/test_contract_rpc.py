@@ -379,6 +379,37 @@ class TestContractConfiguration(DealContractCommon):
         draft.write({"sla_escalation_hours": 87600, "sla_escalation_user_id": self.user_admin.id})
         self.assertEqual(step.sla_hours, 87600)
 
+    def test_values_of_the_wrong_kind_named(self):
+        # as an RPC client sends them: never a traceback, never a value
+        # silently dropped (text for a stage used to empty the step's stage)
+        draft = self._as(self.user_admin, self._draft())
+        step = draft.step_ids[:1]
+        stage = step.stage_id
+        for target, vals, field in (
+            (step, {"sla_hours": "abc"}, "Deadline"),
+            (step, {"sequence": [1]}, "Sequence"),
+            (step, {"stage_id": "abc"}, "Stage"),
+            (step, {"stage_id": [stage.id]}, "Stage"),
+            (step, {"back_step_ids": [(6, 0, ["x"])]}, "Return"),
+            (step, {"back_step_ids": "abc"}, "Return"),
+            (step, {"name": {"en_US": "x"}}, "Name"),
+            (draft, {"team_ids": "abc"}, "Sales Teams"),
+            (draft, {"sla_escalation_user_id": "nobody"}, "Sales Manager"),
+        ):
+            with (
+                self.subTest(vals=vals),
+                self._refused(ValidationError, f"(?i)not a valid value for “{field}"),
+            ):
+                target.write(vals)
+        self.assertEqual(step.stage_id, stage)
+        # an id as numeric text is an id, as for a deal's stage
+        step.write({"stage_id": str(stage.id), "sequence": "7"})
+        self.assertEqual((step.stage_id, step.sequence), (stage, 7))
+        with self._refused(ValidationError, "(?i)not a valid value"):
+            self.env["crm.deal.script.check"].with_user(self.user_admin).create(
+                {"step_id": step.id, "name": "Signed", "sequence": "first"}
+            )
+
     def test_checklist_names_required(self):
         draft = self._as(self.user_admin, self._draft())
         step = draft.step_ids[:1]
