@@ -4,6 +4,8 @@ from odoo.tools.misc import clean_context
 
 from odoo.addons.mail.tools.discuss import Store
 
+from .mail_activity_deal_notify import DEAL_ENGINE_ACTIVITIES
+
 # what links an activity to the script: set by the engine when it creates
 # the activity, never changed afterwards by a client
 DEAL_ACTIVITY_LINK_FIELDS = frozenset(
@@ -78,6 +80,19 @@ class MailActivity(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         if any(DEAL_ACTIVITY_LINK_FIELDS.intersection(vals) for vals in vals_list):
+            if not (
+                self.env.su
+                or self.env.context.get("deal_engine_activities") is DEAL_ENGINE_ACTIVITIES
+            ):
+                # a forged "script activity" would stand for the one a step
+                # creates on entry (its template counts as open) and could then
+                # be deleted: only the engine links an activity to a script
+                raise AccessError(
+                    self.env._(
+                        "Only a deal's script creates the activities of its steps: "
+                        "schedule a plain activity instead."
+                    )
+                )
             # the script's activities: born open, whatever default_* keys the
             # caller's context holds (default_active=False would pass the gate)
             self = self.with_env(self.env(context=clean_context(self.env.context)))

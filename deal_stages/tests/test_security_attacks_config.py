@@ -52,6 +52,38 @@ class TestAttackActivities(DealAttackCommon):
             deal.write({"stage_id": self.stage_team1_2.id})
         self.assertIn("as done", str(error.exception))
 
+    def test_forged_script_activity_refused(self):
+        """An activity a client links to a step (its template, its step) would
+        stand for the one the step creates on entry, then be deleted: only the
+        script links them."""
+        self.step_2.require_activities_done = True
+        deal = self._as(self.user_sales_salesman, self.deal)
+        base = {
+            "res_model_id": self.env["ir.model"]._get_id("crm.lead"),
+            "res_id": deal.id,
+            "activity_type_id": self.env.ref("mail.mail_activity_data_todo").id,
+            "summary": "Invoice issued (forged)",
+            "user_id": self.user_sales_salesman.id,
+        }
+        Activity = self.env["mail.activity"].with_user(self.user_sales_salesman)
+        for link in (
+            {"deal_script_activity_id": self.step_2.activity_template_ids.id},
+            {"deal_step_id": self.step_2.id},
+            {"deal_feedback_callback": True},
+        ):
+            with self.subTest(link=link), self.assertRaises(AccessError):
+                Activity.create(dict(base, **link))
+        Activity.create(base).unlink()  # a plain activity stays theirs
+        for activity in self._required(deal):
+            activity.with_user(activity.user_id).action_feedback("done")
+        deal.write({"stage_id": self.stage_team1_2.id})
+        self.assertEqual(
+            self._script_activities(deal).filtered(
+                lambda act: act.deal_step_id == self.step_2
+            ).mapped("summary"),
+            ["Issue the invoice"],
+        )
+
     def test_done_activities_count(self):
         deal = self._as(self.user_sales_salesman, self.deal)
         for activity in self._required(deal):
