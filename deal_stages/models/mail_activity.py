@@ -79,11 +79,18 @@ class MailActivity(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        engine = self.env.su or (
+            self.env.context.get("deal_engine_activities") is DEAL_ENGINE_ACTIVITIES
+        )
+        if not engine and any(
+            f"default_{name}" in self.env.context for name in DEAL_ACTIVITY_LINK_FIELDS
+        ):
+            # default_* keys would link the activity as the values do
+            self = self.with_context(
+                **{f"default_{name}": False for name in DEAL_ACTIVITY_LINK_FIELDS}
+            )
         if any(DEAL_ACTIVITY_LINK_FIELDS.intersection(vals) for vals in vals_list):
-            if not (
-                self.env.su
-                or self.env.context.get("deal_engine_activities") is DEAL_ENGINE_ACTIVITIES
-            ):
+            if not engine:
                 # a forged "script activity" would stand for the one a step
                 # creates on entry (its template counts as open) and could then
                 # be deleted: only the engine links an activity to a script

@@ -73,14 +73,30 @@ class TestAttackActivities(DealAttackCommon):
         ):
             with self.subTest(link=link), self.assertRaises(AccessError):
                 Activity.create(dict(base, **link))
-        Activity.create(base).unlink()  # a plain activity stays theirs
+        # as default_* keys: a plain activity, linked to nothing
+        forged = Activity.with_context(
+            default_deal_script_activity_id=self.step_2.activity_template_ids.id,
+            default_deal_step_id=self.step_2.id,
+            default_deal_feedback_callback=True,
+        ).create(base)
+        self.assertRecordValues(
+            forged.sudo(),
+            [
+                {
+                    "deal_script_activity_id": False,
+                    "deal_step_id": False,
+                    "deal_feedback_callback": False,
+                }
+            ],
+        )
+        forged.unlink()  # a plain activity stays theirs
         for activity in self._required(deal):
             activity.with_user(activity.user_id).action_feedback("done")
         deal.write({"stage_id": self.stage_team1_2.id})
         self.assertEqual(
-            self._script_activities(deal).filtered(
-                lambda act: act.deal_step_id == self.step_2
-            ).mapped("summary"),
+            self._script_activities(deal)
+            .filtered(lambda act: act.deal_step_id == self.step_2)
+            .mapped("summary"),
             ["Issue the invoice"],
         )
 

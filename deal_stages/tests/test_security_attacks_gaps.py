@@ -126,7 +126,6 @@ class TestAttackScriptStructure(DealAttackCommon):
         draft.write({"review_url": "https://reviews.example.com/our-company"})
         self.assertEqual(draft.review_url, "https://reviews.example.com/our-company")
 
-
     def test_wizards_of_other_users_hidden(self):
         """Odoo gives a wizard's rows to every user of its access rights: the
         deal, amount and text of another salesperson's order change, another
@@ -202,7 +201,6 @@ class TestAttackHandoffClosedDeal(DealHandoffCommon):
         (deal | other).with_user(self.user_sales_salesman).action_archive()
         self.assertEqual(failed.state, "cancelled", "a person need not repair it any more")
         self.assertEqual(sent.state, "sent", "the receiver has it already")
-
 
     def test_endpoint_url_changed_by_administrators_only(self):
         """The requests carry the endpoint's secret and headers (the receiver's
