@@ -48,6 +48,7 @@ class CrmDealHandoffEndpoint(models.Model):
         "res.users",
         string="Responsible",
         domain="[('share', '=', False)]",
+        check_company=True,
         help="Gets an activity on the deal when one of its hand-offs fails or is "
         "given up; empty: the deal's salesperson.",
     )

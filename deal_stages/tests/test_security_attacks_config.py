@@ -378,8 +378,12 @@ class TestAttackCompanies(DealAttackCommon):
         self.script.company_id = self.env.company
         step = self._as(self.user_sales_admin, self._draft_step(self.step_2))
         template = step.activity_template_ids[:1]
+        endpoint_a = self.env["crm.deal.handoff.endpoint"].create(
+            {"name": "A's ERP", "url": "https://erp.a.example.com/"}
+        )
         for records, vals in (
             (step, {"handoff_endpoint_id": endpoint_b.id}),
+            (endpoint_a.with_user(self.user_sales_admin), {"user_id": user_b.id}),
             (step.script_id, {"sla_escalation_user_id": user_b.id}),
             (template, {"assign_to": "user", "user_id": user_b.id}),
         ):
