@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from freezegun import freeze_time
 
+from odoo import Command
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 from odoo.tests import HttpCase, tagged
 from odoo.tools import mute_logger
@@ -163,6 +164,38 @@ class TestAttackScriptStructure(DealAttackCommon):
                     wizard.with_user(user).write(vals)
         self.assertEqual(change.with_user(self.user_sales_salesman).search([]), change)
         self.assertTrue(export.with_user(self.user_sales_admin).file)
+
+
+@tagged("post_install", "-at_install", "deal_stages", "deal_stages_security")
+class TestAttackChecklistOfOtherSteps(DealAttackCommon):
+    """Items are ticked in their step, through the item as through the
+    deal's button: not those of a step the deal left or went back from."""
+
+    def test_item_of_a_step_left_not_ticked(self):
+        deal = self.deal.with_user(self.user_supervisor)
+        deal.action_deal_force_stage(self.stage_team1_2.id, "customer in a hurry")
+        item = self.deal.sudo().deal_check_ids.filtered(lambda c: c.step_id == self.step_2)
+        deal.action_deal_force_stage(self.stage_prepayment.id, "invoice follows")
+        self.assertEqual(self.deal.deal_step_id, self.step_3)
+        own = item.with_user(self.user_sales_salesman)
+        with self.assertRaisesRegex(UserError, "not on the checklist of the deal's step"):
+            own.write({"done": True})
+        with self.assertRaisesRegex(UserError, "not on the checklist of the deal's step"):
+            self.deal.with_user(self.user_sales_salesman).write(
+                {"deal_check_ids": [Command.update(item.id, {"done": True})]}
+            )
+        self.assertFalse(item.done)
+        # back to step 2 (an order change): its item is ticked there
+        self.env["crm.deal.order.change"].with_user(self.user_sales_salesman).create(
+            {
+                "lead_id": self.deal.id,
+                "change_type": "other",
+                "description": "Another colour",
+                "return_step_id": self.step_2.id,
+            }
+        )
+        own.write({"done": True})
+        self.assertTrue(item.done)
 
 
 @tagged("post_install", "-at_install", "deal_stages", "deal_stages_security")
