@@ -1,7 +1,7 @@
 from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools.misc import clean_context
 
 
@@ -67,6 +67,8 @@ class CrmDealCheck(models.Model):
             return super().write(vals)
         # ticking a deal's list is working on the deal: same rights as editing it
         self.lead_id.check_access("write")
+        if vals["done"] and not self.env.su:
+            self._deal_verify_current_step()
         # a tick and a move of the deal, or two ticks, one after the other
         self.lead_id._deal_lock_rows()
         changed = self.filtered(lambda check: check.done != bool(vals["done"]))
@@ -80,6 +82,26 @@ class CrmDealCheck(models.Model):
             # a ticked item may be all the step's gate waited for
             changed.lead_id._deal_auto_advance_written()
         return result
+
+    def _deal_verify_current_step(self):
+        """Items are ticked in their step: not those of a step the deal left,
+        nor of a later one it went back from (an order change). In a save
+        that ticks and moves at once, the step being left still counts (its
+        stay is open until the move is written)."""
+        open_steps = {
+            (log.lead_id.id, log.step_id.id)
+            for log in self.env["crm.deal.stage.log"]
+            .sudo()
+            .search_fetch(
+                [("lead_id", "in", self.lead_id.ids), ("date_out", "=", False)],
+                ["lead_id", "step_id"],
+            )
+        }
+        for check in self:
+            if check.step_id != check.lead_id.deal_step_id and (
+                (check.lead_id.id, check.step_id.id) not in open_steps
+            ):
+                raise UserError(self.env._("This item is not on the checklist of the deal's step."))
 
     def _log_in_deals(self, done):
         """One note per deal listing the items just ticked or unticked."""

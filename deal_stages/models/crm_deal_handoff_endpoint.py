@@ -1,7 +1,7 @@
 import json
 
 from odoo import api, fields, models, tools
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 
 from ..tools import handoff as handoff_tools
 
@@ -49,6 +49,7 @@ class CrmDealHandoffEndpoint(models.Model):
         "res.users",
         string="Responsible",
         domain="[('share', '=', False)]",
+        check_company=True,
         help="Gets an activity on the deal when one of its hand-offs fails or is "
         "given up; empty: the deal's salesperson.",
     )
@@ -100,6 +101,23 @@ class CrmDealHandoffEndpoint(models.Model):
         "CHECK(max_attempts > 0)",
         "An endpoint needs at least one attempt.",
     )
+
+    def write(self, vals):
+        if "url" in vals and not (self.env.su or self.env.user.has_group("base.group_system")):
+            # the requests carry the endpoint's secret and extra headers (the
+            # receiver's credentials), which only administrators read: whoever
+            # points an endpoint elsewhere receives them
+            moved = self.filtered(lambda endpoint: endpoint.url != vals["url"])
+            if moved:
+                raise AccessError(
+                    self.env._(
+                        "Only administrators (Settings) may change the URL of the endpoint "
+                        "%(name)s: its requests carry its secret and headers. Create a new "
+                        "endpoint instead.",
+                        name=moved[0].display_name,
+                    )
+                )
+        return super().write(vals)
 
     @api.constrains("url")
     def _check_url(self):

@@ -28,6 +28,8 @@ class CrmDealScript(models.Model):
         {"active", "team_ids", "is_template", "strict_order", "step_ids", "state"}
     )
     _order = "sequence, name, id"
+    # its escalation manager works in its company
+    _check_company_auto = True
 
     name = fields.Char(required=True, translate=True, tracking=True)
     active = fields.Boolean(default=True, tracking=True)
@@ -120,6 +122,7 @@ class CrmDealScript(models.Model):
         "res.users",
         string="Sales Manager",
         domain=[("share", "=", False)],
+        check_company=True,
         help="Who gets an activity when a deal is escalated.",
     )
 

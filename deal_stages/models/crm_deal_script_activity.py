@@ -26,6 +26,8 @@ class CrmDealScriptActivity(models.Model):
     # the engine caches the templates (_deal_templates): changes clear it
     _inherit = ["crm.deal.config.mixin"]
     _order = "step_id, sequence, id"
+    # the user an activity is given to works in the script's company
+    _check_company_auto = True
 
     step_id = fields.Many2one("crm.deal.script.step", required=True, index=True, ondelete="cascade")
     script_id = fields.Many2one(related="step_id.script_id", store=True, index=True)
@@ -66,7 +68,7 @@ class CrmDealScriptActivity(models.Model):
         default="salesperson",
         required=True,
     )
-    user_id = fields.Many2one("res.users", domain=[("share", "=", False)])
+    user_id = fields.Many2one("res.users", domain=[("share", "=", False)], check_company=True)
     reentry = fields.Selection(
         [
             ("once", "Once per deal"),

@@ -18,6 +18,8 @@ class CrmDealScriptStep(models.Model):
     # _deal_step_names, _deal_auto_advance_step_ids): any change clears it
     _inherit = ["crm.deal.config.mixin"]
     _order = "script_id, sequence, id"
+    # a step of one company hands off to that company's endpoints only
+    _check_company_auto = True
 
     script_id = fields.Many2one("crm.deal.script", required=True, index=True, ondelete="cascade")
     company_id = fields.Many2one(related="script_id.company_id", store=True)
@@ -134,6 +136,7 @@ class CrmDealScriptStep(models.Model):
         "crm.deal.handoff.endpoint",
         string="Hand-off Endpoint",
         ondelete="restrict",
+        check_company=True,
         help="Entering the step hands the order off to this endpoint: a signed "
         "request, retried until the receiver has it.",
     )
@@ -287,6 +290,24 @@ class CrmDealScriptStep(models.Model):
                         stage=step.stage_id.display_name,
                         step=step.name,
                         team=missing[0].display_name,
+                    )
+                )
+
+    @api.constrains("required_field_ids")
+    def _check_required_fields_of_deals(self):
+        # the gate checks fields of the deal: another model's field (the domain
+        # is the form's only) would be a requirement nobody can meet or see
+        for step in self:
+            foreign = step.required_field_ids.filtered(
+                lambda field: field.model != "crm.lead" or not field.store
+            )
+            if foreign:
+                raise ValidationError(
+                    self.env._(
+                        "The required fields of the step %(step)s must be stored fields of "
+                        "the deal (%(field)s is not).",
+                        step=step.name,
+                        field=f"{foreign[0].model}.{foreign[0].name}",
                     )
                 )
 

@@ -13,6 +13,7 @@ from odoo.exceptions import AccessError
 from odoo.addons.rating.models.rating_data import RATING_LIMIT_SATISFIED
 
 from ..tools import DealOutcome
+from .mail_activity_deal_notify import DEAL_ENGINE_ACTIVITIES
 
 # what a template calls to link a deal's progress page (it needs the token)
 PORTAL_LINK_NAMES = ("get_portal_url", "_portal_ensure_token", "access_token", "_get_share_url")
@@ -501,7 +502,9 @@ class CrmLeadDealMessage(models.AbstractModel):
         if rating.feedback:
             note += Markup("<blockquote>%s</blockquote>") % rating.feedback
         # the engine's activity: its assignee is told once with the others
-        self.with_context(mail_activity_quick_update=True).activity_schedule(
+        self.with_context(
+            mail_activity_quick_update=True, deal_engine_activities=DEAL_ENGINE_ACTIVITIES
+        ).activity_schedule(
             activity_type_id=(callback_type or self.env.ref("mail.mail_activity_data_todo")).id,
             summary=self.env._("Call back the unhappy customer"),
             note=note,

@@ -4,6 +4,8 @@ from odoo.tools.misc import clean_context
 
 from odoo.addons.mail.tools.discuss import Store
 
+from .mail_activity_deal_notify import DEAL_ENGINE_ACTIVITIES
+
 # what links an activity to the script: set by the engine when it creates
 # the activity, never changed afterwards by a client
 DEAL_ACTIVITY_LINK_FIELDS = frozenset(
@@ -77,7 +79,27 @@ class MailActivity(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        engine = self.env.su or (
+            self.env.context.get("deal_engine_activities") is DEAL_ENGINE_ACTIVITIES
+        )
+        if not engine and any(
+            f"default_{name}" in self.env.context for name in DEAL_ACTIVITY_LINK_FIELDS
+        ):
+            # default_* keys would link the activity as the values do
+            self = self.with_context(
+                **{f"default_{name}": False for name in DEAL_ACTIVITY_LINK_FIELDS}
+            )
         if any(DEAL_ACTIVITY_LINK_FIELDS.intersection(vals) for vals in vals_list):
+            if not engine:
+                # a forged "script activity" would stand for the one a step
+                # creates on entry (its template counts as open) and could then
+                # be deleted: only the engine links an activity to a script
+                raise AccessError(
+                    self.env._(
+                        "Only a deal's script creates the activities of its steps: "
+                        "schedule a plain activity instead."
+                    )
+                )
             # the script's activities: born open, whatever default_* keys the
             # caller's context holds (default_active=False would pass the gate)
             self = self.with_env(self.env(context=clean_context(self.env.context)))

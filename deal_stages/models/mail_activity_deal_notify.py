@@ -21,6 +21,16 @@ DEAL_NOTIFY_KEY = "deal_stages.activity_notify"
 DEAL_NOTIFY_LIST_LIMIT = 200
 
 
+class DealEngineActivities:
+    """Marks the activities the engine creates, the only ones linked to a
+    script at birth (a Python object: a context sent over RPC cannot carry one)."""
+
+    __slots__ = ()
+
+
+DEAL_ENGINE_ACTIVITIES = DealEngineActivities()
+
+
 class MailActivityDealNotify(models.AbstractModel):
     """Mixed into ``mail.activity`` (``models/mail_activity.py``)."""
 
@@ -36,7 +46,9 @@ class MailActivityDealNotify(models.AbstractModel):
         """
         if not vals_list:
             return self.browse()
-        activities = self.with_context(mail_activity_quick_update=True).create(vals_list)
+        activities = self.with_context(
+            mail_activity_quick_update=True, deal_engine_activities=DEAL_ENGINE_ACTIVITIES
+        ).create(vals_list)
         activities = activities.with_env(self.env)
         activities._deal_notify_later()
         return activities

@@ -52,6 +52,54 @@ class TestAttackActivities(DealAttackCommon):
             deal.write({"stage_id": self.stage_team1_2.id})
         self.assertIn("as done", str(error.exception))
 
+    def test_forged_script_activity_refused(self):
+        """An activity a client links to a step (its template, its step) would
+        stand for the one the step creates on entry, then be deleted: only the
+        script links them."""
+        self.step_2.require_activities_done = True
+        deal = self._as(self.user_sales_salesman, self.deal)
+        base = {
+            "res_model_id": self.env["ir.model"]._get_id("crm.lead"),
+            "res_id": deal.id,
+            "activity_type_id": self.env.ref("mail.mail_activity_data_todo").id,
+            "summary": "Invoice issued (forged)",
+            "user_id": self.user_sales_salesman.id,
+        }
+        Activity = self.env["mail.activity"].with_user(self.user_sales_salesman)
+        for link in (
+            {"deal_script_activity_id": self.step_2.activity_template_ids.id},
+            {"deal_step_id": self.step_2.id},
+            {"deal_feedback_callback": True},
+        ):
+            with self.subTest(link=link), self.assertRaises(AccessError):
+                Activity.create(dict(base, **link))
+        # as default_* keys: a plain activity, linked to nothing
+        forged = Activity.with_context(
+            default_deal_script_activity_id=self.step_2.activity_template_ids.id,
+            default_deal_step_id=self.step_2.id,
+            default_deal_feedback_callback=True,
+        ).create(base)
+        self.assertRecordValues(
+            forged.sudo(),
+            [
+                {
+                    "deal_script_activity_id": False,
+                    "deal_step_id": False,
+                    "deal_feedback_callback": False,
+                }
+            ],
+        )
+        forged.unlink()  # a plain activity stays theirs
+        for activity in self._required(deal):
+            activity.with_user(activity.user_id).action_feedback("done")
+        deal.write({"stage_id": self.stage_team1_2.id})
+        self.assertEqual(
+            self._script_activities(deal)
+            .filtered(lambda act: act.deal_step_id == self.step_2)
+            .mapped("summary"),
+            ["Issue the invoice"],
+        )
+
     def test_done_activities_count(self):
         deal = self._as(self.user_sales_salesman, self.deal)
         for activity in self._required(deal):
@@ -126,6 +174,20 @@ class TestAttackStepConfiguration(DealAttackCommon):
         for field in ("mail_template_id", "lost_mail_template_id"):
             with self.subTest(field=field), self.assertRaises(ValidationError):
                 step.write({field: template.id})
+
+    def test_required_field_of_another_model_refused(self):
+        """A requirement the gate cannot check on a deal (another model's field,
+        a field not stored) is refused, not silently dropped."""
+        step = self._as(self.user_sales_admin, self._draft_step(self.step_2))
+        Fields = self.env["ir.model.fields"]
+        for field in (
+            Fields._get("res.partner", "vat"),
+            Fields.search([("model", "=", "crm.lead"), ("store", "=", False)], limit=1),
+        ):
+            with self.subTest(field=field.name), self.assertRaises(ValidationError) as error:
+                step.write({"required_field_ids": [Command.link(field.id)]})
+            self.assertIn("stored fields of the deal", str(error.exception))
+        step.write({"required_field_ids": [Command.link(Fields._get("crm.lead", "email_from").id)]})
 
     def _broken_template(self):
         template = self.env["mail.template"].create(
@@ -297,6 +359,38 @@ class TestAttackCompanies(DealAttackCommon):
                 self.assertNotIn("Secret of company B", Template.search([]).mapped("summary"))
                 with self.assertRaises(AccessError):
                     template_b.with_user(user).unlink()
+
+    def test_people_and_endpoints_of_another_company_refused(self):
+        """A sales administrator of one company does not send its deals'
+        hand-offs to another company's endpoint (with that company's secret
+        and credentials), nor its escalations and activities to its users."""
+        company_b = self.env["res.company"].create({"name": "Company B"})
+        user_b = mail_new_test_user(
+            self.env,
+            login="user_company_b_only",
+            groups="sales_team.group_sale_salesman",
+            company_id=company_b.id,
+            company_ids=[Command.set(company_b.ids)],
+        )
+        endpoint_b = self.env["crm.deal.handoff.endpoint"].create(
+            {"name": "B's ERP", "url": "https://erp.b.example.com/", "company_id": company_b.id}
+        )
+        self.script.company_id = self.env.company
+        step = self._as(self.user_sales_admin, self._draft_step(self.step_2))
+        template = step.activity_template_ids[:1]
+        endpoint_a = self.env["crm.deal.handoff.endpoint"].create(
+            {"name": "A's ERP", "url": "https://erp.a.example.com/"}
+        )
+        for records, vals in (
+            (step, {"handoff_endpoint_id": endpoint_b.id}),
+            (endpoint_a.with_user(self.user_sales_admin), {"user_id": user_b.id}),
+            (step.script_id, {"sla_escalation_user_id": user_b.id}),
+            (template, {"assign_to": "user", "user_id": user_b.id}),
+        ):
+            with self.subTest(field=next(iter(vals))), self.assertRaises(UserError):
+                records.write(vals)
+        step.script_id.write({"sla_escalation_user_id": self.user_sales_leads.id})
+        template.write({"assign_to": "user", "user_id": self.user_sales_salesman.id})
 
 
 @tagged("post_install", "-at_install", "deal_stages", "deal_stages_security")

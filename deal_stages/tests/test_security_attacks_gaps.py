@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from freezegun import freeze_time
 
+from odoo import Command
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 from odoo.tests import HttpCase, tagged
 from odoo.tools import mute_logger
@@ -126,6 +127,76 @@ class TestAttackScriptStructure(DealAttackCommon):
         draft.write({"review_url": "https://reviews.example.com/our-company"})
         self.assertEqual(draft.review_url, "https://reviews.example.com/our-company")
 
+    def test_wizards_of_other_users_hidden(self):
+        """Odoo gives a wizard's rows to every user of its access rights: the
+        deal, amount and text of another salesperson's order change, another
+        administrator's process file stay theirs."""
+        other = mail_new_test_user(
+            self.env, login="user_wizard_other", groups="sales_team.group_sale_salesman"
+        )
+        other_admin = mail_new_test_user(
+            self.env, login="user_wizard_other_admin", groups="sales_team.group_sale_manager"
+        )
+        change = (
+            self.env["crm.deal.order.change.wizard"]
+            .with_user(self.user_sales_salesman)
+            .create(
+                {
+                    "lead_id": self.deal.id,
+                    "change_type": "other",
+                    "description": "Discount for the director",
+                    "return_step_id": self.step_1.id,
+                }
+            )
+        )
+        export = self.env["crm.deal.script.definition"].browse(
+            self.script.with_user(self.user_sales_admin).action_open_export_definition()["res_id"]
+        )
+        for wizard, user, vals in (
+            (change, other, {"description": "Nothing"}),
+            (export, other_admin, {"filename": "x.json"}),
+        ):
+            with self.subTest(model=wizard._name):
+                self.assertFalse(wizard.with_user(user).search([]))
+                with self.assertRaises(AccessError):
+                    wizard.with_user(user).read(["create_uid"])
+                with self.assertRaises(AccessError):
+                    wizard.with_user(user).write(vals)
+        self.assertEqual(change.with_user(self.user_sales_salesman).search([]), change)
+        self.assertTrue(export.with_user(self.user_sales_admin).file)
+
+
+@tagged("post_install", "-at_install", "deal_stages", "deal_stages_security")
+class TestAttackChecklistOfOtherSteps(DealAttackCommon):
+    """Items are ticked in their step, through the item as through the
+    deal's button: not those of a step the deal left or went back from."""
+
+    def test_item_of_a_step_left_not_ticked(self):
+        deal = self.deal.with_user(self.user_supervisor)
+        deal.action_deal_force_stage(self.stage_team1_2.id, "customer in a hurry")
+        item = self.deal.sudo().deal_check_ids.filtered(lambda c: c.step_id == self.step_2)
+        deal.action_deal_force_stage(self.stage_prepayment.id, "invoice follows")
+        self.assertEqual(self.deal.deal_step_id, self.step_3)
+        own = item.with_user(self.user_sales_salesman)
+        with self.assertRaisesRegex(UserError, "not on the checklist of the deal's step"):
+            own.write({"done": True})
+        with self.assertRaisesRegex(UserError, "not on the checklist of the deal's step"):
+            self.deal.with_user(self.user_sales_salesman).write(
+                {"deal_check_ids": [Command.update(item.id, {"done": True})]}
+            )
+        self.assertFalse(item.done)
+        # back to step 2 (an order change): its item is ticked there
+        self.env["crm.deal.order.change"].with_user(self.user_sales_salesman).create(
+            {
+                "lead_id": self.deal.id,
+                "change_type": "other",
+                "description": "Another colour",
+                "return_step_id": self.step_2.id,
+            }
+        )
+        own.write({"done": True})
+        self.assertTrue(item.done)
+
 
 @tagged("post_install", "-at_install", "deal_stages", "deal_stages_security")
 class TestAttackHandoffClosedDeal(DealHandoffCommon):
@@ -163,6 +234,24 @@ class TestAttackHandoffClosedDeal(DealHandoffCommon):
         (deal | other).with_user(self.user_sales_salesman).action_archive()
         self.assertEqual(failed.state, "cancelled", "a person need not repair it any more")
         self.assertEqual(sent.state, "sent", "the receiver has it already")
+
+    def test_endpoint_url_changed_by_administrators_only(self):
+        """The requests carry the endpoint's secret and headers (the receiver's
+        credentials): a sales administrator pointing it at their own server
+        would receive them."""
+        self.endpoint.extra_headers = '{"Authorization": "Basic c2VjcmV0"}'
+        url = self.endpoint.url
+        endpoint = self.endpoint.with_user(self.user_sales_manager)
+        with self.assertRaisesRegex(AccessError, "Only administrators"):
+            endpoint.write({"url": "https://attacker.example.com/hook"})
+        self.assertEqual(self.endpoint.url, url)
+        endpoint.write({"name": "1C:Enterprise (main)", "url": url, "timeout": 20})
+        # their own endpoint: a new secret, no headers
+        self.env["crm.deal.handoff.endpoint"].with_user(self.user_sales_manager).create(
+            {"name": "Production", "url": "https://production.example.com/hook"}
+        )
+        self.endpoint.with_user(self.env.ref("base.user_admin")).url = "https://erp.example.com/"
+        self.assertEqual(self.endpoint.url, "https://erp.example.com/")
 
 
 @tagged("post_install", "-at_install", "deal_stages", "deal_stages_security")

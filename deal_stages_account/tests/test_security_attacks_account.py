@@ -137,3 +137,29 @@ class TestAttackAccount(DealInvoicingCommon):
             deal,
             [{"deal_paid_ratio": 100.0, "deal_invoiced_in_full": True, "deal_paid_in_full": True}],
         )
+
+    def test_paid_order_cannot_move_to_another_deal(self):
+        """A paid order proves its own deal: moved to another deal of the same
+        salesperson, it would meet that deal's prepayment with no payment."""
+        done = self._create_b2b_deal(self.step_prepayment)
+        order = self._confirmed_order(done)
+        self._register_payment(self._post_invoice(order), 1000.0)
+        self.assertEqual(done.deal_paid_ratio, 100.0)
+        target = self._create_b2b_deal(self.step_prepayment)
+        order = order.with_user(self.user_sales_salesman)
+        for value in (target.id, False):
+            with self.subTest(opportunity=value), self.assertRaises(UserError):
+                order.write({"opportunity_id": value})
+        with self.assertRaises(UserError):
+            target.write({"order_ids": [Command.link(order.id)]})
+        self.assertEqual(order.opportunity_id, done)
+        self.assertEqual(target.deal_paid_ratio, 0.0)
+        self.assertEqual(target.deal_step_id, self.step_prepayment)
+        # a quotation not confirmed yet still goes to the right deal
+        quotation = (
+            self.env["sale.order"]
+            .with_user(self.user_sales_salesman)
+            .create({"partner_id": self.customer.id, "opportunity_id": done.id})
+        )
+        quotation.write({"opportunity_id": target.id})
+        self.assertEqual(quotation.opportunity_id, target)

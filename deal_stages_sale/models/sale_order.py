@@ -1,4 +1,5 @@
 from odoo import api, models
+from odoo.exceptions import UserError
 
 
 class SaleOrder(models.Model):
@@ -15,6 +16,7 @@ class SaleOrder(models.Model):
     def write(self, vals):
         if "opportunity_id" in vals:
             self._deal_verify_opportunities([vals["opportunity_id"]])
+            self._deal_verify_proofs_stay(vals["opportunity_id"])
         # sent, confirmed, cancelled, back to draft: every status change of
         # a quotation (sale's buttons, the email composer, the portal
         # signature, RPC) is a write of its state
@@ -22,6 +24,28 @@ class SaleOrder(models.Model):
         if "state" in vals or "opportunity_id" in vals:
             self._deal_auto_advance_documents()
         return result
+
+    def _deal_verify_proofs_stay(self, lead_id):
+        """A confirmed or invoiced order proves its deal (confirmed, paid,
+        delivered): moved to another deal of the same salesperson (a merge
+        included), or an invoiced order given to a deal, it would meet that
+        deal's conditions with no document of its own. Supervisors may."""
+        if self.env.su or self.env.user.has_group("deal_stages.group_deal_supervisor"):
+            return
+        moved = self.filtered(
+            lambda order: (
+                order.opportunity_id.id != (lead_id or False)
+                and (order.invoice_ids or (order.state == "sale" and order.opportunity_id))
+            )
+        )
+        if moved:
+            raise UserError(
+                self.env._(
+                    "The order %(order)s is confirmed or invoiced: it proves the conditions "
+                    "of its deal and cannot be moved to another one (a supervisor can).",
+                    order=moved[0].name,
+                )
+            )
 
     def _deal_document_leads(self):
         return self.opportunity_id
