@@ -3,6 +3,7 @@ import json
 from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError, ValidationError
 
+from ..tools import ensure_one
 from ..tools import handoff as handoff_tools
 
 
@@ -245,7 +246,7 @@ class CrmDealHandoffEndpoint(models.Model):
         return True
 
     def action_view_handoffs(self):
-        self.ensure_one()
+        ensure_one(self)
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "deal_stages.crm_deal_handoff_action"
         )

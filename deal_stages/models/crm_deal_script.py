@@ -5,7 +5,7 @@ from odoo import Command, api, fields, models, tools
 from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Domain
 
-from ..tools import DealConfig, DealStepConfig
+from ..tools import DealConfig, DealStepConfig, ensure_one
 from .crm_deal_script_version import SLA_MAX_HOURS
 
 
@@ -560,7 +560,7 @@ class CrmDealScript(models.Model):
         leads._deal_run_entry_automation()
 
     def action_view_deals(self):
-        self.ensure_one()
+        ensure_one(self)
         action = self.env["ir.actions.act_window"]._for_xml_id("crm.crm_lead_opportunities")
         action["domain"] = [("deal_script_id", "=", self.id)]
         action["context"] = {"active_test": False}

@@ -5,6 +5,7 @@ from odoo import Command, api, models
 from odoo.exceptions import AccessError, UserError
 from odoo.fields import Domain
 
+from ..tools import ensure_one
 from ..tools import script_definition as definition
 
 RETURN_KINDS = ("increase", "decrease", "correction", "other")
@@ -42,7 +43,7 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
     def export_definition(self):
         """The script as a JSON definition (text): see ``import_definition``."""
         self._deal_check_manager()
-        self.ensure_one()
+        ensure_one(self)
         # read below as the superuser: a script the user may read
         self.check_access("read")
         # the steps' technical links (fields, server actions, templates) are

@@ -3,6 +3,8 @@ import json
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
+from ..tools import ensure_one
+
 SCRIPT_STATES = [
     ("draft", "Draft"),
     ("published", "Published"),
@@ -254,7 +256,7 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
         """Copy the published version into a draft (next version number, same
         step keys, stages and teams). Returns the draft's id."""
         self._deal_check_manager()
-        self.ensure_one()
+        ensure_one(self)
         if self.is_template or self.state != "published":
             raise UserError(
                 self.env._(
@@ -362,7 +364,7 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
         :param step_map: {old step key: new step key} overriding the keys
         """
         self._deal_check_manager()
-        self.ensure_one()
+        ensure_one(self)
         if self.is_template or self.state != "draft":
             raise UserError(
                 self.env._(
@@ -570,7 +572,7 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
     def action_open_publish_wizard(self):
         """The "Publish" button: the dry run of the in-flight deals first."""
         self._deal_check_manager()
-        self.ensure_one()
+        ensure_one(self)
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Publish %(script)s", script=self.display_name),
@@ -582,7 +584,7 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
         }
 
     def action_view_versions(self):
-        self.ensure_one()
+        ensure_one(self)
         action = {
             "type": "ir.actions.act_window",
             "res_model": "crm.deal.script",

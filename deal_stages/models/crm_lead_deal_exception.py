@@ -5,7 +5,7 @@ from markupsafe import Markup
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from ..tools import DealOutcome
+from ..tools import DealOutcome, ensure_one
 
 
 class CrmLeadDealException(models.AbstractModel):
@@ -237,7 +237,7 @@ class CrmLeadDealException(models.AbstractModel):
 
     def action_deal_order_change(self):
         """Open the order change wizard (clear error if the deal can't be changed)."""
-        self.ensure_one()
+        ensure_one(self)
         self.env["crm.deal.order.change"]._verify_lead_changeable(self)
         return {
             "type": "ir.actions.act_window",
@@ -249,7 +249,7 @@ class CrmLeadDealException(models.AbstractModel):
         }
 
     def action_view_deal_changes(self):
-        self.ensure_one()
+        ensure_one(self)
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Order Changes"),

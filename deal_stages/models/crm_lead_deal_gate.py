@@ -7,7 +7,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.fields import Domain
 
-from ..tools import DealGateError
+from ..tools import DealGateError, ensure_one
 
 # deals listed in full in a refusal; the others are counted
 GATE_ERROR_DEALS = 20
@@ -503,7 +503,7 @@ class CrmLeadDealGate(models.AbstractModel):
         :param check_id: a ``crm.deal.script.check`` id of the current step
         :return: the refreshed process guide of the deal
         """
-        self.ensure_one()
+        ensure_one(self)
         self.check_access("write")
         check = self.deal_step_id.check_ids.filtered(lambda c: c.id == check_id)
         if not check:

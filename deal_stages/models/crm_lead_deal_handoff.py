@@ -5,6 +5,7 @@ import psycopg2
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
 
+from ..tools import ensure_one
 from ..tools import handoff as handoff_tools
 
 _logger = logging.getLogger(__name__)
@@ -345,7 +346,7 @@ class CrmLeadDealHandoff(models.AbstractModel):
     # ------------------------------------------------------------
 
     def action_view_deal_handoffs(self):
-        self.ensure_one()
+        ensure_one(self)
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "deal_stages.crm_deal_handoff_action"
         )

@@ -3,6 +3,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from ..tools import ensure_one
+
 
 class CrmLeadDealPortal(models.AbstractModel):
     _name = "crm.lead.deal.portal"
@@ -51,7 +53,7 @@ class CrmLeadDealPortal(models.AbstractModel):
 
     def action_deal_preview_portal(self):
         """Open the customer progress page as the customer sees it."""
-        self.ensure_one()
+        ensure_one(self)
         return {
             "type": "ir.actions.act_url",
             "target": "new",

@@ -11,7 +11,7 @@ from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 from odoo.tools.misc import clean_context
 
-from ..tools import DealEngineCollector
+from ..tools import DealEngineCollector, ensure_one
 from .crm_lead_deal_sla import SLA_ENGINE_FIELDS
 
 _logger = logging.getLogger(__name__)
@@ -317,7 +317,7 @@ class CrmLead(models.Model):
             )
 
     def action_deal_tick_check(self, check_id, done=True):
-        self.ensure_one()
+        ensure_one(self)
         self._deal_verify_records()
         self.check_access("write")
         self._deal_lock_rows()

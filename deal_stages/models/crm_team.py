@@ -1,5 +1,7 @@
 from odoo import api, fields, models
 
+from ..tools import ensure_one
+
 
 class CrmTeam(models.Model):
     _inherit = "crm.team"
@@ -35,7 +37,7 @@ class CrmTeam(models.Model):
 
     def action_deal_create_script(self):
         """Give this team the B2B deal script, with its own stages."""
-        self.ensure_one()
+        ensure_one(self)
         script_id = self.env["crm.deal.script"].action_create_from_template(self.id)
         return {
             "type": "ir.actions.act_window",

@@ -515,6 +515,29 @@ class TestContractMethods(DealContractCommon):
             )
         self.assertEqual(self.deal.stage_id, self.stage_team1_1)
 
+    def test_one_record_methods_called_with_none_or_several(self):
+        # RPC may call a button with no id or many: a clear error, no traceback
+        scripts = self._as(self.user_admin, self.script | self.script_2)
+        deal_2 = self._create_deal("Second deal")
+        deals = self._as(self.user_sales_salesman, self.deal)
+        check = self.deal.deal_check_ids[:1]
+        for label, call in (
+            ("new version", lambda records: records.action_new_version()),
+            ("publish", lambda records: records.action_publish()),
+            ("export", lambda records: records.export_definition()),
+        ):
+            for records in (scripts.browse(), scripts):
+                with (
+                    self.subTest(label, count=len(records)),
+                    self._refused(UserError, "(?i)one record of “Deal Script” at a time"),
+                ):
+                    call(records)
+        for records in (deals.browse(), deals | deal_2):
+            with self.subTest(count=len(records)), self._refused(UserError, "(?i)at a time"):
+                records.action_deal_tick_check(check.id)
+            with self.subTest(count=len(records)), self._refused(UserError, "(?i)at a time"):
+                records.action_deal_order_change()
+
     def test_gate_info_and_ticks_bad_input(self):
         deal = self._as(self.user_sales_salesman, self.deal)
         for stage_id in ("abc", 999999, None):

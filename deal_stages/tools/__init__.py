@@ -15,6 +15,7 @@ from .deal_engine import (
     DealMove,
 )
 from .deal_gate_error import DealGateError
+from .deal_input import ensure_one
 from .deal_outcome import DealActivities, DealOutcome, SlaOutcome
 from .group_order import ranked_group_orderby
 
@@ -31,6 +32,7 @@ __all__ = [
     "DealOutcome",
     "DealStepConfig",
     "SlaOutcome",
+    "ensure_one",
     "parse_condition",
     "ranked_group_orderby",
 ]

@@ -3,6 +3,8 @@ from markupsafe import Markup
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
+from ..tools import ensure_one
+
 
 class CrmDealForceStage(models.TransientModel):
     """Supervisor override: move deals past unmet requirements, with a reason."""
@@ -81,7 +83,7 @@ class CrmDealForceStage(models.TransientModel):
             )
 
     def action_confirm(self):
-        self.ensure_one()
+        ensure_one(self)
         self.lead_ids.action_deal_force_stage(self.stage_id.id, self.reason)
         # reload the pipeline or form underneath: the deals moved
         return {"type": "ir.actions.client", "tag": "soft_reload"}

@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 
 from ..models.crm_deal_order_change import CHANGE_TYPES
+from ..tools import ensure_one
 
 
 class CrmDealOrderChangeWizard(models.TransientModel):
@@ -53,7 +54,7 @@ class CrmDealOrderChangeWizard(models.TransientModel):
             )
 
     def action_confirm(self):
-        self.ensure_one()
+        ensure_one(self)
         self.env["crm.deal.order.change"].create(
             {
                 "lead_id": self.lead_id.id,

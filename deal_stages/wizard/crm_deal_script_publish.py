@@ -3,6 +3,8 @@ import base64
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from ..tools import ensure_one
+
 
 class CrmDealScriptPublish(models.TransientModel):
     """Publish a draft version: first a dry run of what happens to the deals
@@ -93,7 +95,7 @@ class CrmDealScriptPublish(models.TransientModel):
             wizard.published_map = wizard.previous_id._deal_process_map() or False
 
     def action_publish(self):
-        self.ensure_one()
+        ensure_one(self)
         step_map = {
             line.from_step_id.step_key: line.to_step_id.step_key
             for line in self.line_ids
@@ -186,7 +188,7 @@ class CrmDealScriptDefinition(models.TransientModel):
     upload_name = fields.Char()
 
     def action_import(self):
-        self.ensure_one()
+        ensure_one(self)
         if not self.upload:
             raise UserError(self.env._("Choose the process file to import."))
         try:
