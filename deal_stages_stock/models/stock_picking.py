@@ -1,9 +1,32 @@
-from odoo import models
+from odoo import api, models
+from odoo.exceptions import AccessError
 
 
 class StockPicking(models.Model):
     _name = "stock.picking"
     _inherit = ["stock.picking", "crm.deal.document.mixin"]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        self._deal_verify_state(vals_list)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        self._deal_verify_state([vals])
+        return super().write(vals)
+
+    def _deal_verify_state(self, vals_list):
+        # the status follows the moves (computed): written by a user without
+        # stock rights (sale_stock lets salespeople write transfers), a
+        # transfer would look delivered to the deal with nothing shipped
+        if (
+            any("state" in vals for vals in vals_list)
+            and not self.env.su
+            and not self.env.user.has_group("stock.group_stock_user")
+        ):
+            raise AccessError(
+                self.env._("A transfer is done when it is validated: its status cannot be written.")
+            )
 
     def _action_done(self):
         result = super()._action_done()
