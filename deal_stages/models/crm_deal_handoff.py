@@ -99,11 +99,13 @@ class CrmDealHandoff(models.Model):
     # ------------------------------------------------------------
 
     @api.model
-    def _create_handoffs(self, values_list):
+    def _create_handoffs(self, values_list, wake=True):
         """Create hand-off rows and wake the delivery cron after the commit.
 
         :param values_list: dicts with ``lead`` (record), ``endpoint``,
             ``step``, ``kind`` and optionally ``parent``, ``change``
+        :param wake: False when the caller inserted the cron's trigger itself
+            (``_wake_cron_query``, merged with a statement of its own)
         """
         if not values_list:
             return self.browse()
@@ -136,37 +138,49 @@ class CrmDealHandoff(models.Model):
                 }
             )
         handoffs = Handoff.create(vals_list)
-        handoffs._wake_cron()
+        if wake:
+            handoffs._wake_cron()
         return handoffs
 
     def _wake_cron(self, at=None):
+        query = self._wake_cron_query(at, SQL("TRUE"))
+        if query:
+            self._wake_cron_notify(self.env.execute_query(query), at)
+
+    @api.model
+    def _wake_cron_query(self, at, condition):
+        """The statement inserting the delivery cron's trigger at ``at`` (None:
+        now) where ``condition`` (an SQL expression) holds, ``RETURNING id``;
+        None without the cron. Give its rows to ``_wake_cron_notify``."""
         # cached id, no existence query: this runs in every move that hands off
         cron_id = self.env["ir.model.data"]._xmlid_to_res_id(
             "deal_stages.ir_cron_deal_handoff", raise_if_not_found=False
         )
         if not cron_id:
-            return
+            return None
         # ir.cron._trigger's work in one statement (it reads the cron first):
         # a trigger row of this transaction, seen by the cron once committed;
         # none for an archived cron unless later (Odoo skips it too)
         now = self.env.cr.now()
         at = at or now
-        rows = self.env.execute_query(
-            SQL(
-                """
-                INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, create_date,
-                                             write_uid, write_date)
-                SELECT id, %(at)s, %(uid)s, %(now)s, %(uid)s, %(now)s
-                  FROM ir_cron WHERE id = %(cron_id)s AND (active OR %(at)s > %(now)s)
-             RETURNING id
-                """,
-                at=at,
-                now=now,
-                uid=self.env.uid,
-                cron_id=cron_id,
-            )
+        return SQL(
+            """
+            INSERT INTO ir_cron_trigger (cron_id, call_at, create_uid, create_date,
+                                         write_uid, write_date)
+            SELECT id, %(at)s, %(uid)s, %(now)s, %(uid)s, %(now)s
+              FROM ir_cron WHERE id = %(cron_id)s AND (active OR %(at)s > %(now)s) AND %(condition)s
+         RETURNING id
+            """,
+            at=at,
+            now=now,
+            uid=self.env.uid,
+            cron_id=cron_id,
+            condition=condition,
         )
-        if rows and at <= now:
+
+    @api.model
+    def _wake_cron_notify(self, rows, at=None):
+        if rows and (at is None or at <= self.env.cr.now()):
             # wake the cron workers after the commit, as ir.cron._trigger does
             IrCron = self.env["ir.cron"].sudo()
             self.env.cr.postcommit.add(IrCron._notifydb)

@@ -242,34 +242,46 @@ class CrmDealStageLog(models.Model):
         return stays
 
     @api.model
-    def _claim_entries(self, lead_ids):
+    def _claim_entries(self, lead_ids, also=None):
         """The stays of the deals ``lead_ids`` whose entry is not processed
         yet, marked processed, oldest first: one statement.
 
         Marked before the work is done: an entry is never applied twice, not
         even by a move made while the entry work runs (a server action); a
         failure of the work rolls the mark back with it.
+
+        :param also: an SQL query of 4 columns run in the same statement
+            (the deals' script activities the entry work reads next)
+        :return: the stays, or (the stays, the rows of ``also``) if given
         """
         self.flush_model(["lead_id", "date_in", "entry_done"])
         rows = self.env.execute_query(
             SQL(
                 """
-                UPDATE crm_deal_stage_log
-                   SET entry_done = TRUE, write_uid = %(uid)s, write_date = %(now)s
-                 WHERE lead_id = ANY(%(lead_ids)s) AND entry_done IS NOT TRUE
-             RETURNING id, date_in
+                WITH claimed AS (
+                    UPDATE crm_deal_stage_log
+                       SET entry_done = TRUE, write_uid = %(uid)s, write_date = %(now)s
+                     WHERE lead_id = ANY(%(lead_ids)s) AND entry_done IS NOT TRUE
+                 RETURNING id, date_in
+                )
+                SELECT TRUE, id, NULL::int, NULL::int, NULL::int, date_in FROM claimed
+                 UNION ALL
+                SELECT FALSE, also.*, NULL FROM (%(also)s) also
                 """,
                 uid=self.env.uid,
                 now=self.env.cr.now(),
                 lead_ids=list(lead_ids),
+                also=also or SQL("SELECT NULL::int, NULL::int, NULL::int, NULL::int WHERE FALSE"),
             )
         )
-        rows.sort(key=lambda row: (row[1], row[0]))  # by date_in, id
-        stays = self.browse(row[0] for row in rows)
+        claimed = sorted((row[5], row[1]) for row in rows if row[0])  # by date_in, id
+        stays = self.browse(stay_id for __, stay_id in claimed)
         stays.invalidate_recordset(["entry_done", "write_uid", "write_date"], flush=False)
-        return stays
+        if also is None:
+            return stays
+        return stays, [row[1:5] for row in rows if not row[0]]
 
-    def _process_entries(self, env):
+    def _process_entries(self, env, activity_rows=None):
         """Apply what the steps of these stays do on entry, in batch.
 
         Only stays the deal is still in get the automation: a step's entry
@@ -277,6 +289,8 @@ class CrmDealStageLog(models.Model):
         (``_claim_entries``), so the engine never applies an entry twice.
 
         :param env: the environment the work on the deals is done in
+        :param activity_rows: the deals' script activities, read with the
+            claim (see ``crm.lead._deal_cancel_left_activities``)
         """
         current = self.filtered(lambda log: not log.date_out and log.step_id)
         outcome = DealOutcome()
@@ -288,7 +302,7 @@ class CrmDealStageLog(models.Model):
             leads._deal_prefetch_partners(
                 with_companies=bool(leads._deal_handoff_targets(step_by_lead))
             )
-            activities = leads._deal_cancel_left_activities()
+            activities = leads._deal_cancel_left_activities(rows=activity_rows)
             leads._deal_schedule_activities(
                 step_by_lead, "enter", outcome, open_activities=activities
             )

@@ -349,7 +349,13 @@ class CrmLead(models.Model):
             return
         # the history is system-owned (read-only for users); the work on the
         # deals is done with the caller's rights
-        self.env["crm.deal.stage.log"].sudo()._claim_entries(self.ids)._process_entries(self.env)
+        # claimed with the deals' script activities the entry reads: one statement
+        stays, activity_rows = (
+            self.env["crm.deal.stage.log"]
+            .sudo()
+            ._claim_entries(self.ids, also=self._deal_script_activity_query())
+        )
+        stays._process_entries(self.env, activity_rows=activity_rows)
 
     # ------------------------------------------------------------
     # OVERRIDES of Odoo (kept here: a mixin after portal.mixin / rating.mixin

@@ -22,38 +22,23 @@ class CrmLeadDealActivity(models.AbstractModel):
         "so that 'once' templates are never applied twice.",
     )
 
-    def _deal_cancel_left_activities(self):
+    def _deal_cancel_left_activities(self, rows=None):
         """Cancel the open activities that steps the deals left created.
 
         Only the script's own activities of steps that ask for it go; manual
         activities and those of the current step stay.
 
+        :param rows: the rows of ``_deal_script_activity_query`` already read
+            (the engine reads them with its claim of the entries, in one
+            statement), for deals including ``self``; None reads them
         :return: ``DealActivities`` of the deals (the script's open activities
             that remain, the templates already applied), for
             ``_deal_schedule_activities``: one query serves both
         """
-        Activity = self.env["mail.activity"]
-        Activity.flush_model(
-            ["res_model", "res_id", "active", "deal_script_activity_id", "deal_step_id"]
-        )
-        self.flush_model(["deal_applied_activity_ids"])
-        # the deals are the mover's: their activities are read as the gate does
-        rows = self.env.execute_query(
-            SQL(
-                """
-                SELECT id, res_id, deal_script_activity_id, deal_step_id
-                  FROM mail_activity
-                 WHERE res_model = 'crm.lead' AND res_id = ANY(%s) AND active
-                   AND (deal_script_activity_id IS NOT NULL OR deal_step_id IS NOT NULL)
-                 UNION ALL
-                SELECT NULL, lead_id, script_activity_id, NULL
-                  FROM crm_lead_deal_applied_activity_rel
-                 WHERE lead_id = ANY(%s)
-                """,
-                self.ids,
-                self.ids,
-            )
-        )
+        if rows is None:
+            rows = self.env.execute_query(self._deal_script_activity_query())
+        lead_ids = set(self.ids)
+        rows = [row for row in rows if row[1] in lead_ids]
         config = self.env["crm.deal.script"]._deal_config()
         step_of = {lead.id: lead.deal_step_id.id for lead in self}
         done = DealActivities()
@@ -75,8 +60,31 @@ class CrmLeadDealActivity(models.AbstractModel):
                 left.append(activity_id)
             else:
                 done.open_pairs.add((lead_id, template_id))
-        Activity.browse(left).unlink()
+        self.env["mail.activity"].browse(left).unlink()
         return done
+
+    def _deal_script_activity_query(self):
+        """The deals' open script activities (id, deal, template, step) and
+        their templates already applied (NULL, deal, template, NULL)."""
+        self.env["mail.activity"].flush_model(
+            ["res_model", "res_id", "active", "deal_script_activity_id", "deal_step_id"]
+        )
+        self.flush_model(["deal_applied_activity_ids"])
+        # the deals are the mover's: their activities are read as the gate does
+        return SQL(
+            """
+            SELECT id, res_id, deal_script_activity_id, deal_step_id
+              FROM mail_activity
+             WHERE res_model = 'crm.lead' AND res_id = ANY(%s) AND active
+               AND (deal_script_activity_id IS NOT NULL OR deal_step_id IS NOT NULL)
+             UNION ALL
+            SELECT NULL, lead_id, script_activity_id, NULL
+              FROM crm_lead_deal_applied_activity_rel
+             WHERE lead_id = ANY(%s)
+            """,
+            self.ids,
+            self.ids,
+        )
 
     def _deal_script_open_activities(self):
         """The open activities created by the scripts on the deals ``self``."""

@@ -4,6 +4,7 @@ import psycopg2
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
+from odoo.tools import SQL
 
 from ..tools import ensure_one
 from ..tools import handoff as handoff_tools
@@ -84,16 +85,16 @@ class CrmLeadDealHandoff(models.AbstractModel):
         targets = self._deal_handoff_targets(step_by_lead)
         if not targets:
             return self.env["crm.deal.handoff"]
-        # read through the deals' one2many (one query): the hand-off created
-        # below joins it in the cache, so the deal's status is computed
-        # without reading them again
-        handoffs = self.browse(list(targets)).sudo().deal_handoff_ids
+        endpoints = self.env["crm.deal.handoff.endpoint"].sudo()
+        # the deals' hand-offs (the one created below joins them in the cache,
+        # so the deal's status is computed without reading them again), what
+        # the payloads read and the cron's trigger: one statement
+        handoffs = self.browse(list(targets))._deal_handoff_prefetch(targets)
         done = {
             (handoff.lead_id.id, handoff.step_id.id)
             for handoff in handoffs
             if handoff.kind == "order" and handoff.state != "cancelled"
         }
-        endpoints = self.env["crm.deal.handoff.endpoint"].sudo()
         values_list = []
         for lead in self.browse(list(targets)):
             step = targets[lead.id]
@@ -116,7 +117,7 @@ class CrmLeadDealHandoff(models.AbstractModel):
         # (before anything is written, so no savepoint in every move) is
         # reported on the deals; a database error still rolls the move back
         try:
-            handoffs = self.env["crm.deal.handoff"]._create_handoffs(values_list)
+            handoffs = self.env["crm.deal.handoff"]._create_handoffs(values_list, wake=False)
         except psycopg2.Error:
             raise
         except Exception as error:
@@ -139,6 +140,124 @@ class CrmLeadDealHandoff(models.AbstractModel):
                     endpoint=handoff.endpoint_id._deal_endpoint_settings().name,
                 ),
             )
+        return handoffs
+
+    def _deal_handoff_prefetch(self, targets):
+        """The hand-offs of the deals ``self`` (sudo), read in one statement
+        with what their payloads read and the delivery cron's trigger.
+
+        The statement fills the cache as the ORM reads would, in their order:
+        the deals' hand-offs (``deal_handoff_ids`` with each row's deal, step,
+        kind and state), their order changes (``deal_change_ids``) and their
+        customers' active child contacts with their type (``child_ids``, the
+        invoice and delivery addresses) where the endpoint sends them. The
+        trigger is inserted where a deal enters, by an active endpoint, a step
+        it has no hand-off of yet: the cron wakes after the commit to the rows
+        created next (for nothing when writing them fails, which the deal
+        reports).
+
+        :param targets: {lead id: step} of the deals ``self`` (see
+            ``_deal_handoff_targets``)
+        """
+        leads = self.sudo()
+        config = self.env["crm.deal.script"]._deal_config()
+        endpoints = self.env["crm.deal.handoff.endpoint"].sudo()
+        settings = {
+            lead.id: endpoints.browse(
+                config.steps[targets[lead.id].id].handoff_endpoint_id
+            )._deal_endpoint_settings()
+            for lead in leads
+        }
+        with_changes = [lead.id for lead in leads if settings[lead.id].send_changes]
+        customers = leads.filtered(lambda lead: settings[lead.id].send_customer)
+        partner_ids = customers.partner_id.commercial_partner_id.ids
+        woken = [lead_id for lead_id in leads.ids if settings[lead_id].active]
+        Handoff, Change = self.env["crm.deal.handoff"].sudo(), self.env["crm.deal.order.change"]
+        Partner = self.env["res.partner"].sudo()
+        Handoff.flush_model(["lead_id", "step_id", "kind", "state"])
+        Change.flush_model(["lead_id", "sequence_number"])
+        Partner.flush_model(["parent_id", "active", "type", "complete_name"])
+        wake = self._deal_handoff_wake_query(targets, woken) if woken else None
+        # each part in the order of its model (rank): as the ORM fills the cache
+        rows = self.env.execute_query(
+            SQL(
+                """
+                WITH woken AS (%(wake)s)
+                SELECT 'handoff', lead_id, id, step_id, kind, state,
+                       row_number() OVER (ORDER BY id DESC)
+                  FROM crm_deal_handoff WHERE lead_id = ANY(%(leads)s)
+                 UNION ALL
+                SELECT 'change', lead_id, id, NULL, NULL, NULL,
+                       row_number() OVER (ORDER BY sequence_number DESC, id DESC)
+                  FROM crm_deal_order_change WHERE lead_id = ANY(%(changes)s)
+                 UNION ALL
+                SELECT 'child', parent_id, id, NULL, type, NULL,
+                       row_number() OVER (ORDER BY complete_name, id DESC)
+                  FROM res_partner WHERE active AND parent_id = ANY(%(partners)s)
+                 UNION ALL
+                SELECT 'woken', NULL, id, NULL, NULL, NULL, 0 FROM woken
+                """,
+                wake=wake or SQL("SELECT NULL::int AS id WHERE FALSE"),
+                leads=leads.ids,
+                changes=with_changes,
+                partners=partner_ids,
+            )
+        )
+        rows.sort(key=lambda row: row[6])
+        parts = {"handoff": {}, "change": {}, "child": {}}
+        for tag, owner_id, row_id, step_id, kind, state, _rank in rows:
+            if tag != "woken":
+                parts[tag].setdefault(owner_id, []).append((row_id, step_id, kind, state))
+        if wake:
+            Handoff._wake_cron_notify([row for row in rows if row[0] == "woken"])
+        return leads._deal_handoff_cache(parts, with_changes, partner_ids)
+
+    @api.model
+    def _deal_handoff_wake_query(self, targets, lead_ids):
+        """The insert of the delivery cron's trigger where one of the deals
+        ``lead_ids`` has no hand-off yet of the step it enters (``targets``)."""
+        return self.env["crm.deal.handoff"]._wake_cron_query(
+            None,
+            SQL(
+                """EXISTS (
+                    SELECT FROM unnest(%(leads)s::int[], %(steps)s::int[]) t(lead_id, step_id)
+                     WHERE NOT EXISTS (
+                        SELECT FROM crm_deal_handoff h
+                         WHERE h.lead_id = t.lead_id AND h.step_id = t.step_id
+                           AND h.kind = 'order' AND h.state != 'cancelled'))""",
+                leads=lead_ids,
+                steps=[targets[lead_id].id for lead_id in lead_ids],
+            ),
+        )
+
+    def _deal_handoff_cache(self, parts, with_changes, partner_ids):
+        """Put in the cache what ``_deal_handoff_prefetch`` read for the deals
+        ``self`` (sudo) and return their hand-offs.
+
+        :param parts: {"handoff" | "change" | "child": {owner id: [(id, step
+            id, kind or type, state)]}}, each list in its model's order
+        """
+        Handoff, Partner = self.env["crm.deal.handoff"], self.env["res.partner"]
+        # (lead id, hand-off id, step id, kind, state), as the deals list them
+        handoff_rows = [
+            (lead_id, *row) for lead_id in self.ids for row in parts["handoff"].get(lead_id, ())
+        ]
+        handoffs = Handoff.browse(row[1] for row in handoff_rows)
+        for fname, column in (("lead_id", 0), ("step_id", 2), ("kind", 3), ("state", 4)):
+            handoffs._fields[fname]._insert_cache(handoffs, [row[column] for row in handoff_rows])
+        for records, fname, part in (
+            (self, "deal_handoff_ids", "handoff"),
+            (self.browse(with_changes), "deal_change_ids", "change"),
+            (Partner.browse(partner_ids), "child_ids", "child"),
+        ):
+            records._fields[fname]._insert_cache(
+                records,
+                [tuple(row[0] for row in parts[part].get(rid, ())) for rid in records.ids],
+            )
+        children = [row for rows in parts["child"].values() for row in rows]
+        Partner._fields["type"]._insert_cache(
+            Partner.browse(row[0] for row in children), [row[2] for row in children]
+        )
         return handoffs
 
     def _deal_handoff_order_change(self, change):

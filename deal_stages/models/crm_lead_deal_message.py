@@ -9,6 +9,7 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
+from odoo.tools import SQL
 
 from odoo.addons.rating.models.rating_data import RATING_LIMIT_SATISFIED
 
@@ -118,12 +119,7 @@ class CrmLeadDealMessage(models.AbstractModel):
             lead.id: {lead.email_normalized, lead.partner_id.email_normalized} - {False}
             for lead in self - no_email
         }
-        opted_out = set(
-            self.env["mail.blacklist"]
-            .sudo()
-            .search_fetch([("email", "in", list(set().union(*emails.values())))], ["email"])
-            .mapped("email")
-        )
+        opted_out = self._deal_blacklisted(set().union(*emails.values()))
         blacklisted = (self - no_email).filtered(lambda lead: emails[lead.id] & opted_out)
         for lead in blacklisted:
             outcome.skipped(
@@ -154,6 +150,22 @@ class CrmLeadDealMessage(models.AbstractModel):
         if own_outcome:
             outcome.post_notes(self)
         return messages
+
+    @api.model
+    def _deal_blacklisted(self, emails):
+        """The normalized addresses among ``emails`` that opted out: what the
+        blacklist's search answers, in one plain statement (every move that
+        sends a message asks)."""
+        if not emails:
+            return set()
+        self.env["mail.blacklist"].flush_model(["email", "active"])
+        rows = self.env.execute_query(
+            SQL(
+                "SELECT email FROM mail_blacklist WHERE active AND email = ANY(%s)",
+                list(emails),
+            )
+        )
+        return {email for (email,) in rows}
 
     def _deal_post_template(self, template, author=None):
         """Post ``template`` to the deals' customers, emails queued. In batch.

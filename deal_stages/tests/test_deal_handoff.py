@@ -126,6 +126,45 @@ class TestDealHandoff(DealHandoffCommon):
         cron = self.env.ref("deal_stages.ir_cron_deal_handoff")
         self.assertTrue(self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]))
 
+    def test_payload_reads_what_the_orm_reads(self):
+        """The move reads the deal's hand-offs, order changes and customer
+        addresses in one statement: the payload is what the ORM reads give
+        (the active addresses of each type, in the contacts' order)."""
+        company = self.env["res.partner"].create({"name": "Planet Express", "is_company": True})
+        self.env["res.partner"].create(
+            [
+                {"name": "Zeta", "type": "delivery", "parent_id": company.id, "city": "Z"},
+                {"name": "Alpha", "type": "delivery", "parent_id": company.id, "city": "A"},
+                {"name": "Old", "type": "invoice", "parent_id": company.id, "active": False},
+                {"name": "Bills", "type": "invoice", "parent_id": company.id, "city": "B"},
+            ]
+        )
+        contact = self.env["res.partner"].create({"name": "Hermes", "parent_id": company.id})
+        deal = self._create_deals(partner_id=contact.id, expected_revenue=100)
+        self.env["crm.deal.order.change"].create(
+            [
+                {"lead_id": deal.id, "change_type": "decrease", "amount_delta": -10},
+                {"lead_id": deal.id, "change_type": "decrease", "amount_delta": -20},
+            ]
+        )
+        self.env.invalidate_all()
+        deal.stage_id = self.stage_team1_2
+        payload = json.loads(deal.deal_handoff_ids.payload)
+        addresses = payload["customer"]["addresses"]
+        self.assertEqual((addresses["invoice"]["city"], addresses["delivery"]["city"]), ("B", "A"))
+        self.assertEqual([c["amount_delta"] for c in payload["changes"]], [-10, -20])
+        self.env.invalidate_all()
+        deal = deal.sudo()
+        self.assertEqual(payload["customer"], deal._deal_handoff_customer_data())
+        self.assertEqual(
+            payload["changes"],
+            [
+                deal._deal_handoff_change_data(change)
+                for change in deal.deal_change_ids.sorted(lambda c: (c.date, c.id))
+            ],
+        )
+        self.assertEqual(deal.deal_handoff_state, "pending")
+
     def test_delivery_acknowledged_in_the_answer(self):
         deal = self._deal_at_step_2()
         handoff = deal.deal_handoff_ids
