@@ -84,9 +84,12 @@ class CrmLeadDealGuide(models.AbstractModel):
                     else "",
                 }
             )
-        next_stage = self._deal_next_stage()
+        # a lost or won deal has no next move: the form says so instead of
+        # offering one (restoring a lost deal brings the guide back)
+        closed = self.won_status if self.won_status in ("won", "lost") else False
+        next_stage = not closed and self._deal_next_stage()
         missing = []
-        if current:
+        if current and not closed:
             missing = self._deal_gate_issues(next_stage).get(self.id, []) if next_stage else []
             if not next_stage:
                 missing = self._deal_requirement_issues({self.id: current}).get(self.id, [])
@@ -100,8 +103,11 @@ class CrmLeadDealGuide(models.AbstractModel):
             "next_stage": {"id": next_stage.id, "name": next_stage.display_name}
             if next_stage
             else False,
-            "next": self._deal_next_step_preview(current._next_step() if current else current),
-            "can_write": self.has_access("write"),
+            "next": self._deal_next_step_preview(current._next_step())
+            if current and not closed
+            else False,
+            "closed": closed,
+            "can_write": self.has_access("write") and not closed,
             "can_override": self.env.user.has_group("deal_stages.group_deal_supervisor"),
         }
 

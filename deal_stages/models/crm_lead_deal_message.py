@@ -391,13 +391,21 @@ class CrmLeadDealMessage(models.AbstractModel):
         todo_type = self.env.ref("mail.mail_activity_data_todo")
         model_id = self.env["ir.model"]._get_id(self._name)
         today = fields.Date.context_today(self)
-        summary, note = self._deal_proposal_texts(template, missing_email)
+        # the activity speaks its assignee's language, as the steps' own
+        # activities do (not the language of whoever moved the deals)
+        texts = {}
         vals_list = []
         for lead in self:
             user = lead.user_id or self.env.user
             if user._is_public() or user._is_superuser():
                 # the cron or the public rating page: someone who will see it
                 user = lead.team_id.user_id or lead.deal_script_id.sla_escalation_user_id or user
+            lang = user.lang or self.env.lang
+            if lang not in texts:
+                texts[lang] = self.with_context(lang=lang)._deal_proposal_texts(
+                    template.with_context(lang=lang), missing_email
+                )
+            summary, note = texts[lang]
             if missing_email:
                 outcome.skipped(
                     lead,

@@ -359,13 +359,15 @@ class CrmLeadDealSla(models.AbstractModel):
             user = lead.user_id or lead.team_id.user_id
             step = lead.deal_step_id
             if user:
+                # the activity in its assignee's language (the cron's is OdooBot's)
+                env = lead.with_context(lang=user.lang or self.env.lang).env
                 vals_list.append(
                     lead._deal_sla_activity_values(
                         user,
-                        self.env._("Deadline approaching: %(step)s", step=step.name),
-                        self.env._(
+                        env._("Deadline approaching: %(step)s", step=step.with_env(env).name),
+                        env._(
                             "The deal should leave the step %(step)s by %(deadline)s.",
-                            step=step.name,
+                            step=step.with_env(env).name,
                             deadline=lead._deal_sla_format_datetime(user),
                         ),
                     )
@@ -422,14 +424,15 @@ class CrmLeadDealSla(models.AbstractModel):
                         user=user.name,
                     )
                 )
+                env = lead.with_context(lang=user.lang or self.env.lang).env
                 vals_list.append(
                     lead._deal_sla_activity_values(
                         user,
-                        self.env._("Deal stalled at %(step)s", step=step.name),
-                        self.env._(
+                        env._("Deal stalled at %(step)s", step=step.with_env(env).name),
+                        env._(
                             "The deal has passed the deadline of step %(step)s "
                             "(%(deadline)s). Help the salesperson move it on.",
-                            step=step.name,
+                            step=step.with_env(env).name,
                             deadline=lead._deal_sla_format_datetime(user),
                         ),
                     )

@@ -54,6 +54,17 @@ class TestDealControlUi(HttpCase):
         )
         self.start_tour("/odoo", "deal_stages_control_board", login=leader.login)
 
+    def test_my_deals_at_risk_empty_tour(self):
+        """A salesperson without any deal at risk sees the help, not a blank page."""
+        seller = mail_new_test_user(
+            self.env, login="tour_quiet_seller", groups="sales_team.group_sale_salesman"
+        )
+        self.start_tour(
+            "/odoo/action-deal_stages.crm_lead_action_my_deals_at_risk",
+            "deal_stages_my_deals_at_risk_empty",
+            login=seller.login,
+        )
+
     def test_board_follows_other_users_tour(self):
         """The board open in a supervisor's browser shows, without a reload,
         the move another user makes from elsewhere (bus notification)."""

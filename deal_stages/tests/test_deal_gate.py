@@ -409,6 +409,25 @@ class TestDealGuide(DealGateCommon):
         self.assertEqual(preview["activities"][0]["user"], self.user_sales_leads.name)
         self.assertFalse(guide["can_override"])
 
+    @users("user_sales_salesman")
+    def test_process_guide_of_lost_deal(self):
+        """A lost deal offers no next move nor ticks; restored, it does again."""
+        deal = self._create_deals()
+        deal.action_set_lost()
+        guide = deal.deal_guide
+        self.assertEqual(guide["closed"], "lost")
+        self.assertFalse(guide["next_stage"])
+        self.assertFalse(guide["next"])
+        self.assertEqual(guide["missing"], [])
+        self.assertFalse(guide["can_write"])
+        deal.action_restore()
+        deal.invalidate_recordset(["deal_guide"])
+        guide = deal.deal_guide
+        self.assertFalse(guide["closed"])
+        self.assertEqual(guide["next_stage"]["id"], self.stage_team1_2.id)
+        self.assertTrue(guide["missing"])
+        self.assertTrue(guide["can_write"])
+
     def test_new_check_item_reaches_deals_in_step(self):
         deals = self._create_deals(2)
         self.env["crm.deal.script.check"].create(

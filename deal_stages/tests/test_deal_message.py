@@ -185,6 +185,21 @@ class TestDealCustomerMessages(DealMessageCommon):
         self.assertIn("expect them next week", mail.body_html)
         self.assertFalse(activity.exists() and activity.active, "sending completes the activity")
 
+    def test_propose_in_assignee_language(self):
+        """The proposal speaks its assignee's language, not the mover's."""
+        self.env["res.lang"]._activate_lang("ru_RU")
+        self.env["ir.module.module"]._load_module_terms(["deal_stages"], ["ru_RU"], overwrite=True)
+        self.user_sales_salesman.lang = "ru_RU"
+        self.step_2.sudo().mail_mode = "propose"
+        mover = self.deal.with_user(self.user_sales_manager).with_context(lang="en_US")
+        mover.stage_id = self.stage_team1_2
+        activity = self.deal.activity_ids.filtered(
+            lambda a: a.deal_mail_template_id == self.template
+        )
+        self.assertEqual(activity.user_id, self.user_sales_salesman)
+        self.assertEqual(activity.summary, "Отправить «Сделка: заказ в производстве»")
+        self.assertIn("Откройте предпросмотр", activity.note)
+
     @users("user_sales_salesman")
     @mute_logger("odoo.addons.mail.models.mail_mail")
     def test_propose_send_now_in_one_click(self):

@@ -124,6 +124,24 @@ class TestDealSla(DealSlaCommon):
             self._run_cron(3)
         self.assertEqual(len(self._sla_activities(deal, "Deal stalled")), 1)
 
+    def test_ladder_activities_in_assignee_language(self):
+        """The cron (OdooBot's language) writes each activity in its assignee's."""
+        self.env["res.lang"]._activate_lang("ru_RU")
+        self.env["ir.module.module"]._load_module_terms(["deal_stages"], ["ru_RU"], overwrite=True)
+        self.user_sales_salesman.lang = "ru_RU"
+        with freeze_time(FRIDAY_15):
+            deal = self._create_deals()
+        with freeze_time("2026-11-10 09:48:00"):
+            self._run_cron(3)
+        warning = self._sla_activities(deal, "Приближается срок этапа")
+        self.assertEqual(warning.user_id, self.user_sales_salesman)
+        self.assertEqual(warning.summary, "Приближается срок этапа: New")
+        with freeze_time("2026-11-10 14:00:00"):
+            self._run_cron(3)
+        stalled = self._sla_activities(deal, "Deal stalled")
+        self.assertEqual(stalled.user_id, self.user_sales_manager, "English team leader")
+        self.assertEqual(stalled.summary, "Deal stalled at New")
+
     @mute_logger("odoo.addons.mail.models.mail_mail")
     def test_breach_batch_tells_each_person_once(self):
         """A batch of breaches: one message per person told, listing the deals, queued."""

@@ -4,6 +4,7 @@ import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
 import { useDebounced } from "@web/core/utils/timing";
 import { KanbanController } from "@web/views/kanban/kanban_controller";
+import { KanbanRenderer } from "@web/views/kanban/kanban_renderer";
 import { kanbanView } from "@web/views/kanban/kanban_view";
 import { ListController } from "@web/views/list/list_controller";
 import { listView } from "@web/views/list/list_view";
@@ -53,9 +54,25 @@ export const DealControlLiveMixin = (Controller) =>
 export class DealControlKanbanController extends DealControlLiveMixin(KanbanController) {}
 export class DealControlListController extends DealControlLiveMixin(ListController) {}
 
+/**
+ * Grouped by step, a board without any deal has no column at all, and Odoo's
+ * kanban then shows a blank page (it expects columns to be created): show
+ * the action's help instead ("None of your deals is at risk").
+ */
+export class DealControlKanbanRenderer extends KanbanRenderer {
+    get showNoContentHelper() {
+        const { model, isGrouped, groups } = this.props.list;
+        if (isGrouped && !model.useSampleModel && groups.length === 0) {
+            return true;
+        }
+        return super.showNoContentHelper;
+    }
+}
+
 registry.category("views").add("deal_control_kanban", {
     ...kanbanView,
     Controller: DealControlKanbanController,
+    Renderer: DealControlKanbanRenderer,
 });
 registry.category("views").add("deal_control_list", {
     ...listView,

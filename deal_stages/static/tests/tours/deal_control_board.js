@@ -17,6 +17,12 @@ registry.category("web_tour.tours").add("deal_stages_control_board", {
             content: "The deal at risk shows in its step with its overdue activity",
         },
         {
+            // a translatable word: a one-letter unit ("d") stays English in Russian
+            trigger:
+                ".o_deal_control_kanban .o_kanban_record:contains('Tour Late Deal') [name=deal_days_in_step]:contains('0 days')",
+            content: "The card shows the days in step",
+        },
+        {
             trigger: ".o_deal_control_kanban:not(:has(.o_kanban_record:contains('Tour Quiet Deal')))",
             content: "Deals not at risk are filtered out",
         },
@@ -50,6 +56,17 @@ registry.category("web_tour.tours").add("deal_stages_control_board", {
         {
             trigger: ".o_pivot .o_pivot_header_cell_closed:contains('Tour Step One')",
             content: "Rows are the script steps",
+        },
+    ],
+});
+
+// A salesperson without deals at risk gets the action's help, not a blank page
+// (the board is grouped by step, and no deal means no column).
+registry.category("web_tour.tours").add("deal_stages_my_deals_at_risk_empty", {
+    steps: () => [
+        {
+            trigger: ".o_view_nocontent:contains('None of your deals is at risk')",
+            content: "The empty board explains itself",
         },
     ],
 });

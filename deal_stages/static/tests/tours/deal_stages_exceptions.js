@@ -29,6 +29,14 @@ registry.category("web_tour.tours").add("deal_stages_exceptions", {
             run: "click",
         },
         {
+            trigger: ".o_deal_process_bar .o_deal_closed:contains('This deal is lost')",
+            content: "The guide offers no next move on a lost deal",
+        },
+        {
+            trigger: ".o_deal_process_bar:not(:has(.o_deal_next)) input.o_deal_check_box:disabled",
+            content: "nor the ticks of its checklist",
+        },
+        {
             trigger: ".o_form_view .o_statusbar_buttons button[name=action_restore]",
             content: "The customer comes back: restore the deal",
             run: "click",
