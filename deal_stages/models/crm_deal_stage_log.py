@@ -293,6 +293,13 @@ class CrmDealStageLog(models.Model):
             claim (see ``crm.lead._deal_cancel_left_activities``)
         """
         current = self.filtered(lambda log: not log.date_out and log.step_id)
+        # a deal gone to a stage outside its steps (a shared stage, a
+        # supervisor's override): the activities of the step it left go too
+        outside = self.filtered(
+            lambda log: not log.date_out and not log.step_id and log.script_id
+        ).lead_id
+        if outside:
+            outside.with_env(env)._deal_cancel_left_activities(rows=activity_rows)
         outcome = DealOutcome()
         if current:
             # the engine's own rows: the caller's default_* keys stay out

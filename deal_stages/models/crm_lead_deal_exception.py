@@ -139,17 +139,23 @@ class CrmLeadDealException(models.AbstractModel):
     def _deal_cancel_script_activities(self):
         """Cancel the open activities the script created (not the refusal clean-up).
 
-        Manual activities stay; the clean-up of an earlier refusal too.
+        Manual activities stay; the clean-up of an earlier refusal too. The
+        deadline's own activities (approaching, stalled, escalated) go with
+        the step's: a lost deal has no deadline.
         """
         self.env["mail.activity"].search(
             [
                 ("res_model", "=", "crm.lead"),
                 ("res_id", "in", self.ids),
                 "|",
+                "|",
                 ("deal_mail_template_id", "!=", False),
                 "&",
                 ("deal_script_activity_id", "!=", False),
                 ("deal_script_activity_id.trigger", "!=", "lost"),
+                "&",
+                ("deal_script_activity_id", "=", False),
+                ("deal_step_id", "!=", False),
             ]
         ).unlink()
 

@@ -321,6 +321,18 @@ class TestDealGateAccess(DealGateCommon):
         with self.assertRaises(UserError):
             deal.action_deal_tick_check(-1)
 
+    def test_override_out_of_the_steps_cancels_the_step_activities(self):
+        # a shared stage that no step stands for: the deal leaves its step,
+        # whose activities go as on any move out of it
+        shared = self.env["crm.stage"].create({"name": "Waiting", "sequence": 40})
+        deal = self._create_deals()
+        step_activities = deal.activity_ids.filtered("deal_script_activity_id")
+        self.assertTrue(step_activities)
+        deal.with_user(self.user_supervisor).action_deal_force_stage(shared.id, "On hold")
+        self.assertEqual(deal.stage_id, shared)
+        self.assertFalse(deal.deal_step_id)
+        self.assertFalse(step_activities.exists())
+
     def test_override_by_supervisor_is_logged(self):
         for user in (self.user_supervisor, self.user_sales_manager):
             deal = self._create_deals().with_user(user)

@@ -279,6 +279,22 @@ class TestDealSla(DealSlaCommon):
             self._run_cron()
         self.assertFalse(self._sla_activities(deal, "Deal stalled"))
 
+    def test_lost_deal_drops_its_deadline_activities(self):
+        # lost then restored, the deal's deadline is back "on time": the old
+        # ladder's activities must not stay open beside it
+        with freeze_time(FRIDAY_15):
+            deal = self._create_deals()
+        with freeze_time("2026-11-10 14:00:00"):
+            self._run_cron(3)
+        self.assertTrue(self._sla_activities(deal, "Deadline approaching"))
+        self.assertTrue(self._sla_activities(deal, "Deal stalled"))
+        manual = deal.activity_schedule("mail.mail_activity_data_todo", summary="Call back")
+        deal.action_set_lost()
+        deal.with_context(active_test=False).action_restore()
+        self.assertFalse(self._sla_activities(deal, "Deadline approaching"))
+        self.assertFalse(self._sla_activities(deal, "Deal stalled"))
+        self.assertTrue(manual.exists(), "a person's own activity stays")
+
     def test_crash_after_first_batch(self):
         with freeze_time(FRIDAY_15):
             deals = self._create_deals(12)
