@@ -206,6 +206,39 @@ class CrmDealStageLog(models.Model):
     # ------------------------------------------------------------
 
     @api.model
+    def _step_entry_dates(self, lead_ids):
+        """{deal id: when it entered its current step}, in one query.
+
+        The current stay's entry, or, for a stay a migration to a new version
+        opened, the entry of the stay it continues: the time already spent in
+        the step counts, as for its deadline (``DealMigration``).
+        """
+        if not lead_ids:
+            return {}
+        self.flush_model(["lead_id", "date_in", "date_out", "cause"])
+        rows = self.env.execute_query(
+            SQL(
+                """
+                WITH RECURSIVE stay AS (
+                    SELECT id, lead_id, date_in, cause FROM crm_deal_stage_log
+                     WHERE lead_id = ANY(%(ids)s) AND date_out IS NULL
+                     UNION ALL
+                    SELECT prev.id, prev.lead_id, prev.date_in, prev.cause
+                      FROM stay
+                      JOIN crm_deal_stage_log prev
+                        ON prev.lead_id = stay.lead_id
+                       AND prev.date_out = stay.date_in
+                       AND prev.id < stay.id
+                     WHERE stay.cause = 'migrate'
+                )
+                SELECT lead_id, MIN(date_in) FROM stay GROUP BY lead_id
+                """,
+                ids=list(lead_ids),
+            )
+        )
+        return dict(rows)
+
+    @api.model
     def _close_open_stays(self, lead_ids, date_out):
         """Close the open stays of the deals ``lead_ids`` at ``date_out``.
 

@@ -83,20 +83,16 @@ class CrmLeadDealControl(models.AbstractModel):
                 ["__count"],
             )
         )
-        # the current stay tells when the deal entered its step; the history
-        # is readable by whoever reads the deal, sudo spares the rule joins
-        entered = dict(
-            self.env["crm.deal.stage.log"]
-            .sudo()
-            ._read_group(
-                [("lead_id", "in", lead_ids), ("date_out", "=", False)],
-                ["lead_id"],
-                ["date_in:max"],
-            )
-        )
+        # the current stay tells when the deal entered its step (a migration
+        # to a new version keeps the time spent); the history is readable by
+        # whoever reads the deal, sudo spares the rule joins
+        entered = self.env["crm.deal.stage.log"].sudo()._step_entry_dates(lead_ids)
         for lead in self:
             since = (
-                entered.get(lead._origin) or lead.date_last_stage_update or lead.create_date or now
+                entered.get(lead._origin.id)
+                or lead.date_last_stage_update
+                or lead.create_date
+                or now
             )
             # the step's deadline is the SLA engine's (working time, see
             # _deal_sla_start): shown as days from the entry in the step; the

@@ -36,6 +36,38 @@ class CrmLeadDealGuide(models.AbstractModel):
             return next_step.stage_id
         return self._stage_find(domain=[("is_won", "=", True)])
 
+    def _deal_guide_step_of(self, steps):
+        """A function giving, for a step of the deal's history, the step of
+        ``steps`` (its current version) whose time it counts for: itself,
+        the step a migration moved the deal to, or the step with the same
+        key in an earlier version of the same process."""
+        process = self.deal_script_id.process_id
+        by_key = {step.step_key: step.id for step in steps}
+        became = {}
+        previous = None
+        for log in self.sudo().deal_log_ids.sorted(lambda log: (log.date_in, log.id)):
+            if (
+                log.cause == "migrate"
+                and previous
+                and previous.step_id
+                and previous.date_out == log.date_in
+            ):
+                became[previous.step_id.id] = log.step_id.id
+            previous = log
+
+        def step_of(step):
+            step_id, seen = step.id, set()
+            while step_id in became and step_id not in seen:
+                seen.add(step_id)
+                step_id = became[step_id]
+            if step_id in by_key.values() or not step:
+                return step_id
+            if step.script_id.process_id == process:
+                return by_key.get(step.step_key, step_id)
+            return step_id
+
+        return step_of
+
     def _deal_guide_data(self):
         """Everything the process bar of the deal form shows (JSON-ready)."""
         self.ensure_one()
@@ -44,10 +76,12 @@ class CrmLeadDealGuide(models.AbstractModel):
         current = self.deal_step_id
         now = fields.Datetime.now()
         hours = dict.fromkeys(steps.ids, 0.0)
+        bar_step = self._deal_guide_step_of(steps)
         for log in self.sudo().deal_log_ids:
-            if log.step_id.id in hours:
+            step_id = bar_step(log.step_id)
+            if step_id in hours:
                 end = log.date_out or now
-                hours[log.step_id.id] += max((end - log.date_in).total_seconds(), 0) / 3600
+                hours[step_id] += max((end - log.date_in).total_seconds(), 0) / 3600
         current_index = list(steps).index(current) if current else -1
         step_data = []
         for index, step in enumerate(steps):

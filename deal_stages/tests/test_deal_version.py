@@ -201,6 +201,15 @@ class TestDealVersionPublish(DealVersionCommon):
         # the deadline counts the time already spent in the step
         self.assertEqual(deals[1].deal_sla_deadline, start + timedelta(hours=48))
         self.assertFalse(deals[0].deal_sla_deadline)
+        # and so do the control board and the process bar, across the step
+        # map ("prepayment" became "payment")
+        with freeze_time(start + timedelta(days=3)):
+            deals.invalidate_recordset(["deal_days_in_step", "deal_step_sla_days"])
+            self.assertEqual(deals.mapped("deal_days_in_step"), [3, 3, 3])
+            self.assertEqual(deals[1].deal_step_sla_days, 2.0, "48 h from the entry")
+            for deal in deals:
+                bar = {step["id"]: step["hours"] for step in deal._deal_guide_data()["steps"]}
+                self.assertEqual(bar[deal.deal_step_id.id], 72.0, deal.name)
         # version 1's open activities are replaced by version 2's
         self.assertFalse(old_activities.exists().filtered("active"))
         new_activities = self._script_activities(deals)
