@@ -108,8 +108,13 @@ class Client(threading.Thread):
     def order_change(self, deal_id):
         deal = self.call("crm.lead", "read", [deal_id], ["deal_step_id"])[0]
         return_step = self.rng.choice(self.run_.step_ids)
-        if deal["deal_step_id"] and self.run_.step_ids.index(deal["deal_step_id"][0]) <= 1:
-            return_step = deal["deal_step_id"][0]
+        step_id = deal["deal_step_id"] and deal["deal_step_id"][0]
+        # a demo deal stays on the first version (in_flight="keep"): its
+        # own step is the return step it may have
+        if step_id and (
+            step_id not in self.run_.step_ids or self.run_.step_ids.index(step_id) <= 1
+        ):
+            return_step = step_id
         self.call(
             "crm.deal.order.change",
             "create",
