@@ -103,7 +103,14 @@ class CrmLeadDealGate(models.AbstractModel):
         leads = leads.filtered(lambda lead: (script_of[lead.id].id, stage.id) not in step_by_key)
         if not (leads and stage.team_ids):
             return
-        new_team = self.env["crm.team"].browse(vals["team_id"] or []) if "team_id" in vals else None
+        new_team = None
+        if "team_id" in vals:
+            # as Odoo stores it: an id, a record, or nothing (anything else)
+            value = vals["team_id"]
+            if isinstance(value, models.BaseModel):
+                value = value.id
+            is_id = isinstance(value, int) and not isinstance(value, bool)
+            new_team = self.env["crm.team"].browse(value if is_id else [])
         foreign = leads.filtered(
             lambda lead: (
                 (team := lead.team_id if new_team is None else new_team)
