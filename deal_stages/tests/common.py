@@ -119,6 +119,24 @@ class DealStagesCommon(TestCrmCommon):
         cls.step_2.back_step_ids = cls.step_1
         cls.step_3.back_step_ids = cls.step_1 + cls.step_2
 
+    @classmethod
+    def _setup_team_b(cls):
+        """A second team (``sales_team_2``, "Team B") following the script, led
+        by ``user_team_leader``, who is only in the supervisor group."""
+        cls.user_team_leader = mail_new_test_user(
+            cls.env,
+            login="user_team_leader",
+            name="Tina Team Leader",
+            email="tina@test.example.com",
+            company_id=cls.company_main.id,
+            groups="deal_stages.group_deal_supervisor",
+        )
+        cls.sales_team_2 = cls.env["crm.team"].create(
+            {"name": "Team B", "user_id": cls.user_team_leader.id, "company_id": False}
+        )
+        cls.script.step_ids.stage_id.team_ids = [Command.link(cls.sales_team_2.id)]
+        cls.script.team_ids = [Command.link(cls.sales_team_2.id)]
+
     def _create_deals(self, count=1, **values):
         """Opportunities of ``sales_team_1`` owned by the salesperson."""
         return self.env["crm.lead"].create(self._deal_vals_list(count, values))

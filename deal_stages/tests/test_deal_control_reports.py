@@ -7,8 +7,6 @@ from odoo.exceptions import AccessError
 from odoo.tests import tagged, users
 from odoo.tools import mute_logger
 
-from odoo.addons.mail.tests.common import mail_new_test_user
-
 from .common import FRIDAY_15, DealSlaCommon, DealStagesCommon
 
 T0 = datetime(2026, 1, 5, 9, 0)  # a Monday
@@ -41,19 +39,7 @@ class TestDealControlReports(DealStagesCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.user_team_leader = mail_new_test_user(
-            cls.env,
-            login="user_team_leader",
-            name="Tina Team Leader",
-            email="tina@test.example.com",
-            company_id=cls.company_main.id,
-            groups="deal_stages.group_deal_supervisor",
-        )
-        cls.sales_team_2 = cls.env["crm.team"].create(
-            {"name": "Team B", "user_id": cls.user_team_leader.id, "company_id": False}
-        )
-        cls.script.step_ids.stage_id.team_ids = [Command.link(cls.sales_team_2.id)]
-        cls.script.team_ids = [Command.link(cls.sales_team_2.id)]
+        cls._setup_team_b()
         cls.lost_reason = cls.env["crm.lost.reason"].create({"name": "Too expensive"})
         s1, s2, s3 = (cls.step_1.stage_id, cls.step_2.stage_id, cls.step_3.stage_id)
         Lead = cls.env["crm.lead"]

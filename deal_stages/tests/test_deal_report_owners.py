@@ -1,6 +1,5 @@
 from unittest.mock import patch
 
-from odoo import Command
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
@@ -28,19 +27,7 @@ class TestDealReportOwners(DealStagesCommon):
             company_id=cls.company_main.id,
             groups="sales_team.group_sale_salesman",
         )
-        cls.user_team_leader = mail_new_test_user(
-            cls.env,
-            login="user_team_leader",
-            name="Tina Team Leader",
-            email="tina@test.example.com",
-            company_id=cls.company_main.id,
-            groups="deal_stages.group_deal_supervisor",
-        )
-        cls.sales_team_2 = cls.env["crm.team"].create(
-            {"name": "Team B", "user_id": cls.user_team_leader.id, "company_id": False}
-        )
-        cls.script.step_ids.stage_id.team_ids = [Command.link(cls.sales_team_2.id)]
-        cls.script.team_ids = [Command.link(cls.sales_team_2.id)]
+        cls._setup_team_b()
 
     def _deal_with_history(self):
         deal = self._create_deals()

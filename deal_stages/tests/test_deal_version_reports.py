@@ -69,19 +69,21 @@ class TestDealVersionReports(DealVersionCommon):
             for row in rows
         }
 
+    def _funnel(self, deals, groupby, domain=()):
+        """{group: (reached, moved on, lost, in step now)} of the funnel of ``deals``."""
+        return self._sums(
+            "crm.deal.step.funnel.report",
+            [("lead_id", "in", deals.ids), *domain],
+            groupby,
+            ["reached_count:sum", "moved_on_count:sum", "lost_count:sum", "current_count:sum"],
+        )
+
     def test_funnel_loss_activities_by_process_version_and_step_key(self):
         v2, in_step_2, lost = self._deals_over_two_versions()
         deals = in_step_2 | lost
         domain = [("lead_id", "in", deals.ids)]
-        measures = [
-            "reached_count:sum",
-            "moved_on_count:sum",
-            "lost_count:sum",
-            "current_count:sum",
-        ]
-        funnel = "crm.deal.step.funnel.report"
         self.assertEqual(
-            self._sums(funnel, domain, ["process_id", "step_key"], measures),
+            self._funnel(deals, ["process_id", "step_key"]),
             {
                 (self.script.id, "new"): (4, 2, 2, 0),
                 (self.script.id, "proposition"): (2, 0, 0, 2),
@@ -89,7 +91,7 @@ class TestDealVersionReports(DealVersionCommon):
             "the process counts the deals of both versions together",
         )
         self.assertEqual(
-            self._sums(funnel, domain + [("step_key", "=", "new")], ["version"], measures),
+            self._funnel(deals, ["version"], [("step_key", "=", "new")]),
             {(1,): (2, 1, 1, 0), (2,): (2, 1, 1, 0)},
             "each version its own deals: version 2 compared with version 1",
         )
@@ -140,16 +142,10 @@ class TestDealVersionReports(DealVersionCommon):
         v3 = self._new_version(v2)
         v3.with_user(self.user_sales_manager).action_publish(in_flight="migrate")
         self.assertEqual(in_step_2.deal_script_id, v3)
-        domain = [("lead_id", "in", (in_step_2 | lost).ids)]
-        measures = [
-            "reached_count:sum",
-            "moved_on_count:sum",
-            "lost_count:sum",
-            "current_count:sum",
-        ]
-        funnel = "crm.deal.step.funnel.report"
+        deals = in_step_2 | lost
+        domain = [("lead_id", "in", deals.ids)]
         self.assertEqual(
-            self._sums(funnel, domain, ["process_id", "step_key"], measures),
+            self._funnel(deals, ["process_id", "step_key"]),
             {
                 (self.script.id, "new"): (4, 2, 2, 0),
                 (self.script.id, "proposition"): (2, 0, 0, 2),
@@ -157,7 +153,7 @@ class TestDealVersionReports(DealVersionCommon):
             "a migrated deal reached step 2 once, and stands in it now",
         )
         self.assertEqual(
-            self._sums(funnel, domain + [("step_key", "=", "proposition")], ["version"], measures),
+            self._funnel(deals, ["version"], [("step_key", "=", "proposition")]),
             {(3,): (2, 0, 0, 2)},
         )
         # their open activities are version 3's now
@@ -165,14 +161,6 @@ class TestDealVersionReports(DealVersionCommon):
             "crm.deal.activity.report", domain, ["version", "step_key"], ["__count"]
         )
         self.assertEqual(set(activities), {(3, "proposition")})
-
-    def _funnel(self, deals, groupby):
-        return self._sums(
-            "crm.deal.step.funnel.report",
-            [("lead_id", "in", deals.ids)],
-            groupby,
-            ["reached_count:sum", "moved_on_count:sum", "lost_count:sum", "current_count:sum"],
-        )
 
     def test_funnel_old_step_left_when_migrated_to_another_key(self):
         # version 2 renames the last step: the deal in it is migrated to "payment"
