@@ -1,5 +1,6 @@
 from . import crm_deal_config_mixin
 from . import crm_deal_document_mixin
+from . import crm_deal_team_leader_mixin
 from . import base_automation
 from . import crm_deal_script_version
 from . import crm_deal_script_definition_translation

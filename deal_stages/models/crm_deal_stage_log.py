@@ -21,6 +21,8 @@ class CrmDealStageLog(models.Model):
     """One stay of a deal in a stage: the stage history is data, not chatter."""
 
     _name = "crm.deal.stage.log"
+    # lead_team_leader_id: the team leaders' record rules
+    _inherit = ["crm.deal.team.leader.mixin"]
     _description = "Deal Stage History"
     _order = "date_in desc, id desc"
     _rec_name = "stage_id"
@@ -54,13 +56,6 @@ class CrmDealStageLog(models.Model):
         readonly=True,
         ondelete="set null",
         help="The deal's sales team now: whose team leader sees this history.",
-    )
-    lead_team_leader_id = fields.Many2one(
-        "res.users",
-        string="Current Team Leader",
-        compute="_compute_lead_team_leader_id",
-        search="_search_lead_team_leader_id",
-        help="The leader of the deal's sales team now.",
     )
     company_id = fields.Many2one("res.company", index=True)
     date_in = fields.Datetime(string="Entered", required=True, default=fields.Datetime.now)
@@ -179,14 +174,6 @@ class CrmDealStageLog(models.Model):
         if fnames is None or not self._OWNER_FIELDS.isdisjoint(fnames):
             self.env["crm.lead"].flush_model(["user_id", "team_id"])
         return super().flush_model(fnames)
-
-    @api.depends("lead_team_id.user_id")
-    def _compute_lead_team_leader_id(self):
-        for log in self:
-            log.lead_team_leader_id = log.lead_team_id.user_id
-
-    def _search_lead_team_leader_id(self, operator, value):
-        return self.env["crm.team"]._deal_led_teams_domain("lead_team_id", operator, value)
 
     @api.depends("date_in", "date_out")
     def _compute_duration_hours(self):

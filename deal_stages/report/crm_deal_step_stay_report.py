@@ -1,4 +1,4 @@
-from odoo import api, fields, models
+from odoo import fields, models
 from odoo.tools import SQL
 
 from ..models.crm_deal_stage_log import CAUSES
@@ -14,7 +14,12 @@ class CrmDealStepStayReport(models.Model):
     """Time in step, one row per stay of a deal in a script step."""
 
     _name = "crm.deal.step.stay.report"
-    _inherit = ["crm.deal.report.mixin", "crm.deal.report.version.mixin"]
+    _inherit = [
+        "crm.deal.report.mixin",
+        "crm.deal.report.version.mixin",
+        # lead_team_leader_id: the team leaders' record rules
+        "crm.deal.team.leader.mixin",
+    ]
     _description = "Time in Step (per stay)"
     _auto = False
     _order = "date_in desc, id desc"
@@ -50,13 +55,6 @@ class CrmDealStepStayReport(models.Model):
     )
     lead_team_id = fields.Many2one(
         "crm.team", string="Current Sales Team", readonly=True, help="The deal's sales team now."
-    )
-    lead_team_leader_id = fields.Many2one(
-        "res.users",
-        string="Current Team Leader",
-        compute="_compute_lead_team_leader_id",
-        search="_search_lead_team_leader_id",
-        help="The leader of the deal's sales team now.",
     )
     date_in = fields.Datetime(string="Entered", readonly=True)
     date_out = fields.Datetime(string="Left", readonly=True)
@@ -107,15 +105,6 @@ class CrmDealStepStayReport(models.Model):
         aggregator="avg",
         help="90% of the stays of each group were shorter than this, in days." + OPEN_STAYS_HELP,
     )
-
-    @api.depends("lead_team_id.user_id")
-    def _compute_lead_team_leader_id(self):
-        for stay in self:
-            stay.lead_team_leader_id = stay.lead_team_id.user_id
-
-    def _search_lead_team_leader_id(self, operator, value):
-        # the record rule of team leaders (see crm.team._deal_led_teams_domain)
-        return self.env["crm.team"]._deal_led_teams_domain("lead_team_id", operator, value)
 
     @property
     def _table_query(self):

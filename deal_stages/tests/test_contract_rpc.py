@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 from odoo import Command
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
+from odoo.service.model import get_public_method
 from odoo.tests import Form, tagged
 from odoo.tools import mute_logger
 
@@ -537,6 +538,14 @@ class TestContractMethods(DealContractCommon):
                 records.action_deal_tick_check(check.id)
             with self.subTest(count=len(records)), self._refused(UserError, "(?i)at a time"):
                 records.action_deal_order_change()
+
+    def test_engine_overrides_stay_private(self):
+        # the history and totals override Odoo's flush_model: still not an
+        # RPC method (Odoo marks it private on BaseModel)
+        for model in ("crm.deal.stage.log", "crm.deal.step.total"):
+            records = self.env[model].with_user(self.user_sales_salesman)
+            with self.subTest(model=model), self.assertRaises(AccessError):
+                get_public_method(records, "flush_model")
 
     def test_gate_info_and_ticks_bad_input(self):
         deal = self._as(self.user_sales_salesman, self.deal)
