@@ -13,7 +13,8 @@ builds the same work four ways and measures every row in this one run:
   1 customer email (the step's ``mail_template_id``) and logs 1 history row.
 
 Every measure includes flushing and the precommit hooks (tracking), as a
-commit does; each request starts with an empty record cache. Prints one table
+commit does; each request starts with an empty record cache (the single moves:
+on a cursor of its own, as in a server). Prints one table
 with the targets of issue 10 and exits 1 if a target fails.
 
 This file is the command line, the choice of rows, ``--profile`` and the

@@ -108,6 +108,15 @@ class BenchBase:
         cr.commit()
         return measure
 
+    def measured_request(self, uid, work):
+        """``work(env)`` measured as one request of a server: on a cursor of
+        its own, as ``uid``. A cursor kept for many requests keeps hundreds
+        of environments alive in its transaction, and every ``with_context``
+        or ``sudo`` then searches them: code that makes many (native rules)
+        would look slower than it is in a server."""
+        with self.env(uid=uid) as env:
+            return self.measured(env, lambda: work(env))
+
     def add(self, row, values, target, ok):
         self.results.append((row, values, target, ok))
         if ok is False:

@@ -43,15 +43,16 @@ class HandoffBench(BenchBase):
         deals = self.make_deals(self.team["addon"], count)
         natives = self.make_deals(self.team["native"], count)
         measures, native_measures = [], []
-        with self.env(uid=self.mover) as env:
-            for index in range(count):
-                native_measure = self.measured(
-                    env, lambda d=natives[index]: self.move(env, "native", [d])
-                )
-                measure = self.measured(env, lambda d=deals[index]: self.move(env, "addon", [d]))
-                if index >= SINGLE_WARMUP:
-                    measures.append(measure)
-                    native_measures.append(native_measure)
+        for index in range(count):
+            native_measure = self.measured_request(
+                self.mover, lambda env, d=natives[index]: self.move(env, "native", [d])
+            )
+            measure = self.measured_request(
+                self.mover, lambda env, d=deals[index]: self.move(env, "addon", [d])
+            )
+            if index >= SINGLE_WARMUP:
+                measures.append(measure)
+                native_measures.append(native_measure)
         move, native = Measure.median(measures), Measure.median(native_measures)
         # issue 17: the move that writes a hand-off is held to the
         # single-move target itself (issue 18: <= 0.8x native rules, <=

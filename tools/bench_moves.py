@@ -10,15 +10,14 @@ class MovesBench(BenchBase):
     def bench_single(self):
         say("single moves ...")
         measures = {variant: [] for variant in VARIANTS}
-        with self.env(uid=self.mover) as env:
-            for index in range(SINGLE_WARMUP + SINGLE_RUNS):
-                for variant in VARIANTS:
-                    deal_id = self.deals[variant, "single"][index]
-                    measure = self.measured(
-                        env, lambda v=variant, d=deal_id: self.move(env, v, [d])
-                    )
-                    if index >= SINGLE_WARMUP:
-                        measures[variant].append(measure)
+        for index in range(SINGLE_WARMUP + SINGLE_RUNS):
+            for variant in VARIANTS:
+                deal_id = self.deals[variant, "single"][index]
+                measure = self.measured_request(
+                    self.mover, lambda env, v=variant, d=deal_id: self.move(env, v, [d])
+                )
+                if index >= SINGLE_WARMUP:
+                    measures[variant].append(measure)
         result = {variant: Measure.median(values) for variant, values in measures.items()}
         work = {}
         with self.env() as env:
