@@ -3,7 +3,7 @@ from odoo.exceptions import AccessError
 from odoo.tests import tagged, users
 from odoo.tools import mute_logger
 
-from .test_deal_sale import DealSaleCommon
+from .common import DealSaleCommon
 
 
 @tagged("post_install", "-at_install", "deal_stages", "deal_stages_sale", "deal_stages_security")
