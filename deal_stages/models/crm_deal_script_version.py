@@ -429,12 +429,21 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
         internal = self.sudo().with_context(deal_version_write=VERSION_WRITE)
         values = {"state": "published"}
         if previous and not self.previous_version_id:
-            values.update(
-                previous_version_id=previous.id,
-                version=max(previous._deal_process_versions().mapped("version")) + 1,
-            )
+            values["previous_version_id"] = previous.id
+        # the versions of the process this one joins: its number follows
+        # theirs (a draft made from version 1 may be published after another
+        # draft, or an imported file, became version 2)
+        others = (self._deal_process_versions() | previous._deal_process_versions()) - self
+        latest = max(others.mapped("version"), default=0)
+        if self.version <= latest:
+            values["version"] = latest + 1
         if migrating:
             values["deal_migration_plan"] = json.dumps({"step_map": step_map}, sort_keys=True)
+        # a migration still running to a version retired now stops: its deals
+        # not moved yet stay on their version (or migrate to this one below)
+        internal.browse(others.filtered("deal_migration_plan").ids).write(
+            {"deal_migration_plan": False}
+        )
         internal.browse(previous.ids).write({"state": "retired"})
         internal.write(values)
         self.message_post(

@@ -154,6 +154,10 @@ class CrmLeadDealVersion(models.AbstractModel):
 
         :return: (deals migrated, deals still to migrate)
         """
+        if script.state != "published":
+            # retired before its migration finished: the deals left stay
+            script.sudo().deal_migration_plan = False
+            return 0, 0
         targets = {old: new for old, new in script._deal_migration_targets().items() if new}
         older = script._deal_process_versions() - script
         domain = self._deal_in_flight_domain(older) + [("deal_step_id", "in", list(targets))]

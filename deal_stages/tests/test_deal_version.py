@@ -7,6 +7,7 @@ from freezegun import freeze_time
 from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged, users
+from odoo.tools import mute_logger
 
 from odoo.addons.deal_stages.models import crm_deal_script_version
 from odoo.addons.deal_stages.tools import DealGateError
@@ -264,6 +265,50 @@ class TestDealVersionPublish(DealVersionCommon):
         self.assertFalse(draft.deal_migration_plan)
         self.assertEqual(len(deals.deal_log_ids.filtered(lambda s: s.cause == "migrate")), 5)
 
+    def test_publishing_stops_the_migration_of_the_version_it_retires(self):
+        deals = self._create_deals(4)
+        v2 = self._new_version()
+        with patch.object(crm_deal_script_version, "MIGRATE_INLINE_LIMIT", 2):
+            v2.with_user(self.user_sales_manager).action_publish(in_flight="migrate")
+        self.assertTrue(v2.deal_migration_plan, "two deals left for the cron")
+        v3 = self._new_version(v2)
+        v3.with_user(self.user_sales_manager).action_publish()
+        self.assertFalse(v2.deal_migration_plan, "version 2 is retired: its migration stops")
+        new_deal = self._create_deals()
+        IrCron = type(self.env["ir.cron"])
+        with patch.object(IrCron, "_commit_progress", lambda self, processed=0, **kw: 3600.0):
+            self.env["crm.lead"]._cron_deal_migrate(batch_size=2)
+        self.assertEqual(deals.deal_script_id.mapped("version"), [2, 1], "kept where they were")
+        self.assertEqual(new_deal.deal_script_id, v3)
+
+    def test_a_draft_published_late_gets_the_next_version_number(self):
+        Script = self.env["crm.deal.script"].with_user(self.user_sales_manager)
+        draft = self._new_version()
+        text = Script.browse(self.script.id).export_definition()
+        imported = Script.browse(Script.import_definition(text))
+        imported.action_publish()
+        self.assertEqual((imported.version, imported.process_id), (3, self.script))
+        draft.with_user(self.user_sales_manager).action_publish()
+        self.assertEqual((draft.version, draft.state, imported.state), (4, "published", "retired"))
+
+    @mute_logger("odoo.addons.mail.models.mail_mail")
+    def test_migration_sends_no_customer_message_again(self):
+        self.step_2.write(
+            {
+                "mail_template_id": self.env.ref("deal_stages.mail_template_deal_production").id,
+                "mail_mode": "auto",
+            }
+        )
+        customer = self.env["res.partner"].create({"name": "Customer", "email": "c@example.com"})
+        deal = self._create_deals(partner_id=customer.id, expected_revenue=100)
+        self._tick(deal, self.check_signed)
+        Mail = self.env["mail.mail"].sudo()
+        deal.with_user(self.user_sales_salesman).stage_id = self.stage_team1_2
+        self.assertEqual(Mail.search_count([("recipient_ids", "in", customer.ids)]), 1)
+        self._new_version().with_user(self.user_sales_manager).action_publish(in_flight="migrate")
+        self.assertEqual(deal.deal_step_id.script_id.version, 2)
+        self.assertEqual(Mail.search_count([("recipient_ids", "in", customer.ids)]), 1, "told once")
+
 
 @tagged("post_install", "-at_install", "deal_stages")
 class TestDealVersionDryRun(DealVersionCommon):
@@ -363,6 +408,29 @@ class TestDealVersionDryRun(DealVersionCommon):
             deals.deal_log_ids.filtered(lambda log: log.cause == "migrate"),
             self.env["crm.deal.stage.log"],
         )
+
+    def test_publish_moves_deals_where_the_dry_run_says(self):
+        v1_deal = self._create_deals()
+        v2 = self._new_version()
+        v2.with_user(self.user_sales_manager).action_publish()
+        v2_deal = self._create_deals()
+        v3 = self._new_version(v2)
+        Wizard = self.env["crm.deal.script.publish"].with_user(self.user_sales_manager)
+        wizard = Wizard.with_context(default_script_id=v3.id).create({"in_flight": "migrate"})
+        v1_line, v2_line = wizard.line_ids.sorted(lambda line: line.from_version)
+        # version 1's "new" somewhere else than version 2's: one key, one target
+        v1_line.to_step_id = self._step(v3, "proposition")
+        with self.assertRaisesRegex(UserError, "key new go to one step"):
+            wizard.action_publish()
+        # no target shown: no move
+        v1_line.to_step_id = False
+        with self.assertRaisesRegex(UserError, "No step of the new version for the step"):
+            wizard.action_publish()
+        self.assertEqual(v3.state, "draft")
+        self.assertEqual((v1_deal | v2_deal).deal_script_id, self.script | v2)
+        v1_line.to_step_id = v2_line.to_step_id = self._step(v3, "proposition")
+        wizard.action_publish()
+        self.assertEqual((v1_deal | v2_deal).mapped("deal_step_id"), self._step(v3, "proposition"))
 
 
 @tagged("post_install", "-at_install", "deal_stages")
