@@ -31,7 +31,8 @@ def check_fixed(records, operation, vals_list=(), cosmetic=frozenset()):
     """Refuse to create, change or delete parts (steps, checklist items,
     activity templates) of published or retired versions.
 
-    :param records: the parts (empty for a create)
+    :param records: the parts (empty before a create; after it, the parts
+        created: the parent the caller's defaults gave them counts too)
     :param vals_list: the values written or created
     :param cosmetic: the fields that stay editable (texts)
     """

@@ -194,6 +194,7 @@ class CrmLeadDealVersion(models.AbstractModel):
         started = {stay.lead_id.id: stay.date_in for stay in stays}
         old_steps = {lead.id: lead.deal_step_id for lead in self}
         carried = self._deal_migrate_ticks_to_carry(old_steps, targets)
+        self._deal_migrate_handoffs(old_steps, targets)
         titles = {}
         groups = defaultdict(list)
         for lead in self:
@@ -231,6 +232,32 @@ class CrmLeadDealVersion(models.AbstractModel):
                 {"deal_script_id": script.id, "stage_id": step.stage_id.id}
             )
         self._deal_migrate_carry_ticks(carried)
+
+    def _deal_migrate_handoffs(self, old_steps, targets):
+        """The hand-offs of the deals ``self`` at their old step become the new
+        step's when it hands off to the same endpoint: entering it does not
+        send the order again, and its gate reads their acknowledgement. The
+        engine's bookkeeping (users do not write hand-offs)."""
+        handoffs = (
+            self.env["crm.deal.handoff"]
+            .sudo()
+            .search_fetch(
+                [
+                    ("lead_id", "in", self.ids),
+                    ("step_id", "in", list({step.id for step in old_steps.values()})),
+                ],
+                ["lead_id", "step_id", "endpoint_id"],
+            )
+        )
+        moved = defaultdict(list)
+        for handoff in handoffs:
+            old_step = old_steps[handoff.lead_id.id]
+            new_step = targets[old_step.id].sudo()
+            if handoff.step_id == old_step and new_step.handoff_endpoint_id == handoff.endpoint_id:
+                moved[new_step.id].append(handoff.id)
+        for step_id, ids in moved.items():
+            handoffs.browse(ids).write({"step_id": step_id})
+        handoffs.flush_recordset(["step_id"])
 
     def _deal_migrate_ticks_to_carry(self, old_steps, targets):
         """{lead id: [(script check id, ticked by, ticked on, name)]}: the items

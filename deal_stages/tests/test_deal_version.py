@@ -309,6 +309,40 @@ class TestDealVersionPublish(DealVersionCommon):
         self.assertEqual(deal.deal_step_id.script_id.version, 2)
         self.assertEqual(Mail.search_count([("recipient_ids", "in", customer.ids)]), 1, "told once")
 
+    def test_migration_hands_no_order_off_again(self):
+        endpoint = (
+            self.env["crm.deal.handoff.endpoint"]
+            .sudo()
+            .create({"name": "ERP", "url": "https://erp.example.com/deals"})
+        )
+        self.step_2.write({"handoff_endpoint_id": endpoint.id, "handoff_required": True})
+        customer = self.env["res.partner"].create({"name": "Customer"})
+        deal = self._create_deals(partner_id=customer.id, expected_revenue=100)
+        self._tick(deal, self.check_signed)
+        deal.with_user(self.user_sales_salesman).stage_id = self.stage_team1_2
+        handoff = deal.sudo().deal_handoff_ids
+        handoff.state = "acknowledged"
+        draft = self._new_version()
+        draft.with_user(self.user_sales_manager).action_publish(in_flight="migrate")
+        self.assertEqual(deal.sudo().deal_handoff_ids, handoff, "not handed off twice")
+        self.assertEqual(handoff.step_id, self._step(draft, "proposition"))
+        # its acknowledgement opens the new step's gate
+        deal.with_user(self.user_sales_salesman).stage_id = self.stage_prepayment
+        self.assertEqual(deal.deal_step_id, self._step(draft, "prepayment"))
+
+    def test_parts_of_a_published_version_not_created_through_default_keys(self):
+        Check = self.env["crm.deal.script.check"].with_user(self.user_sales_manager)
+        Activity = self.env["crm.deal.script.activity"].with_user(self.user_sales_manager)
+        context = {"default_step_id": self.step_1.id}
+        # (the savepoint: what an RPC call's rollback does)
+        with self.assertRaisesRegex(UserError, "New Version"), self.env.cr.savepoint():
+            Check.with_context(**context).create({"name": "Injected"})
+        with self.assertRaisesRegex(UserError, "New Version"), self.env.cr.savepoint():
+            Activity.with_context(**context).create(
+                {"activity_type_id": self.activity_type_todo.id, "summary": "Injected"}
+            )
+        self.assertFalse(self.env["crm.deal.script.check"].search([("name", "=", "Injected")]))
+
 
 @tagged("post_install", "-at_install", "deal_stages")
 class TestDealVersionDryRun(DealVersionCommon):
