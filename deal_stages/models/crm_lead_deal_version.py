@@ -105,6 +105,16 @@ class CrmLeadDealVersion(models.AbstractModel):
                     )
                 )
 
+    def copy_data(self, default=None):
+        # a copy is a new deal: it follows the published version of its
+        # team's process, not the retired one its original finishes on
+        vals_list = super().copy_data(default=default)
+        if "deal_script_id" not in (default or {}):
+            for lead, vals in zip(self, vals_list, strict=True):
+                if lead.deal_script_id.state == "retired":
+                    vals.pop("deal_script_id", None)
+        return vals_list
+
     def _deal_verify_script_team(self):
         """Only sales administrators give a deal the script of another team."""
         if self.env.su or self.env.user.has_group("sales_team.group_sale_manager"):

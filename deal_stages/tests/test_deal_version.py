@@ -163,6 +163,15 @@ class TestDealVersionPublish(DealVersionCommon):
         old_deal.with_user(self.user_sales_salesman).stage_id = self.stage_team1_2
         self.assertEqual(old_deal.deal_step_id, self.step_2, "still on version 1")
 
+    def test_copy_of_a_deal_on_a_retired_version_follows_the_published_one(self):
+        deal = self._create_deals()
+        draft = self._new_version()
+        draft.with_user(self.user_sales_manager).action_publish()
+        copy = deal.with_user(self.user_sales_salesman).copy()
+        self.assertEqual(deal.deal_script_id, self.script, "the original finishes on version 1")
+        self.assertEqual(copy.deal_script_id, draft)
+        self.assertEqual(copy.deal_step_id, self._step(draft, "new"))
+
     def test_migrate_moves_deals_with_history_sla_and_activities(self):
         self.script.sla_working_time = False
         start = datetime(2026, 3, 2, 9, 0)
