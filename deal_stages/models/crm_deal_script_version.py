@@ -16,9 +16,13 @@ VERSION_WRITE = object()
 VERSION_FIELDS = frozenset(
     ("state", "version", "previous_version_id", "process_id", "deal_migration_plan")
 )
-# what stays editable on a published or retired version: texts and who uses it
-COSMETIC_SCRIPT_FIELDS = frozenset(("name", "note", "sequence", "active", "team_ids"))
-COSMETIC_STEP_FIELDS = frozenset(("name", "auto_advance_label"))
+# what stays editable on a published or retired version: texts and who uses it;
+# the parts' lists too, as every command on them creates, writes or deletes
+# parts through their own guard (a step renamed in the script's form)
+COSMETIC_SCRIPT_FIELDS = frozenset(("name", "note", "sequence", "active", "team_ids", "step_ids"))
+COSMETIC_STEP_FIELDS = frozenset(
+    ("name", "auto_advance_label", "check_ids", "activity_template_ids")
+)
 COSMETIC_CHECK_FIELDS = frozenset(("name",))
 COSMETIC_ACTIVITY_FIELDS = frozenset(("summary", "note"))
 # in-flight deals migrated in the request that publishes; the rest by the cron

@@ -6,7 +6,7 @@ from freezegun import freeze_time
 
 from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import tagged, users
+from odoo.tests import Form, tagged, users
 from odoo.tools import mute_logger
 
 from odoo.addons.deal_stages.models import crm_deal_script_version
@@ -66,6 +66,47 @@ class TestDealVersionConfig(DealVersionCommon):
         step.update_field_translations("name", {"fr_FR": "Contrat"})
         self.assertEqual(step.name, "Contract")
         self.assertEqual(step.check_ids[0].name, "Contract signed")
+
+    @users("user_sales_manager")
+    def test_published_step_texts_editable_in_the_script_form(self):
+        script = self.env["crm.deal.script"].browse(self.script.id)
+        with Form(script) as form, form.step_ids.edit(0) as step:
+            step.name = "Contract"
+        self.assertEqual(script.step_ids.sorted("sequence")[0].name, "Contract")
+        # the same over RPC, with the checklist item's name inside the step
+        step = script.step_ids.sorted("sequence")[0]
+        script.write(
+            {
+                "step_ids": [
+                    Command.update(
+                        step.id,
+                        {
+                            "name": "Signing",
+                            "check_ids": [Command.update(step.check_ids[0].id, {"name": "Signed"})],
+                        },
+                    )
+                ]
+            }
+        )
+        self.assertEqual((step.name, step.check_ids[0].name), ("Signing", "Signed"))
+        # what changes behaviour is still refused, whichever way it comes
+        for command in (
+            Command.update(step.id, {"sla_hours": 5}),
+            Command.update(
+                step.id, {"check_ids": [Command.update(step.check_ids[0].id, {"required": False})]}
+            ),
+            Command.update(step.id, {"activity_template_ids": [Command.clear()]}),
+            Command.create({"stage_id": self.stage_gen_1.id}),
+            Command.delete(step.id),
+            Command.unlink(step.id),
+            Command.clear(),
+            Command.set([]),
+        ):
+            with self.subTest(command=command), self.assertRaisesRegex(UserError, "New Version"):
+                script.write({"step_ids": [command]})
+        self.assertEqual(len(script.step_ids), 3)
+        self.assertEqual(step.sla_hours, 0)
+        self.assertTrue(step.check_ids[0].required)
 
     @users("user_sales_salesman")
     def test_salesperson_cannot_manage_versions(self):
