@@ -478,6 +478,20 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
             if unknown
             else []
         )
+        # a deal moves to a version of its own team's process only
+        foreign = leads.filtered(lambda lead: lead.team_id and lead.team_id not in self.team_ids)
+        for team, deals in foreign.grouped("team_id").items():
+            problems.append(
+                self.env._(
+                    "The new version is not for the sales team %(team)s, whose %(count)s "
+                    "deal(s) would move to it: %(deals)s. Add the team to the draft, or keep "
+                    "the deals on their version.",
+                    team=team.display_name,
+                    count=len(deals),
+                    deals=", ".join(deals[:10].mapped("display_name"))
+                    + (", ..." if len(deals) > 10 else ""),
+                )
+            )
         stranded = leads.filtered(
             lambda lead: (
                 step_map.get(lead.deal_step_id.step_key, lead.deal_step_id.step_key) not in keys

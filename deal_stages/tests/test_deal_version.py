@@ -301,6 +301,16 @@ class TestDealVersionPublish(DealVersionCommon):
         )
         self.assertEqual(deals[2].deal_step_id, self._step(draft, "proposition"))
 
+    def test_migrate_refused_for_deals_of_a_team_the_new_version_drops(self):
+        self._setup_team_b()
+        deal_b = self._create_deals(team_id=self.sales_team_2.id)
+        draft = self._new_version()
+        draft.team_ids = [Command.unlink(self.sales_team_2.id)]
+        with self.assertRaisesRegex(UserError, "not for the sales team Team B") as caught:
+            draft.with_user(self.user_sales_manager).action_publish(in_flight="migrate")
+        self.assertIn(deal_b.name, str(caught.exception))
+        self.assertEqual((deal_b.deal_script_id, draft.state), (self.script, "draft"))
+
     def test_large_migration_finished_by_the_cron_in_batches(self):
         deals = self._create_deals(5)
         draft = self._new_version()
