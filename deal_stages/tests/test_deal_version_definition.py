@@ -54,8 +54,10 @@ class TestDealVersionDefinitionRefs(DealVersionCommon):
         )
         # the XML id of a record it may use is found as before
         document = json.loads(self.text)
+        document["script"]["teams"] = [self._xmlid(self.sales_team_1)]
         document["steps"][0]["activities"][0]["activity_type"] = "mail.mail_activity_data_call"
         draft = self.Script.browse(self.Script.import_definition(json.dumps(document)))
+        self.assertEqual(draft.team_ids, self.sales_team_1)
         self.assertEqual(
             draft.step_ids.activity_template_ids.activity_type_id[:1],
             self.env.ref("mail.mail_activity_data_call"),
