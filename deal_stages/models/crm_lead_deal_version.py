@@ -354,10 +354,27 @@ class CrmLeadDealVersion(models.AbstractModel):
     def _deal_migration_gate_failures(self, old_step, new_step):
         """The deals ``self`` (in ``old_step``) that would not meet the exit
         requirements of ``new_step`` once migrated (the dry run): its fields
-        and required conditions, and its required items not ticked on the old
-        step under the same name (they are carried over)."""
+        and required conditions, its required items not ticked on the old
+        step under the same name, and its hand-off unless acknowledged at the
+        old step to the same endpoint (they are carried over)."""
         # the requirements of a step not entered yet: read as the gate does
         issues = self._deal_requirement_issues(dict.fromkeys(self.ids, new_step))
+        endpoint = new_step.sudo().handoff_endpoint_id
+        handed_off = set(
+            self.env["crm.deal.handoff"]
+            .sudo()
+            .search(
+                [
+                    ("lead_id", "in", self.ids),
+                    ("step_id", "=", old_step.id),
+                    ("endpoint_id", "=", endpoint.id),
+                    ("state", "=", "acknowledged"),
+                ]
+            )
+            .lead_id.ids
+            if endpoint
+            else ()
+        )
         ticked = {
             (check.lead_id.id, check.name)
             for check in self.env["crm.deal.check"]
@@ -369,7 +386,9 @@ class CrmLeadDealVersion(models.AbstractModel):
         failing = self.browse()
         for lead in self:
             for issue in issues.get(lead.id, ()):
-                if issue["kind"] == "activity":
+                if issue["kind"] == "activity" or (
+                    issue["kind"] == "handoff" and lead.id in handed_off
+                ):
                     continue
                 if issue["kind"] == "check":
                     name = self.env["crm.deal.script.check"].browse(issue["check_id"]).name

@@ -383,6 +383,9 @@ class TestDealVersionPublish(DealVersionCommon):
         handoff = deal.sudo().deal_handoff_ids
         handoff.state = "acknowledged"
         draft = self._new_version()
+        Wizard = self.env["crm.deal.script.publish"].with_user(self.user_sales_manager)
+        wizard = Wizard.with_context(default_script_id=draft.id).create({})
+        self.assertEqual(wizard.line_ids.gate_fail_count, 0, "the dry run counts it carried")
         draft.with_user(self.user_sales_manager).action_publish(in_flight="migrate")
         self.assertEqual(deal.sudo().deal_handoff_ids, handoff, "not handed off twice")
         self.assertEqual(handoff.step_id, self._step(draft, "proposition"))
