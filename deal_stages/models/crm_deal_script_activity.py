@@ -92,7 +92,10 @@ class CrmDealScriptActivity(models.Model):
     def create(self, vals_list):
         # published means fixed (crm.deal.script.version.mixin)
         check_fixed(self, "create", vals_list)
-        return super().create(vals_list)
+        templates = super().create(vals_list)
+        # and where the values put them (a caller's default_step_id too)
+        check_fixed(templates, "create")
+        return templates
 
     def write(self, vals):
         check_fixed(self, "write", [vals], COSMETIC_ACTIVITY_FIELDS)

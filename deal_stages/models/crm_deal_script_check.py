@@ -40,6 +40,8 @@ class CrmDealScriptCheck(models.Model):
         # published means fixed (crm.deal.script.version.mixin)
         check_fixed(self, "create", vals_list)
         checks = super().create(vals_list)
+        # and where the values put them (a caller's default_step_id too)
+        check_fixed(checks, "create")
         # deals already standing in the step get the new item too, so the
         # checklist and the gate always agree
         self.env["crm.deal.check"]._create_for_steps(checks.step_id)

@@ -193,6 +193,7 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
             "missing": self.env._("%(where)s“%(detail)s” is missing."),
             "type": self.env._("%(where)swrong value for %(detail)s."),
             "duplicate_key": self.env._("Two steps have the key “%(detail)s”."),
+            "duplicate_stage": self.env._("Two steps are on the stage “%(detail)s”."),
             "unknown_step": self.env._("%(where)sthe return step “%(detail)s” does not exist."),
             "no_step": self.env._("The process has no step."),
             "size": self.env._(
@@ -216,7 +217,11 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
         if "." in ref:
             record = self.env.ref(ref, raise_if_not_found=False)
             if record is not None and record._name == model:
-                return record
+                # the same records as by name (the model, the importer's
+                # companies, an active endpoint...): an XML id is no way around
+                record = record.with_env(Model.env).filtered_domain(Domain(domain or []))
+                if record:
+                    return record
         name_field = Model._rec_name or "name"
         return Model.search(Domain(name_field, "=", ref) & Domain(domain or []), limit=1)
 

@@ -190,6 +190,8 @@ class CrmDealScriptStep(models.Model):
         # published means fixed (crm.deal.script.version.mixin)
         check_fixed(self, "create", vals_list)
         steps = super().create(vals_list)
+        # and where the values put them (a caller's default_script_id too)
+        check_fixed(steps, "create")
         steps.filtered(lambda step: not step.step_key)._deal_fill_step_keys()
         return steps
 

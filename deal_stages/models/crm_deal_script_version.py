@@ -16,9 +16,13 @@ VERSION_WRITE = object()
 VERSION_FIELDS = frozenset(
     ("state", "version", "previous_version_id", "process_id", "deal_migration_plan")
 )
-# what stays editable on a published or retired version: texts and who uses it
-COSMETIC_SCRIPT_FIELDS = frozenset(("name", "note", "sequence", "active", "team_ids"))
-COSMETIC_STEP_FIELDS = frozenset(("name", "auto_advance_label"))
+# what stays editable on a published or retired version: texts and who uses it;
+# the parts' lists too, as every command on them creates, writes or deletes
+# parts through their own guard (a step renamed in the script's form)
+COSMETIC_SCRIPT_FIELDS = frozenset(("name", "note", "sequence", "active", "team_ids", "step_ids"))
+COSMETIC_STEP_FIELDS = frozenset(
+    ("name", "auto_advance_label", "check_ids", "activity_template_ids")
+)
 COSMETIC_CHECK_FIELDS = frozenset(("name",))
 COSMETIC_ACTIVITY_FIELDS = frozenset(("summary", "note"))
 # in-flight deals migrated in the request that publishes; the rest by the cron
@@ -31,7 +35,8 @@ def check_fixed(records, operation, vals_list=(), cosmetic=frozenset()):
     """Refuse to create, change or delete parts (steps, checklist items,
     activity templates) of published or retired versions.
 
-    :param records: the parts (empty for a create)
+    :param records: the parts (empty before a create; after it, the parts
+        created: the parent the caller's defaults gave them counts too)
     :param vals_list: the values written or created
     :param cosmetic: the fields that stay editable (texts)
     """
@@ -429,12 +434,21 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
         internal = self.sudo().with_context(deal_version_write=VERSION_WRITE)
         values = {"state": "published"}
         if previous and not self.previous_version_id:
-            values.update(
-                previous_version_id=previous.id,
-                version=max(previous._deal_process_versions().mapped("version")) + 1,
-            )
+            values["previous_version_id"] = previous.id
+        # the versions of the process this one joins: its number follows
+        # theirs (a draft made from version 1 may be published after another
+        # draft, or an imported file, became version 2)
+        others = (self._deal_process_versions() | previous._deal_process_versions()) - self
+        latest = max(others.mapped("version"), default=0)
+        if self.version <= latest:
+            values["version"] = latest + 1
         if migrating:
             values["deal_migration_plan"] = json.dumps({"step_map": step_map}, sort_keys=True)
+        # a migration still running to a version retired now stops: its deals
+        # not moved yet stay on their version (or migrate to this one below)
+        internal.browse(others.filtered("deal_migration_plan").ids).write(
+            {"deal_migration_plan": False}
+        )
         internal.browse(previous.ids).write({"state": "retired"})
         internal.write(values)
         self.message_post(
@@ -464,6 +478,20 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
             if unknown
             else []
         )
+        # a deal moves to a version of its own team's process only
+        foreign = leads.filtered(lambda lead: lead.team_id and lead.team_id not in self.team_ids)
+        for team, deals in foreign.grouped("team_id").items():
+            problems.append(
+                self.env._(
+                    "The new version is not for the sales team %(team)s, whose %(count)s "
+                    "deal(s) would move to it: %(deals)s. Add the team to the draft, or keep "
+                    "the deals on their version.",
+                    team=team.display_name,
+                    count=len(deals),
+                    deals=", ".join(deals[:10].mapped("display_name"))
+                    + (", ..." if len(deals) > 10 else ""),
+                )
+            )
         stranded = leads.filtered(
             lambda lead: (
                 step_map.get(lead.deal_step_id.step_key, lead.deal_step_id.step_key) not in keys

@@ -333,9 +333,14 @@ class CrmDealStageLog(models.Model):
             leads._deal_schedule_activities(
                 step_by_lead, "enter", outcome, open_activities=activities
             )
-            # a restored deal comes back to its step: its customer was told already
+            # a restored deal comes back to its step: its customer was told
+            # already; a migrated one changes version, not step, for its customer
             leads._deal_send_step_messages(
-                {log.lead_id.id: log.step_id for log in current if log.cause != "restore"},
+                {
+                    log.lead_id.id: log.step_id
+                    for log in current
+                    if log.cause not in ("restore", "migrate")
+                },
                 outcome,
             )
             env["crm.deal.check"]._create_for_deals(leads, step_by_lead, outcome)

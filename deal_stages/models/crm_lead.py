@@ -172,7 +172,8 @@ class CrmLead(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        vals_list = self._deal_verified_references(vals_list)
+        # the records ``self`` may hold (a copy's original) keep nothing here
+        vals_list = self.browse()._deal_verified_references(vals_list)
         self._deal_sla_verify_writable(*vals_list)
         # rules fired while the deals are created only collect them: the engine
         # runs once their stays are logged (see base.automation._process)

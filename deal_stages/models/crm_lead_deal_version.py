@@ -105,6 +105,16 @@ class CrmLeadDealVersion(models.AbstractModel):
                     )
                 )
 
+    def copy_data(self, default=None):
+        # a copy is a new deal: it follows the published version of its
+        # team's process, not the retired one its original finishes on
+        vals_list = super().copy_data(default=default)
+        if "deal_script_id" not in (default or {}):
+            for lead, vals in zip(self, vals_list, strict=True):
+                if lead.deal_script_id.state == "retired":
+                    vals.pop("deal_script_id", None)
+        return vals_list
+
     def _deal_verify_script_team(self):
         """Only sales administrators give a deal the script of another team."""
         if self.env.su or self.env.user.has_group("sales_team.group_sale_manager"):
@@ -154,6 +164,10 @@ class CrmLeadDealVersion(models.AbstractModel):
 
         :return: (deals migrated, deals still to migrate)
         """
+        if script.state != "published":
+            # retired before its migration finished: the deals left stay
+            script.sudo().deal_migration_plan = False
+            return 0, 0
         targets = {old: new for old, new in script._deal_migration_targets().items() if new}
         older = script._deal_process_versions() - script
         domain = self._deal_in_flight_domain(older) + [("deal_step_id", "in", list(targets))]
@@ -190,6 +204,7 @@ class CrmLeadDealVersion(models.AbstractModel):
         started = {stay.lead_id.id: stay.date_in for stay in stays}
         old_steps = {lead.id: lead.deal_step_id for lead in self}
         carried = self._deal_migrate_ticks_to_carry(old_steps, targets)
+        self._deal_migrate_handoffs(old_steps, targets)
         titles = {}
         groups = defaultdict(list)
         for lead in self:
@@ -227,6 +242,32 @@ class CrmLeadDealVersion(models.AbstractModel):
                 {"deal_script_id": script.id, "stage_id": step.stage_id.id}
             )
         self._deal_migrate_carry_ticks(carried)
+
+    def _deal_migrate_handoffs(self, old_steps, targets):
+        """The hand-offs of the deals ``self`` at their old step become the new
+        step's when it hands off to the same endpoint: entering it does not
+        send the order again, and its gate reads their acknowledgement. The
+        engine's bookkeeping (users do not write hand-offs)."""
+        handoffs = (
+            self.env["crm.deal.handoff"]
+            .sudo()
+            .search_fetch(
+                [
+                    ("lead_id", "in", self.ids),
+                    ("step_id", "in", list({step.id for step in old_steps.values()})),
+                ],
+                ["lead_id", "step_id", "endpoint_id"],
+            )
+        )
+        moved = defaultdict(list)
+        for handoff in handoffs:
+            old_step = old_steps[handoff.lead_id.id]
+            new_step = targets[old_step.id].sudo()
+            if handoff.step_id == old_step and new_step.handoff_endpoint_id == handoff.endpoint_id:
+                moved[new_step.id].append(handoff.id)
+        for step_id, ids in moved.items():
+            handoffs.browse(ids).write({"step_id": step_id})
+        handoffs.flush_recordset(["step_id"])
 
     def _deal_migrate_ticks_to_carry(self, old_steps, targets):
         """{lead id: [(script check id, ticked by, ticked on, name)]}: the items
@@ -313,10 +354,27 @@ class CrmLeadDealVersion(models.AbstractModel):
     def _deal_migration_gate_failures(self, old_step, new_step):
         """The deals ``self`` (in ``old_step``) that would not meet the exit
         requirements of ``new_step`` once migrated (the dry run): its fields
-        and required conditions, and its required items not ticked on the old
-        step under the same name (they are carried over)."""
+        and required conditions, its required items not ticked on the old
+        step under the same name, and its hand-off unless acknowledged at the
+        old step to the same endpoint (they are carried over)."""
         # the requirements of a step not entered yet: read as the gate does
         issues = self._deal_requirement_issues(dict.fromkeys(self.ids, new_step))
+        endpoint = new_step.sudo().handoff_endpoint_id
+        handed_off = set(
+            self.env["crm.deal.handoff"]
+            .sudo()
+            .search(
+                [
+                    ("lead_id", "in", self.ids),
+                    ("step_id", "=", old_step.id),
+                    ("endpoint_id", "=", endpoint.id),
+                    ("state", "=", "acknowledged"),
+                ]
+            )
+            .lead_id.ids
+            if endpoint
+            else ()
+        )
         ticked = {
             (check.lead_id.id, check.name)
             for check in self.env["crm.deal.check"]
@@ -328,7 +386,9 @@ class CrmLeadDealVersion(models.AbstractModel):
         failing = self.browse()
         for lead in self:
             for issue in issues.get(lead.id, ()):
-                if issue["kind"] == "activity":
+                if issue["kind"] == "activity" or (
+                    issue["kind"] == "handoff" and lead.id in handed_off
+                ):
                     continue
                 if issue["kind"] == "check":
                     name = self.env["crm.deal.script.check"].browse(issue["check_id"]).name

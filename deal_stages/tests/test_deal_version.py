@@ -6,7 +6,8 @@ from freezegun import freeze_time
 
 from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import tagged, users
+from odoo.tests import Form, tagged, users
+from odoo.tools import mute_logger
 
 from odoo.addons.deal_stages.models import crm_deal_script_version
 from odoo.addons.deal_stages.tools import DealGateError
@@ -65,6 +66,47 @@ class TestDealVersionConfig(DealVersionCommon):
         step.update_field_translations("name", {"fr_FR": "Contrat"})
         self.assertEqual(step.name, "Contract")
         self.assertEqual(step.check_ids[0].name, "Contract signed")
+
+    @users("user_sales_manager")
+    def test_published_step_texts_editable_in_the_script_form(self):
+        script = self.env["crm.deal.script"].browse(self.script.id)
+        with Form(script) as form, form.step_ids.edit(0) as step:
+            step.name = "Contract"
+        self.assertEqual(script.step_ids.sorted("sequence")[0].name, "Contract")
+        # the same over RPC, with the checklist item's name inside the step
+        step = script.step_ids.sorted("sequence")[0]
+        script.write(
+            {
+                "step_ids": [
+                    Command.update(
+                        step.id,
+                        {
+                            "name": "Signing",
+                            "check_ids": [Command.update(step.check_ids[0].id, {"name": "Signed"})],
+                        },
+                    )
+                ]
+            }
+        )
+        self.assertEqual((step.name, step.check_ids[0].name), ("Signing", "Signed"))
+        # what changes behaviour is still refused, whichever way it comes
+        for command in (
+            Command.update(step.id, {"sla_hours": 5}),
+            Command.update(
+                step.id, {"check_ids": [Command.update(step.check_ids[0].id, {"required": False})]}
+            ),
+            Command.update(step.id, {"activity_template_ids": [Command.clear()]}),
+            Command.create({"stage_id": self.stage_gen_1.id}),
+            Command.delete(step.id),
+            Command.unlink(step.id),
+            Command.clear(),
+            Command.set([]),
+        ):
+            with self.subTest(command=command), self.assertRaisesRegex(UserError, "New Version"):
+                script.write({"step_ids": [command]})
+        self.assertEqual(len(script.step_ids), 3)
+        self.assertEqual(step.sla_hours, 0)
+        self.assertTrue(step.check_ids[0].required)
 
     @users("user_sales_salesman")
     def test_salesperson_cannot_manage_versions(self):
@@ -162,6 +204,15 @@ class TestDealVersionPublish(DealVersionCommon):
         old_deal.with_user(self.user_sales_salesman).stage_id = self.stage_team1_2
         self.assertEqual(old_deal.deal_step_id, self.step_2, "still on version 1")
 
+    def test_copy_of_a_deal_on_a_retired_version_follows_the_published_one(self):
+        deal = self._create_deals()
+        draft = self._new_version()
+        draft.with_user(self.user_sales_manager).action_publish()
+        copy = deal.with_user(self.user_sales_salesman).copy()
+        self.assertEqual(deal.deal_script_id, self.script, "the original finishes on version 1")
+        self.assertEqual(copy.deal_script_id, draft)
+        self.assertEqual(copy.deal_step_id, self._step(draft, "new"))
+
     def test_migrate_moves_deals_with_history_sla_and_activities(self):
         self.script.sla_working_time = False
         start = datetime(2026, 3, 2, 9, 0)
@@ -250,6 +301,16 @@ class TestDealVersionPublish(DealVersionCommon):
         )
         self.assertEqual(deals[2].deal_step_id, self._step(draft, "proposition"))
 
+    def test_migrate_refused_for_deals_of_a_team_the_new_version_drops(self):
+        self._setup_team_b()
+        deal_b = self._create_deals(team_id=self.sales_team_2.id)
+        draft = self._new_version()
+        draft.team_ids = [Command.unlink(self.sales_team_2.id)]
+        with self.assertRaisesRegex(UserError, "not for the sales team Team B") as caught:
+            draft.with_user(self.user_sales_manager).action_publish(in_flight="migrate")
+        self.assertIn(deal_b.name, str(caught.exception))
+        self.assertEqual((deal_b.deal_script_id, draft.state), (self.script, "draft"))
+
     def test_large_migration_finished_by_the_cron_in_batches(self):
         deals = self._create_deals(5)
         draft = self._new_version()
@@ -263,6 +324,87 @@ class TestDealVersionPublish(DealVersionCommon):
         self.assertEqual(deals.deal_script_id, draft)
         self.assertFalse(draft.deal_migration_plan)
         self.assertEqual(len(deals.deal_log_ids.filtered(lambda s: s.cause == "migrate")), 5)
+
+    def test_publishing_stops_the_migration_of_the_version_it_retires(self):
+        deals = self._create_deals(4)
+        v2 = self._new_version()
+        with patch.object(crm_deal_script_version, "MIGRATE_INLINE_LIMIT", 2):
+            v2.with_user(self.user_sales_manager).action_publish(in_flight="migrate")
+        self.assertTrue(v2.deal_migration_plan, "two deals left for the cron")
+        v3 = self._new_version(v2)
+        v3.with_user(self.user_sales_manager).action_publish()
+        self.assertFalse(v2.deal_migration_plan, "version 2 is retired: its migration stops")
+        new_deal = self._create_deals()
+        IrCron = type(self.env["ir.cron"])
+        with patch.object(IrCron, "_commit_progress", lambda self, processed=0, **kw: 3600.0):
+            self.env["crm.lead"]._cron_deal_migrate(batch_size=2)
+        self.assertEqual(deals.deal_script_id.mapped("version"), [2, 1], "kept where they were")
+        self.assertEqual(new_deal.deal_script_id, v3)
+
+    def test_a_draft_published_late_gets_the_next_version_number(self):
+        Script = self.env["crm.deal.script"].with_user(self.user_sales_manager)
+        draft = self._new_version()
+        text = Script.browse(self.script.id).export_definition()
+        imported = Script.browse(Script.import_definition(text))
+        imported.action_publish()
+        self.assertEqual((imported.version, imported.process_id), (3, self.script))
+        draft.with_user(self.user_sales_manager).action_publish()
+        self.assertEqual((draft.version, draft.state, imported.state), (4, "published", "retired"))
+
+    @mute_logger("odoo.addons.mail.models.mail_mail")
+    def test_migration_sends_no_customer_message_again(self):
+        self.step_2.write(
+            {
+                "mail_template_id": self.env.ref("deal_stages.mail_template_deal_production").id,
+                "mail_mode": "auto",
+            }
+        )
+        customer = self.env["res.partner"].create({"name": "Customer", "email": "c@example.com"})
+        deal = self._create_deals(partner_id=customer.id, expected_revenue=100)
+        self._tick(deal, self.check_signed)
+        Mail = self.env["mail.mail"].sudo()
+        deal.with_user(self.user_sales_salesman).stage_id = self.stage_team1_2
+        self.assertEqual(Mail.search_count([("recipient_ids", "in", customer.ids)]), 1)
+        self._new_version().with_user(self.user_sales_manager).action_publish(in_flight="migrate")
+        self.assertEqual(deal.deal_step_id.script_id.version, 2)
+        self.assertEqual(Mail.search_count([("recipient_ids", "in", customer.ids)]), 1, "told once")
+
+    def test_migration_hands_no_order_off_again(self):
+        endpoint = (
+            self.env["crm.deal.handoff.endpoint"]
+            .sudo()
+            .create({"name": "ERP", "url": "https://erp.example.com/deals"})
+        )
+        self.step_2.write({"handoff_endpoint_id": endpoint.id, "handoff_required": True})
+        customer = self.env["res.partner"].create({"name": "Customer"})
+        deal = self._create_deals(partner_id=customer.id, expected_revenue=100)
+        self._tick(deal, self.check_signed)
+        deal.with_user(self.user_sales_salesman).stage_id = self.stage_team1_2
+        handoff = deal.sudo().deal_handoff_ids
+        handoff.state = "acknowledged"
+        draft = self._new_version()
+        Wizard = self.env["crm.deal.script.publish"].with_user(self.user_sales_manager)
+        wizard = Wizard.with_context(default_script_id=draft.id).create({})
+        self.assertEqual(wizard.line_ids.gate_fail_count, 0, "the dry run counts it carried")
+        draft.with_user(self.user_sales_manager).action_publish(in_flight="migrate")
+        self.assertEqual(deal.sudo().deal_handoff_ids, handoff, "not handed off twice")
+        self.assertEqual(handoff.step_id, self._step(draft, "proposition"))
+        # its acknowledgement opens the new step's gate
+        deal.with_user(self.user_sales_salesman).stage_id = self.stage_prepayment
+        self.assertEqual(deal.deal_step_id, self._step(draft, "prepayment"))
+
+    def test_parts_of_a_published_version_not_created_through_default_keys(self):
+        Check = self.env["crm.deal.script.check"].with_user(self.user_sales_manager)
+        Activity = self.env["crm.deal.script.activity"].with_user(self.user_sales_manager)
+        context = {"default_step_id": self.step_1.id}
+        # (the savepoint: what an RPC call's rollback does)
+        with self.assertRaisesRegex(UserError, "New Version"), self.env.cr.savepoint():
+            Check.with_context(**context).create({"name": "Injected"})
+        with self.assertRaisesRegex(UserError, "New Version"), self.env.cr.savepoint():
+            Activity.with_context(**context).create(
+                {"activity_type_id": self.activity_type_todo.id, "summary": "Injected"}
+            )
+        self.assertFalse(self.env["crm.deal.script.check"].search([("name", "=", "Injected")]))
 
 
 @tagged("post_install", "-at_install", "deal_stages")
@@ -363,6 +505,29 @@ class TestDealVersionDryRun(DealVersionCommon):
             deals.deal_log_ids.filtered(lambda log: log.cause == "migrate"),
             self.env["crm.deal.stage.log"],
         )
+
+    def test_publish_moves_deals_where_the_dry_run_says(self):
+        v1_deal = self._create_deals()
+        v2 = self._new_version()
+        v2.with_user(self.user_sales_manager).action_publish()
+        v2_deal = self._create_deals()
+        v3 = self._new_version(v2)
+        Wizard = self.env["crm.deal.script.publish"].with_user(self.user_sales_manager)
+        wizard = Wizard.with_context(default_script_id=v3.id).create({"in_flight": "migrate"})
+        v1_line, v2_line = wizard.line_ids.sorted(lambda line: line.from_version)
+        # version 1's "new" somewhere else than version 2's: one key, one target
+        v1_line.to_step_id = self._step(v3, "proposition")
+        with self.assertRaisesRegex(UserError, "key new go to one step"):
+            wizard.action_publish()
+        # no target shown: no move
+        v1_line.to_step_id = False
+        with self.assertRaisesRegex(UserError, "No step of the new version for the step"):
+            wizard.action_publish()
+        self.assertEqual(v3.state, "draft")
+        self.assertEqual((v1_deal | v2_deal).deal_script_id, self.script | v2)
+        v1_line.to_step_id = v2_line.to_step_id = self._step(v3, "proposition")
+        wizard.action_publish()
+        self.assertEqual((v1_deal | v2_deal).mapped("deal_step_id"), self._step(v3, "proposition"))
 
 
 @tagged("post_install", "-at_install", "deal_stages")

@@ -29,6 +29,7 @@ or by name.
 import json
 import math
 import re
+from collections import Counter
 
 FORMAT = "deal_stages.process"
 FORMAT_VERSION = 2
@@ -250,7 +251,8 @@ def parse(text):
     """Read a definition: (normalized document or None, [problems]).
 
     A problem is a tuple (code, where, detail); codes: ``json``, ``format``,
-    ``unknown_key``, ``missing``, ``type``, ``duplicate_key``, ``unknown_step``,
+    ``unknown_key``, ``missing``, ``type``, ``duplicate_key``, ``duplicate_stage``,
+    ``unknown_step``,
     ``no_step``, and ``size``, ``depth``, ``steps`` for a file too large,
     too deeply nested or with too many steps (read no further). Every
     problem of the file is listed, not only the first.
@@ -287,6 +289,10 @@ def parse(text):
     keys = [step["key"] for step in steps if step["key"]]
     for key in sorted({key for key in keys if keys.count(key) > 1}):
         problems.append(("duplicate_key", "", key))
+    # one step per stage in a script
+    stages = Counter(step["stage"] for step in steps if step["stage"])
+    for stage in sorted(stage for stage, count in stages.items() if count > 1):
+        problems.append(("duplicate_stage", "", stage))
     known = set(keys)
     for step in steps:
         for back in step["back_steps"]:

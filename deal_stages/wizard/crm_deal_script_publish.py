@@ -96,15 +96,10 @@ class CrmDealScriptPublish(models.TransientModel):
 
     def action_publish(self):
         ensure_one(self)
-        step_map = {
-            line.from_step_id.step_key: line.to_step_id.step_key
-            for line in self.line_ids
-            if line.from_step_id.step_key and line.to_step_id.step_key
-        }
         # the lines map the deals that migrate: kept deals stay where they are
         self.script_id.action_publish(
             in_flight=self.in_flight,
-            step_map=(step_map or None) if self.in_flight == "migrate" else None,
+            step_map=(self._step_map() or None) if self.in_flight == "migrate" else None,
         )
         return {
             "type": "ir.actions.act_window",
@@ -113,6 +108,49 @@ class CrmDealScriptPublish(models.TransientModel):
             "view_mode": "form",
             "views": [(False, "form")],
         }
+
+    def _step_map(self):
+        """{old step key: new step key} as the dry run shows it. The method
+        maps keys: a line without a step of the draft, or two versions' steps
+        of one key sent to different steps, would move deals elsewhere than
+        the dry run says, so they are refused with the list."""
+        step_map, chosen, problems = {}, {}, []
+        for line in self.line_ids.sorted(
+            lambda l: (l.from_step_id.script_id.version, l.from_step_id.sequence, l.id)
+        ):
+            step, target = line.from_step_id, line.to_step_id
+            if target.script_id != self.script_id:
+                problems.append(
+                    self.env._(
+                        "No step of the new version for the step %(step)s (key %(key)s) of "
+                        "version %(version)s: choose one in the dry run.",
+                        step=step.name,
+                        key=step.step_key,
+                        version=step.script_id.version,
+                    )
+                )
+                continue
+            if chosen.setdefault(step.step_key, target) != target:
+                problems.append(
+                    self.env._(
+                        "The steps with the key %(key)s go to one step of the new version: "
+                        "choose the same step (%(first)s or %(second)s) for every version.",
+                        key=step.step_key,
+                        first=chosen[step.step_key].name,
+                        second=target.name,
+                    )
+                )
+                continue
+            step_map[step.step_key] = target.step_key
+        if problems:
+            raise UserError(
+                self.env._(
+                    "The draft %(script)s cannot be published:\n%(problems)s",
+                    script=self.script_id.display_name,
+                    problems="\n".join(f"- {problem}" for problem in problems),
+                )
+            )
+        return step_map
 
 
 class CrmDealScriptPublishLine(models.TransientModel):
