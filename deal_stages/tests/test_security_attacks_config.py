@@ -397,6 +397,19 @@ class TestAttackCompanies(DealAttackCommon):
 class TestAttackSla(DealAttackCommon):
     """L1: a change of nothing does not restart the step's clock."""
 
+    @freeze_time("2026-11-09 09:00:00")
+    def test_script_assigned_with_a_future_last_move_starts_now(self):
+        # a script given to a deal where it stands starts at its last stage
+        # move: a client's field, which must not hold the deadline off
+        self.step_1.sla_hours = 24
+        deal = self._as(self.user_sales_salesman, self.deal)
+        deal.write({"deal_script_id": False})
+        deal.write(
+            {"deal_script_id": self.script.id, "date_last_stage_update": "2099-01-01 00:00:00"}
+        )
+        self.assertEqual(self._open_stay(deal).date_in, datetime(2026, 11, 9, 9, 0))
+        self.assertLess(deal.sudo().deal_sla_deadline, datetime(2026, 11, 13))
+
     def test_zero_amount_change_to_current_step_keeps_deadline(self):
         deal = self._as(self.user_sales_salesman, self.deal)
         deal.sudo().deal_check_ids.write({"done": True})
