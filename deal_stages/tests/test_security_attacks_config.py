@@ -107,6 +107,35 @@ class TestAttackActivities(DealAttackCommon):
         deal.write({"stage_id": self.stage_team1_2.id})
         self.assertEqual(deal.deal_step_id, self.step_2)
 
+    def test_someone_else_s_required_activity_done_by_its_assignee(self):
+        # the team leader's "Get the signed copy" is theirs: the salesperson
+        # marking it done would leave the step without it
+        deal = self._as(self.user_sales_salesman, self.deal)
+        own, leaders = (
+            self._required(deal).filtered(lambda act, user=user: act.user_id == user)
+            for user in (self.user_sales_salesman, self.user_sales_manager)
+        )
+        self.assertEqual(leaders.summary, "Get the signed copy")
+        for attempt in (
+            lambda act: act.action_feedback("done"),
+            lambda act: act.action_done(),
+            lambda act: deal.activity_feedback(["mail.mail_activity_data_upload_document"]),
+        ):
+            with self.subTest(attempt=attempt), self.assertRaises(UserError) as error:
+                attempt(leaders.with_user(self.user_sales_salesman))
+            self.assertIn("only they (or a supervisor)", str(error.exception))
+        own.with_user(self.user_sales_salesman).action_feedback("done")
+        with self.assertRaises(UserError):
+            deal.write({"stage_id": self.stage_team1_2.id})
+        # its assignee (or a supervisor) does it: the deal moves on
+        leaders.with_user(self.user_sales_manager).action_feedback("done")
+        deal.write({"stage_id": self.stage_team1_2.id})
+        self.assertEqual(deal.deal_step_id, self.step_2)
+
+    def test_supervisor_may_do_in_their_place(self):
+        self._required(self.deal).with_user(self.user_supervisor).action_feedback("done")
+        self.assertFalse(self._required(self.deal))
+
     def test_supervisor_may_cancel(self):
         self._required(self.deal).with_user(self.user_supervisor).unlink()
         self.assertFalse(self._required(self.deal))
