@@ -125,6 +125,9 @@ class MailActivity(models.Model):
                 )
             if "active" in vals and not vals["active"] and not self._deal_done_marker():
                 self._deal_verify_cancellable()
+            if "user_id" in vals:
+                # given to oneself, it would then be done in its assignee's place
+                self._deal_verify_doable(new_user_id=vals["user_id"])
         return super().write(vals)
 
     def unlink(self):
@@ -178,15 +181,33 @@ class MailActivity(models.Model):
                 )
             )
 
-    def _deal_verify_doable(self):
+    def _deal_verify_doable(self, new_user_id=None):
         """Refuse marking done, in their place, what a step's gate waits for
         from someone else (production's or accounting's activity done by the
         salesperson would let the deal leave the step without them): the
-        assignee does it, or a supervisor."""
+        assignee does it, or a supervisor. Only they give it to another user.
+
+        :param new_user_id: the assignee being written (a reassignment)
+        """
         others = self._deal_gate_activities().filtered(
-            lambda act: act.user_id and act.user_id != self.env.user
+            lambda act: (
+                act.user_id
+                and act.user_id != self.env.user
+                and (new_user_id is None or act.user_id.id != new_user_id)
+            )
         )
         for act in others[:1]:
+            if new_user_id is not None:
+                raise UserError(
+                    self.env._(
+                        "The activity “%(activity)s” is assigned to %(user)s and the step "
+                        "%(step)s waits for it: only they (or a supervisor) can give it to "
+                        "someone else.",
+                        activity=act.summary or act.activity_type_id.name,
+                        user=act.user_id.name,
+                        step=act.deal_step_id.name,
+                    )
+                )
             raise UserError(
                 self.env._(
                     "The activity “%(activity)s” is assigned to %(user)s: only they (or a "

@@ -124,6 +124,12 @@ class TestAttackActivities(DealAttackCommon):
             with self.subTest(attempt=attempt), self.assertRaises(UserError) as error:
                 attempt(leaders.with_user(self.user_sales_salesman))
             self.assertIn("only they (or a supervisor)", str(error.exception))
+        # nor given to oneself first
+        with self.assertRaisesRegex(UserError, "can give it to someone else"):
+            leaders.with_user(self.user_sales_salesman).write(
+                {"user_id": self.user_sales_salesman.id}
+            )
+        self.assertEqual(leaders.user_id, self.user_sales_manager)
         own.with_user(self.user_sales_salesman).action_feedback("done")
         with self.assertRaises(UserError):
             deal.write({"stage_id": self.stage_team1_2.id})
