@@ -138,6 +138,22 @@ class TestAttackActivities(DealAttackCommon):
         deal.write({"stage_id": self.stage_team1_2.id})
         self.assertEqual(deal.deal_step_id, self.step_2)
 
+    def test_lost_and_restored_deal_still_waits_for_them(self):
+        # the loss cancels the step's activities, not done: restored, the deal
+        # gets them again (each once) and its gate waits for them
+        deal = self._as(self.user_sales_salesman, self.deal)
+        for __ in range(2):
+            deal.action_set_lost()
+            self.assertFalse(self._required(deal))
+            deal.action_restore()
+            self.assertEqual(
+                sorted(self._required(deal).mapped("summary")),
+                ["Get the signed copy", "Send the contract"],
+            )
+        with self.assertRaisesRegex(UserError, "as done"):
+            deal.write({"stage_id": self.stage_team1_2.id})
+        self.assertEqual(deal.deal_step_id, self.step_1)
+
     def test_supervisor_may_do_in_their_place(self):
         self._required(self.deal).with_user(self.user_supervisor).action_feedback("done")
         self.assertFalse(self._required(self.deal))
