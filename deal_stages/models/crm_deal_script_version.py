@@ -44,6 +44,18 @@ def check_fixed(records, operation, vals_list=(), cosmetic=frozenset()):
     if operation == "write" and not changed:
         return
     scripts = records.script_id
+    if operation == "create":
+        # default_* context keys fill the parent left out of the values
+        context = records.env.context
+        defaults = {
+            name: context[f"default_{name}"]
+            for name in ("script_id", "step_id")
+            if name in records._fields
+            and not records._fields[name].related
+            and isinstance(context.get(f"default_{name}"), int)
+            and not isinstance(context[f"default_{name}"], bool)
+        }
+        vals_list = [{**defaults, **vals} for vals in vals_list]
     for vals in vals_list:
         if vals.get("script_id"):
             scripts |= scripts.browse(vals["script_id"])

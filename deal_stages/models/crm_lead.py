@@ -298,7 +298,10 @@ class CrmLead(models.Model):
         :return: the new stage log rows
         """
         move = self._deal_current_move()
-        # the history is written by the system: users only read it
+        now = fields.Datetime.now()
+        # the history is written by the system: users only read it. A stay
+        # never starts in the future (the last stage move is a client's field:
+        # a date to come would hold off the step's deadline)
         return (
             self.env["crm.deal.stage.log"]
             .sudo()
@@ -315,7 +318,7 @@ class CrmLead(models.Model):
                         "salesperson_id": lead.user_id.id,
                         "team_id": lead.team_id.id,
                         "company_id": lead.company_id.id,
-                        "date_in": date_in or lead.date_last_stage_update or fields.Datetime.now(),
+                        "date_in": date_in or min(lead.date_last_stage_update or now, now),
                         "cause": move.cause,
                         "note": move.note,
                     }
@@ -453,6 +456,22 @@ class CrmLead(models.Model):
         deals._deal_after_set_lost(lost_before)
         # Odoo returns None, which XML-RPC cannot send back to integrators
         return True if result is None else result
+
+    def _merge_opportunity(self, user_id=False, team_id=False, auto_unlink=True, max_length=5):
+        """Merging deals: the deals merged into the first one are deleted, and
+        so are their script activities (those of their own steps; Odoo would
+        move them onto the deal kept, where they stand for no step of its)."""
+        if auto_unlink and len(self) > 1:
+            head = self._sort_by_confidence_level(reverse=True)[:1]
+            tails = self - head
+            tails.check_access("read")
+            # the engine's rows, deleted with their deal (as Odoo deletes it)
+            tails.sudo().activity_ids.filtered(
+                lambda act: act.deal_step_id or act.deal_script_activity_id
+            ).unlink()
+        return super()._merge_opportunity(
+            user_id=user_id, team_id=team_id, auto_unlink=auto_unlink, max_length=max_length
+        )
 
     def action_restore(self):
         result = super().action_restore()

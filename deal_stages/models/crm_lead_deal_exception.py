@@ -4,6 +4,7 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import SQL
 
 from ..tools import DealOutcome, ensure_one
 
@@ -141,9 +142,12 @@ class CrmLeadDealException(models.AbstractModel):
 
         Manual activities stay; the clean-up of an earlier refusal too. The
         deadline's own activities (approaching, stalled, escalated) go with
-        the step's: a lost deal has no deadline.
+        the step's: a lost deal has no deadline. The entry activities of a
+        lost-at step that requires them done were not done: a restore creates
+        them again (``once`` ones included), else its gate would no longer
+        wait for them.
         """
-        self.env["mail.activity"].search(
+        activities = self.env["mail.activity"].search(
             [
                 ("res_model", "=", "crm.lead"),
                 ("res_id", "in", self.ids),
@@ -157,13 +161,40 @@ class CrmLeadDealException(models.AbstractModel):
                 ("deal_script_activity_id", "=", False),
                 ("deal_step_id", "!=", False),
             ]
-        ).unlink()
+        )
+        config = self.env["crm.deal.script"]._deal_config()
+        step_of = {
+            lead.id: lead.deal_step_id
+            for lead in self
+            if (step := config.steps.get(lead.deal_step_id.id)) and step.require_activities_done
+        }
+        undone = [
+            (act.res_id, act.deal_script_activity_id.id)
+            for act in activities
+            if act.deal_script_activity_id.trigger == "enter"
+            and act.deal_step_id
+            and act.deal_step_id == step_of.get(act.res_id)
+        ]
+        activities.unlink()
+        if undone:
+            # one statement for the batch, as the templates are marked applied
+            self.env.cr.execute(
+                SQL(
+                    "DELETE FROM crm_lead_deal_applied_activity_rel"
+                    " WHERE (lead_id, script_activity_id) IN"
+                    " (SELECT * FROM unnest(%s::int[], %s::int[]))",
+                    [lead_id for lead_id, __ in undone],
+                    [template_id for __, template_id in undone],
+                )
+            )
+            self.invalidate_recordset(["deal_applied_activity_ids"])
 
     def _deal_process_restore(self):
         """Put restored deals back in the step they were lost at.
 
         A ``restore`` stay, then the step's entry work with its re-entry
-        policy: ``once`` activities are not created again.
+        policy: ``once`` activities are not created again (but those a step
+        requires done, cancelled by the loss: see _deal_cancel_script_activities).
         """
         Log = self.env["crm.deal.stage.log"].sudo()
         lost_log_by_lead = {}

@@ -109,6 +109,15 @@ class CrmLead(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         self._deal_verify_engine_fields(vals_list, defaults=True)
+        # a script or a stage sent as a default_* context key is judged as a
+        # value (team, retired version, first step): the context is the caller's
+        defaults = {
+            name: self.env.context[f"default_{name}"]
+            for name in ("deal_script_id", "stage_id")
+            if f"default_{name}" in self.env.context
+        }
+        if defaults:
+            vals_list = [{**defaults, **vals} for vals in vals_list]
         leads = super(CrmLead, self.with_context(deal_creation=DealCreation())).create(vals_list)
         return leads.with_env(self.env)
 

@@ -125,6 +125,9 @@ class MailActivity(models.Model):
                 )
             if "active" in vals and not vals["active"] and not self._deal_done_marker():
                 self._deal_verify_cancellable()
+            if "user_id" in vals:
+                # given to oneself, it would then be done in its assignee's place
+                self._deal_verify_doable(new_user_id=vals["user_id"])
         return super().write(vals)
 
     def unlink(self):
@@ -135,13 +138,10 @@ class MailActivity(models.Model):
     def _deal_done_marker(self):
         return self.env.context.get("deal_activity_done") is DEAL_ACTIVITY_DONE
 
-    def _deal_verify_cancellable(self):
-        """Refuse cancelling (deleting, archiving) what a step's gate waits for.
-
-        The activities of a deal's current step that must be done to leave it
-        are done, not cancelled; a supervisor may cancel them. Those of steps
-        the deal left are the engine's to cancel.
-        """
+    def _deal_gate_activities(self):
+        """The activities of ``self`` the gate of their deal's current step
+        waits for (the step requires its activities done). Supervisors are
+        not held by them: an empty recordset for them."""
         required = self.filtered(
             lambda act: (
                 act.deal_step_id
@@ -151,22 +151,72 @@ class MailActivity(models.Model):
             )
         )
         if not required or self.env.user.has_group("deal_stages.group_deal_supervisor"):
-            return
+            return self.browse()
         config = self.env["crm.deal.script"]._deal_config()
         leads = self.env["crm.lead"].browse(required.mapped("res_id"))
         step_of = {lead.id: lead.deal_step_id.id for lead in leads.sudo() if lead.active}
-        for act in required:
-            step = config.steps.get(act.deal_step_id.id)
-            if step and step.require_activities_done and step_of.get(act.res_id) == step.id:
+        return required.filtered(
+            lambda act: (
+                (step := config.steps.get(act.deal_step_id.id))
+                and step.require_activities_done
+                and step_of.get(act.res_id) == step.id
+            )
+        )
+
+    def _deal_verify_cancellable(self):
+        """Refuse cancelling (deleting, archiving) what a step's gate waits for.
+
+        The activities of a deal's current step that must be done to leave it
+        are done, not cancelled; a supervisor may cancel them. Those of steps
+        the deal left are the engine's to cancel.
+        """
+        for act in self._deal_gate_activities()[:1]:
+            raise UserError(
+                self.env._(
+                    "The activity “%(activity)s” must be done before the deal leaves "
+                    "the step %(step)s: mark it as done rather than cancelling it (only "
+                    "a supervisor can cancel it).",
+                    activity=act.summary or act.activity_type_id.name,
+                    step=act.deal_step_id.name,
+                )
+            )
+
+    def _deal_verify_doable(self, new_user_id=None):
+        """Refuse marking done, in their place, what a step's gate waits for
+        from someone else (production's or accounting's activity done by the
+        salesperson would let the deal leave the step without them): the
+        assignee does it, or a supervisor. Only they give it to another user.
+
+        :param new_user_id: the assignee being written (a reassignment)
+        """
+        others = self._deal_gate_activities().filtered(
+            lambda act: (
+                act.user_id
+                and act.user_id != self.env.user
+                and (new_user_id is None or act.user_id.id != new_user_id)
+            )
+        )
+        for act in others[:1]:
+            if new_user_id is not None:
                 raise UserError(
                     self.env._(
-                        "The activity “%(activity)s” must be done before the deal leaves "
-                        "the step %(step)s: mark it as done rather than cancelling it (only "
-                        "a supervisor can cancel it).",
+                        "The activity “%(activity)s” is assigned to %(user)s and the step "
+                        "%(step)s waits for it: only they (or a supervisor) can give it to "
+                        "someone else.",
                         activity=act.summary or act.activity_type_id.name,
+                        user=act.user_id.name,
                         step=act.deal_step_id.name,
                     )
                 )
+            raise UserError(
+                self.env._(
+                    "The activity “%(activity)s” is assigned to %(user)s: only they (or a "
+                    "supervisor) can mark it as done, as the step %(step)s waits for it.",
+                    activity=act.summary or act.activity_type_id.name,
+                    user=act.user_id.name,
+                    step=act.deal_step_id.name,
+                )
+            )
 
     @api.constrains("deal_mail_template_id", "res_model")
     def _check_deal_mail_template_model(self):
@@ -181,6 +231,8 @@ class MailActivity(models.Model):
                 )
 
     def _action_done(self, feedback=False, attachment_ids=None):
+        if not self.env.su:
+            self._deal_verify_doable()
         self._deal_board_notify()
         step_lead_ids = [
             act.res_id for act in self if act.deal_step_id and act.res_model == "crm.lead"

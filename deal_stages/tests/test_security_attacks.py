@@ -345,6 +345,53 @@ class TestAttackScriptAssignment(DealAttackCommon):
         self.assertEqual(deal.deal_step_id, self.step_1)
 
     @users("user_sales_salesman")
+    def test_script_sent_as_a_default_key_judged_as_a_value(self):
+        # the context is the caller's: default_deal_script_id fills the script
+        # of a new deal as a value would, and is judged as one
+        team_x = self.env["crm.team"].sudo().create({"name": "Lax Team"})
+        stage_x = self.env["crm.stage"].sudo().create({"name": "Lax", "team_ids": team_x.ids})
+        lax = (
+            self.env["crm.deal.script"]
+            .sudo()
+            .create(
+                {
+                    "name": "Lax process",
+                    "team_ids": team_x.ids,
+                    "step_ids": [Command.create({"sequence": 1, "stage_id": stage_x.id})],
+                }
+            )
+        )
+        vals = {"name": "fresh", "type": "opportunity", "team_id": self.sales_team_1.id}
+        Lead = self.env["crm.lead"]
+        with self.assertRaisesRegex(UserError, "not a script of the sales team"):
+            Lead.with_context(default_deal_script_id=lax.id).create(vals)
+        # a retired version drives no new deal, given as a key or as a value
+        draft = self.env["crm.deal.script"].sudo().browse(self.script.sudo().action_new_version())
+        draft.action_publish()
+        with self.assertRaisesRegex(ValidationError, "retired version"):
+            Lead.with_context(default_deal_script_id=self.script.id).create(vals)
+        self.assertEqual(Lead.create(vals).deal_script_id, draft.sudo(False))
+
+    @users("user_sales_salesman")
+    def test_merge_keeps_the_kept_deal_s_script_activities_only(self):
+        # Odoo moves the merged deals' activities onto the deal kept: their
+        # script activities stand for steps of deals that are deleted
+        deals = self.deal.with_user(self.env.user) | self._create_deals()
+        wizard = (
+            self.env["crm.merge.opportunity"]
+            .with_context(active_model="crm.lead", active_ids=deals.ids)
+            .create({"opportunity_ids": [Command.set(deals.ids)]})
+        )
+        wizard.action_merge()
+        kept = deals.exists()
+        self.assertEqual(len(kept), 1)
+        self.assertEqual(kept.deal_step_id, self.step_1)
+        self.assertEqual(
+            sorted(kept.sudo().activity_ids.filtered("deal_step_id").mapped("summary")),
+            ["Get the signed copy", "Send the contract"],
+        )
+
+    @users("user_sales_salesman")
     def test_copy_into_later_step_refused(self):
         deal = self.deal.with_user(self.env.user)
         with self.assertRaises(UserError):

@@ -107,6 +107,57 @@ class TestAttackActivities(DealAttackCommon):
         deal.write({"stage_id": self.stage_team1_2.id})
         self.assertEqual(deal.deal_step_id, self.step_2)
 
+    def test_someone_else_s_required_activity_done_by_its_assignee(self):
+        # the team leader's "Get the signed copy" is theirs: the salesperson
+        # marking it done would leave the step without it
+        deal = self._as(self.user_sales_salesman, self.deal)
+        own, leaders = (
+            self._required(deal).filtered(lambda act, user=user: act.user_id == user)
+            for user in (self.user_sales_salesman, self.user_sales_manager)
+        )
+        self.assertEqual(leaders.summary, "Get the signed copy")
+        for attempt in (
+            lambda act: act.action_feedback("done"),
+            lambda act: act.action_done(),
+            lambda act: deal.activity_feedback(["mail.mail_activity_data_upload_document"]),
+        ):
+            with self.subTest(attempt=attempt), self.assertRaises(UserError) as error:
+                attempt(leaders.with_user(self.user_sales_salesman))
+            self.assertIn("only they (or a supervisor)", str(error.exception))
+        # nor given to oneself first
+        with self.assertRaisesRegex(UserError, "can give it to someone else"):
+            leaders.with_user(self.user_sales_salesman).write(
+                {"user_id": self.user_sales_salesman.id}
+            )
+        self.assertEqual(leaders.user_id, self.user_sales_manager)
+        own.with_user(self.user_sales_salesman).action_feedback("done")
+        with self.assertRaises(UserError):
+            deal.write({"stage_id": self.stage_team1_2.id})
+        # its assignee (or a supervisor) does it: the deal moves on
+        leaders.with_user(self.user_sales_manager).action_feedback("done")
+        deal.write({"stage_id": self.stage_team1_2.id})
+        self.assertEqual(deal.deal_step_id, self.step_2)
+
+    def test_lost_and_restored_deal_still_waits_for_them(self):
+        # the loss cancels the step's activities, not done: restored, the deal
+        # gets them again (each once) and its gate waits for them
+        deal = self._as(self.user_sales_salesman, self.deal)
+        for __ in range(2):
+            deal.action_set_lost()
+            self.assertFalse(self._required(deal))
+            deal.action_restore()
+            self.assertEqual(
+                sorted(self._required(deal).mapped("summary")),
+                ["Get the signed copy", "Send the contract"],
+            )
+        with self.assertRaisesRegex(UserError, "as done"):
+            deal.write({"stage_id": self.stage_team1_2.id})
+        self.assertEqual(deal.deal_step_id, self.step_1)
+
+    def test_supervisor_may_do_in_their_place(self):
+        self._required(self.deal).with_user(self.user_supervisor).action_feedback("done")
+        self.assertFalse(self._required(self.deal))
+
     def test_supervisor_may_cancel(self):
         self._required(self.deal).with_user(self.user_supervisor).unlink()
         self.assertFalse(self._required(self.deal))
@@ -396,6 +447,19 @@ class TestAttackCompanies(DealAttackCommon):
 @tagged("post_install", "-at_install", "deal_stages", "deal_stages_security")
 class TestAttackSla(DealAttackCommon):
     """L1: a change of nothing does not restart the step's clock."""
+
+    @freeze_time("2026-11-09 09:00:00")
+    def test_script_assigned_with_a_future_last_move_starts_now(self):
+        # a script given to a deal where it stands starts at its last stage
+        # move: a client's field, which must not hold the deadline off
+        self.step_1.sla_hours = 24
+        deal = self._as(self.user_sales_salesman, self.deal)
+        deal.write({"deal_script_id": False})
+        deal.write(
+            {"deal_script_id": self.script.id, "date_last_stage_update": "2099-01-01 00:00:00"}
+        )
+        self.assertEqual(self._open_stay(deal).date_in, datetime(2026, 11, 9, 9, 0))
+        self.assertLess(deal.sudo().deal_sla_deadline, datetime(2026, 11, 13))
 
     def test_zero_amount_change_to_current_step_keeps_deadline(self):
         deal = self._as(self.user_sales_salesman, self.deal)

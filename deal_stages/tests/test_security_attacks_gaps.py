@@ -79,6 +79,31 @@ class TestAttackScriptStructure(DealAttackCommon):
                 step.write(vals)
         self.assertEqual(self.deal.deal_step_id, self.step_2)
 
+    def test_parts_added_to_a_running_version_through_default_keys_refused(self):
+        # default_* keys of the caller's context fill the step (or script) a
+        # new part belongs to: a published version stays fixed for them too
+        self.assertEqual(self.script.state, "published")
+        for model, key, parent, vals in (
+            ("crm.deal.script.check", "default_step_id", self.step_2, {"name": "Extra item"}),
+            (
+                "crm.deal.script.activity",
+                "default_step_id",
+                self.step_2,
+                {"activity_type_id": self.activity_type_todo.id, "summary": "Extra activity"},
+            ),
+            (
+                "crm.deal.script.step",
+                "default_script_id",
+                self.script,
+                {"name": "Extra step", "stage_id": self.stage_gen_1.id},
+            ),
+        ):
+            Model = self.env[model].with_user(self.user_sales_admin)
+            with self.subTest(model=model), self.assertRaisesRegex(UserError, "fixed"):
+                Model.with_context(**{key: parent.id}).create(vals)
+        self.assertEqual(len(self.step_2.check_ids), 1)
+        self.assertEqual(len(self.script.step_ids), 3)
+
     def test_version_links_are_the_engine_s(self):
         # item 7: process_id / previous_version_id are set by "New Version" and
         # "Publish" only (readonly in the view, writable over RPC before)
