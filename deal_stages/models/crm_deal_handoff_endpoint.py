@@ -155,6 +155,17 @@ class CrmDealHandoffEndpoint(models.Model):
         for endpoint in self.sudo():
             try:
                 endpoint._handoff_extra_headers()
+            except handoff_tools.HeaderError as error:
+                # named, never quoted: the value is often a credential
+                raise ValidationError(
+                    self.env._(
+                        "The extra header “%(header)s” of the endpoint %(name)s cannot be sent "
+                        "over HTTP: its name takes letters, digits and dashes, its value "
+                        "printable ASCII characters, without line breaks or spaces around.",
+                        header=error.name[:80],
+                        name=endpoint.name,
+                    )
+                ) from error
             except ValueError as error:
                 raise ValidationError(
                     self.env._(
@@ -215,7 +226,8 @@ class CrmDealHandoffEndpoint(models.Model):
             endpoint.handoff_count = counts.get(endpoint, 0)
 
     def _handoff_extra_headers(self):
-        """The extra headers as a dict (ValueError when not a JSON object of texts)."""
+        """The extra headers as a dict (ValueError when not a JSON object of
+        texts, ``HeaderError`` when HTTP cannot carry one of them)."""
         self.ensure_one()
         text = (self.sudo().extra_headers or "").strip()
         if not text:
@@ -225,6 +237,7 @@ class CrmDealHandoffEndpoint(models.Model):
             isinstance(key, str) and isinstance(value, str) for key, value in headers.items()
         ):
             raise ValueError(text)
+        handoff_tools.check_headers(headers)
         return headers
 
     def _handoff_delays(self):

@@ -260,9 +260,13 @@ class CrmLeadDealHandoff(models.AbstractModel):
         )
         return handoffs
 
-    def _deal_handoff_order_change(self, change):
+    def _deal_handoff_order_change(self, change, report=None):
         """An order change after a hand-off: hand the change off too, to the
-        same endpoint, referencing the first hand-off."""
+        same endpoint, referencing the first hand-off.
+
+        :param report: ``DealOutcome`` of the change: says on the deal whether
+            the change was queued or why not
+        """
         self.ensure_one()
         first = (
             self.env["crm.deal.handoff"]
@@ -273,9 +277,21 @@ class CrmLeadDealHandoff(models.AbstractModel):
                 limit=1,
             )
         )
-        if not (first and first.endpoint_id.active):
+        if not first:
+            return first
+        endpoint_name = first.endpoint_id._deal_endpoint_settings().name
+        if not first.endpoint_id.active:
+            # the receiver has the order, not this change: a person must know
+            if report is not None:
+                report.skipped(
+                    self,
+                    self.env._(
+                        "Hand-off to %(endpoint)s: the endpoint is archived.",
+                        endpoint=endpoint_name,
+                    ),
+                )
             return first.browse()
-        return self.env["crm.deal.handoff"]._create_handoffs(
+        handoffs = self.env["crm.deal.handoff"]._create_handoffs(
             [
                 {
                     "lead": self,
@@ -287,6 +303,11 @@ class CrmLeadDealHandoff(models.AbstractModel):
                 }
             ]
         )
+        if report is not None:
+            report.done(
+                self, self.env._("Hand-off to %(endpoint)s queued.", endpoint=endpoint_name)
+            )
+        return handoffs
 
     # ------------------------------------------------------------
     # GATE (crm.lead._deal_requirement_issues)

@@ -398,6 +398,58 @@ class TestDealHandoff(DealHandoffCommon):
         self._deliver()
         self.assertEqual(len(self.receiver.state.log), 1)
 
+    def test_a_lost_deal_is_not_sent_again(self):
+        """A lost deal's order is not sent: neither again with the same key nor
+        as a new hand-off (a new document at the receiver)."""
+        self.receiver.state.accept = True
+        deal = self._create_deals(user_id=self.user_sales_salesman.id)
+        deal.stage_id = self.stage_team1_2
+        handoff = deal.deal_handoff_ids
+        self._deliver()
+        self.assertEqual(handoff.state, "sent")
+        deal.with_user(self.user_sales_salesman).action_set_lost()
+        self.assertEqual(handoff.state, "sent")
+        with self.assertRaisesRegex(UserError, "lost or archived"):
+            handoff.with_user(self.user_sales_salesman).action_retry()
+        with self.assertRaisesRegex(UserError, "lost or archived"):
+            handoff.with_user(self.user_supervisor).action_resend()
+        self.assertEqual(self.env["crm.deal.handoff"].search([("lead_id", "=", deal.id)]), handoff)
+        self.assertEqual(handoff.state, "sent")
+        self._deliver()
+        self.assertEqual(len(self.receiver.state.log), 1)
+        # restored: it may be sent again
+        deal.with_user(self.user_sales_salesman).action_restore()
+        handoff.with_user(self.user_sales_salesman).action_retry()
+        self.assertEqual(handoff.state, "pending")
+
+    def test_order_change_to_an_archived_endpoint_is_said_on_the_deal(self):
+        deal = self._deal_at_step_2()
+        self._deliver()
+        self.endpoint.active = False
+        self.env["crm.deal.order.change"].create(
+            {
+                "lead_id": deal.id,
+                "change_type": "increase",
+                "amount_delta": 5,
+                "return_step_id": self.step_2.id,
+            }
+        )
+        self.assertEqual(deal.deal_handoff_ids.mapped("kind"), ["order"])
+        change_note = deal.message_ids.filtered(lambda m: "Change 1" in m.body)
+        self.assertIn("the endpoint is archived", change_note.body)
+        # an endpoint in use: the note says the change was queued
+        self.endpoint.active = True
+        self.env["crm.deal.order.change"].create(
+            {
+                "lead_id": deal.id,
+                "change_type": "increase",
+                "amount_delta": 5,
+                "return_step_id": self.step_2.id,
+            }
+        )
+        change_note = deal.message_ids.filtered(lambda m: "Change 2" in m.body)
+        self.assertIn("queued", change_note.body)
+
     def test_one_bad_row_never_blocks_the_others(self):
         deals = self._create_deals(3)
         deals.stage_id = self.stage_team1_2
@@ -409,6 +461,49 @@ class TestDealHandoff(DealHandoffCommon):
             self._deliver()
         self.assertEqual(handoffs[0].state, "failed")
         self.assertEqual(set(handoffs[1:].mapped("state")), {"acknowledged"})
+
+    def test_a_bad_extra_header_never_blocks_the_others(self):
+        """Headers HTTP cannot carry are refused when written, named but never
+        quoted (they hold credentials); stored before that check, they fail
+        their own hand-off only, without the value reaching the deal."""
+        for text in (
+            '{"X-Customer": "Иван"}',
+            '{"Authorization": "Basic c2VjcmV0\\n"}',
+            '{"Authorization": " Basic c2VjcmV0"}',
+            '{"Bad Name": "x"}',
+        ):
+            with self.assertRaises(UserError) as refusal:
+                self.endpoint.extra_headers = text
+            self.assertNotIn("c2VjcmV0", str(refusal.exception))
+            self.assertNotIn("Иван", str(refusal.exception))
+        self.assertIn("“Bad Name”", str(refusal.exception))
+        production = self.endpoint.copy({"name": "Production", "secret": self.secret})
+        for text in ('{"X-Customer": "Иван"}', '{"Authorization": " Basic c2VjcmV0"}'):
+            with self.subTest(headers=text):
+                self.receiver.state.log.clear()
+                # written before the check existed
+                self.env.cr.execute(
+                    "UPDATE crm_deal_handoff_endpoint SET extra_headers = %s WHERE id = %s",
+                    (text, self.endpoint.id),
+                )
+                self.env.invalidate_all()
+                deals = self._create_deals(2, user_id=self.user_sales_salesman.id)
+                deals.stage_id = self.stage_team1_2
+                bad, good = deals[0].deal_handoff_ids, deals[1].deal_handoff_ids
+                good.sudo().endpoint_id = production
+                with mute_logger("odoo.addons.deal_stages.tools.handoff"):
+                    self._deliver()
+                self.assertRecordValues(
+                    bad + good, [{"state": "failed"}, {"state": "acknowledged"}]
+                )
+                # the bad one was not sent at all, the other once
+                self.assertEqual(self.receiver.state.log, [(good.idempotency_key, 200)])
+                seen = bad.with_user(self.user_sales_salesman).read(["last_error"])[0]
+                self.assertIn("extra headers", seen["last_error"])
+                for leak in ("c2VjcmV0", "Иван"):
+                    self.assertNotIn(leak, seen["last_error"])
+                    self.assertNotIn(leak, deals[0].message_ids[0].body)
+                self.assertTrue(bad.activity_id)
 
     def test_a_broken_payload_never_aborts_the_move(self):
         deal = self._create_deals()
@@ -437,6 +532,10 @@ class TestDealHandoff(DealHandoffCommon):
             self.endpoint.url = "ftp://example.com"
         with self.assertRaises(UserError):
             self.endpoint.extra_headers = "[1, 2]"
+        # waits that no schedule can hold: refused, not a traceback
+        for delays in ("inf", "1m, 1e300", "1e10d"):
+            with self.assertRaises(UserError):
+                self.endpoint.retry_delays = delays
         self.endpoint.extra_headers = '{"Authorization": "Basic dGVzdDp0ZXN0"}'
         deal = self._deal_at_step_2()
         self._deliver()

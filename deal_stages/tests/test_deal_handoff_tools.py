@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 
 from odoo.tests import BaseCase, tagged
+from odoo.tools import mute_logger
 
 from odoo.addons.deal_stages.tools import handoff as handoff_tools
 
@@ -73,3 +74,27 @@ class TestDealHandoffTools(BaseCase):
         self.assertEqual(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
         two = handoff_tools.sign([secret, handoff_tools.new_secret()], "msg", 1, body)
         self.assertEqual(len(two.split(" ")), 2)
+
+    def test_deliver_never_raises(self):
+        # a header the HTTP client cannot encode: a failed outcome, not an
+        # exception that would stop the cron's batch; its value is not quoted
+        delivery = handoff_tools.Delivery(
+            handoff_id=1,
+            url="http://127.0.0.1:9/handoff",
+            key="k",
+            body=b"{}",
+            secrets=(handoff_tools.new_secret(),),
+            headers={"X-Customer": "Иван"},
+            timeout=1,
+        )
+        with mute_logger("odoo.addons.deal_stages.tools.handoff"):
+            outcome = handoff_tools.deliver(delivery)
+        self.assertEqual(outcome.kind, handoff_tools.OUTCOME_FAILED)
+        self.assertNotIn("Иван", outcome.error)
+        delivery.headers = {"Authorization": " Basic c2VjcmV0"}
+        outcome = handoff_tools.deliver(delivery)
+        self.assertEqual(outcome.kind, handoff_tools.OUTCOME_FAILED)
+        self.assertNotIn("c2VjcmV0", outcome.error)
+        with self.assertRaises(handoff_tools.HeaderError):
+            handoff_tools.check_headers({"Authorization": "Basic c2VjcmV0\n"})
+        handoff_tools.check_headers({"Authorization": "Basic dGVzdDp0ZXN0", "X-Empty": ""})
