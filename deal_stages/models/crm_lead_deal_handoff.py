@@ -112,6 +112,19 @@ class CrmLeadDealHandoff(models.AbstractModel):
                     ),
                 )
                 continue
+            if not self._deal_handoff_same_company(lead, settings):
+                # a script shared by companies: a deal's order never goes to
+                # another company's accounting program
+                report.skipped(
+                    lead,
+                    self.env._(
+                        "Hand-off to %(endpoint)s: the endpoint belongs to another company "
+                        "than the deal (%(company)s).",
+                        endpoint=settings.name,
+                        company=lead.company_id.name,
+                    ),
+                )
+                continue
             values_list.append({"lead": lead, "endpoint": endpoint, "step": step, "kind": "order"})
         # a side effect never aborts the move: an error building the payloads
         # (before anything is written, so no savepoint in every move) is
@@ -171,7 +184,11 @@ class CrmLeadDealHandoff(models.AbstractModel):
         with_changes = [lead.id for lead in leads if settings[lead.id].send_changes]
         customers = leads.filtered(lambda lead: settings[lead.id].send_customer)
         partner_ids = customers.partner_id.commercial_partner_id.ids
-        woken = [lead_id for lead_id in leads.ids if settings[lead_id].active]
+        woken = [
+            lead.id
+            for lead in leads
+            if settings[lead.id].active and self._deal_handoff_same_company(lead, settings[lead.id])
+        ]
         Handoff, Change = self.env["crm.deal.handoff"].sudo(), self.env["crm.deal.order.change"]
         Partner = self.env["res.partner"].sudo()
         Handoff.flush_model(["lead_id", "step_id", "kind", "state"])
@@ -211,6 +228,13 @@ class CrmLeadDealHandoff(models.AbstractModel):
         if wake:
             Handoff._wake_cron_notify([row for row in rows if row[0] == "woken"])
         return leads._deal_handoff_cache(parts, with_changes, partner_ids)
+
+    @api.model
+    def _deal_handoff_same_company(self, lead, settings):
+        """Whether the deal ``lead`` may hand off to the endpoint of
+        ``settings`` (``HandoffEndpointConfig``): a deal of a company only to
+        an endpoint of that company."""
+        return not lead.company_id or lead.company_id.id == settings.company_id
 
     @api.model
     def _deal_handoff_wake_query(self, targets, lead_ids):

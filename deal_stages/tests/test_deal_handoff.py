@@ -353,6 +353,78 @@ class TestDealHandoff(DealHandoffCommon):
         self._deliver()
         self.assertEqual(deal.stage_id, self.stage_prepayment)
 
+    def test_acknowledgement_kept_when_the_deal_cannot_move_on(self):
+        """An automation rule refusing the move the acknowledgement triggers:
+        the acknowledgement is recorded (in the cron and over JSON-2), the
+        deal says why it stayed, the other deals of the batch move on."""
+        self.step_2.write(
+            {
+                "auto_advance_domain": "[('deal_handoff_state', '=', 'acknowledged')]",
+                "auto_advance_label": "Handed off",
+            }
+        )
+        deals = self._create_deals(3)
+        deals[:2].stage_id = self.stage_team1_2
+        lead_model = self.env["ir.model"]._get_id("crm.lead")
+        self.env["base.automation"].create(
+            {
+                "name": "No prepayment for this customer",
+                "model_id": lead_model,
+                "trigger": "on_stage_set",
+                "filter_domain": f"[('id', 'in', {[deals[0].id, deals[2].id]}),"
+                f" ('stage_id', '=', {self.stage_prepayment.id})]",
+                "action_server_ids": [
+                    Command.create(
+                        {
+                            "name": "Refuse",
+                            "model_id": lead_model,
+                            "state": "code",
+                            "code": "raise UserError('prepayment refused')",
+                        }
+                    )
+                ],
+            }
+        )
+        with mute_logger("odoo.addons.deal_stages.models.crm_lead_deal_security"):
+            self._deliver()
+        self.assertEqual(set(deals[:2].deal_handoff_ids.mapped("state")), {"acknowledged"})
+        self.assertEqual(deals[0].stage_id, self.stage_team1_2)
+        self.assertEqual(deals[1].stage_id, self.stage_prepayment)
+        self.assertIn("prepayment refused", deals[0].message_ids[0].body)
+        # acknowledged later, over JSON-2: recorded all the same
+        self.receiver.state.accept = True
+        deals[2].stage_id = self.stage_team1_2
+        self._deliver()
+        handoff = deals[2].deal_handoff_ids
+        self.assertEqual(handoff.state, "sent")
+        integration = mail_new_test_user(
+            self.env, login="user_handoff_api_ack", groups="deal_stages.group_deal_integration"
+        )
+        with mute_logger("odoo.addons.deal_stages.models.crm_lead_deal_security"):
+            result = (
+                self.env["crm.deal.handoff"]
+                .with_user(integration)
+                .acknowledge(handoff.idempotency_key, "INV-5")
+            )
+        self.assertEqual(result["state"], "acknowledged")
+        self.assertEqual(deals[2].stage_id, self.stage_team1_2)
+
+    def test_no_handoff_to_another_company(self):
+        """A script shared by companies: a deal's order never goes to the
+        endpoint of another company; the deal says why."""
+        other = self.env["res.company"].create({"name": "Other Ltd"})
+        self.script.company_id = False
+        self.endpoint.write({"user_id": False, "company_id": other.id})
+        deal = self._create_deals()
+        deal.stage_id = self.stage_team1_2
+        self.assertFalse(deal.deal_handoff_ids)
+        self.assertIn("another company", deal.message_ids[0].body)
+        self._deliver()
+        self.assertFalse(self.receiver.state.log)
+        with self.assertRaises(DealGateError) as refusal:
+            deal.with_user(self.user_sales_salesman).stage_id = self.stage_prepayment
+        self.assertIn("no hand-off was sent", str(refusal.exception))
+
     def test_order_change_hands_off_a_change(self):
         deal = self._deal_at_step_2()
         self._deliver()
