@@ -315,18 +315,36 @@ class CrmLeadDealHandoff(models.AbstractModel):
                     ),
                 )
             return first.browse()
-        handoffs = self.env["crm.deal.handoff"]._create_handoffs(
-            [
-                {
-                    "lead": self,
-                    "endpoint": first.endpoint_id,
-                    "step": first.step_id,
-                    "kind": "change",
-                    "parent": first,
-                    "change": change,
-                }
-            ]
-        )
+        # as at the step's entry: an error building the payload (before
+        # anything is written) never undoes the recorded change
+        try:
+            handoffs = self.env["crm.deal.handoff"]._create_handoffs(
+                [
+                    {
+                        "lead": self,
+                        "endpoint": first.endpoint_id,
+                        "step": first.step_id,
+                        "kind": "change",
+                        "parent": first,
+                        "change": change,
+                    }
+                ]
+            )
+        except psycopg2.Error:
+            raise
+        except Exception as error:
+            if report is None:
+                raise
+            _logger.exception("Hand-off of the order change %s not queued", change.id)
+            report.skipped(
+                self,
+                self.env._(
+                    "Hand-off to %(endpoint)s not queued: %(error)s",
+                    endpoint=endpoint_name,
+                    error=error,
+                ),
+            )
+            return first.browse()
         if report is not None:
             report.done(
                 self, self.env._("Hand-off to %(endpoint)s queued.", endpoint=endpoint_name)

@@ -597,6 +597,31 @@ class TestDealHandoff(DealHandoffCommon):
             deal.stage_id = self.stage_prepayment
         self.assertIn("no hand-off was sent", str(refusal.exception))
 
+    def test_a_broken_payload_never_aborts_an_order_change(self):
+        deal = self._deal_at_step_2()
+        self._deliver()
+
+        def broken(self, values_list):
+            raise ValueError("no payload today")
+
+        Lead = self.env.registry["crm.lead"]
+        with (
+            patch.object(Lead, "_deal_handoff_payloads", broken),
+            mute_logger("odoo.addons.deal_stages.models.crm_lead_deal_handoff"),
+        ):
+            change = self.env["crm.deal.order.change"].create(
+                {
+                    "lead_id": deal.id,
+                    "change_type": "increase",
+                    "amount_delta": 500,
+                    "return_step_id": self.step_2.id,
+                }
+            )
+        self.assertEqual(deal.expected_revenue, 500)
+        self.assertEqual(deal.deal_handoff_ids.mapped("kind"), ["order"])
+        note = deal.message_ids.filtered(lambda m: change.name in m.body)
+        self.assertIn("no payload today", note.body)
+
     def test_endpoint_checks(self):
         with self.assertRaises(UserError):
             self.endpoint.secret = "not-a-secret"
