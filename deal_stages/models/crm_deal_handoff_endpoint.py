@@ -1,4 +1,5 @@
 import json
+from urllib.parse import urlsplit
 
 from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError, ValidationError
@@ -127,6 +128,22 @@ class CrmDealHandoffEndpoint(models.Model):
                 raise ValidationError(
                     self.env._(
                         "The URL of the endpoint %(name)s must start with http:// or https://.",
+                        name=endpoint.name,
+                    )
+                )
+            try:
+                parts = urlsplit(endpoint.url)
+                userinfo = parts.username is not None or parts.password is not None
+            except ValueError:
+                userinfo = "@" in endpoint.url.split("/", 3)[2]
+            if userinfo:
+                # everyone who sees the deals reads the URL: the receiver's
+                # credentials go in the extra headers (administrators only)
+                raise ValidationError(
+                    self.env._(
+                        "The URL of the endpoint %(name)s must not hold a user name or "
+                        "password: put them in the extra headers (Authorization), which "
+                        "only administrators read.",
                         name=endpoint.name,
                     )
                 )

@@ -435,6 +435,14 @@ class TestDealHandoff(DealHandoffCommon):
             self.endpoint.secret = "not-a-secret"
         with self.assertRaises(UserError):
             self.endpoint.url = "ftp://example.com"
+        # readable by every salesperson: no credentials in it
+        for url in (
+            "https://exchange:s3cret@1c.example.com/hs/crm",
+            "https://exchange@1c.example.com/",
+        ):
+            with self.assertRaises(UserError) as refusal:
+                self.endpoint.url = url
+            self.assertIn("extra headers", str(refusal.exception))
         with self.assertRaises(UserError):
             self.endpoint.extra_headers = "[1, 2]"
         # waits that no schedule can hold: refused, not a traceback
