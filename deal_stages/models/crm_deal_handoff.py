@@ -310,12 +310,14 @@ class CrmDealHandoff(models.Model):
         column set), each row in its own savepoint if the batch fails."""
         now = fields.Datetime.now()
         # rows changed meanwhile (acknowledged over JSON-2 while the request
-        # was answered, cancelled) keep their state: locked and re-read
-        self.env.execute_query(
+        # was answered, cancelled) keep their state: locked and re-read; rows
+        # gone with their deal (deleted meanwhile) are left out
+        rows = self.env.execute_query(
             SQL("SELECT id FROM crm_deal_handoff WHERE id IN %s FOR UPDATE", tuple(self.ids))
         )
         self.invalidate_recordset()
-        todo = self.filtered(lambda h: h.state == "pending" and h.id in outcomes)
+        present = self.browse([row[0] for row in rows])
+        todo = present.filtered(lambda h: h.state == "pending" and h.id in outcomes)
         try:
             with self.env.cr.savepoint():
                 for handoff in todo:

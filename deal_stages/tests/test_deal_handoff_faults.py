@@ -210,3 +210,22 @@ class TestDealHandoffFaults(DealHandoffCommon):
         self.assertEqual(deal.deal_handoff_ids.mapped("kind"), ["order"])
         note = deal.message_ids.filtered(lambda m: change.name in m.body)
         self.assertIn("no payload today", note.body)
+
+    def test_a_deal_deleted_during_the_delivery_never_blocks_the_others(self):
+        """A deal deleted while its hand-off's request is answered: the
+        outcomes of the other rows of the batch are recorded all the same."""
+        deals = self._create_deals(2)
+        deals.stage_id = self.stage_team1_2
+        kept = deals[1].deal_handoff_ids
+        Handoff = self.env.registry["crm.deal.handoff"]
+        send_all = Handoff._send_all
+
+        def send_then_delete(handoffs, deliveries):
+            outcomes = send_all(handoffs, deliveries)
+            deals[0].sudo().unlink()
+            return outcomes
+
+        with patch.object(Handoff, "_send_all", send_then_delete):
+            self._deliver()
+        self.assertRecordValues(kept, [{"state": "acknowledged", "attempts": 1}])
+        self.assertFalse(deals[0].exists())
