@@ -35,6 +35,9 @@ class TestDealHandoffTools(BaseCase):
             },
         )
         self.assertEqual(handoff_tools.classify(200, "OK").kind, "sent")
+        # redirects are not followed (signature and extra headers): a person acts
+        for status in (301, 302, 307, 308, 410):
+            self.assertEqual(handoff_tools.classify(status, "").kind, "failed")
         self.assertEqual(handoff_tools.classify(202, "{}").kind, "sent")
         self.assertEqual(handoff_tools.classify(200, '{"number": 12}').external_ref, "12")
         outcome = handoff_tools.classify(503, "", {"Retry-After": "120"})
