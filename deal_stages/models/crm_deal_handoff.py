@@ -529,7 +529,11 @@ class CrmDealHandoff(models.Model):
                     "endpoint": original.endpoint_id,
                     "step": original.step_id,
                     "kind": original.kind,
-                    "parent": original,
+                    # a change names the order it changes (the payload's
+                    # "original"), also when it is sent again
+                    "parent": original.parent_id
+                    if original.kind == "change" and original.parent_id
+                    else original,
                     "change": original.change_id,
                 }
                 for original in originals

@@ -1,3 +1,4 @@
+import json
 from unittest.mock import patch
 
 from odoo import Command
@@ -229,3 +230,34 @@ class TestDealHandoffFaults(DealHandoffCommon):
             self._deliver()
         self.assertRecordValues(kept, [{"state": "acknowledged", "attempts": 1}])
         self.assertFalse(deals[0].exists())
+
+    def test_a_change_sent_as_new_still_names_the_order(self):
+        """A change the receiver refused, sent again as new by a supervisor:
+        its payload still names the order it changes, not the refused change."""
+        deal = self._deal_at_step_2()
+        self._deliver()
+        order = deal.deal_handoff_ids
+        self.env["crm.deal.order.change"].create(
+            {
+                "lead_id": deal.id,
+                "change_type": "increase",
+                "amount_delta": 500,
+                "return_step_id": self.step_2.id,
+            }
+        )
+        change = deal.deal_handoff_ids - order
+        self.receiver.state.plan(422)
+        self._deliver()
+        self.assertEqual(change.state, "failed")
+        change.with_user(self.user_supervisor).action_resend()
+        again = deal.deal_handoff_ids - order - change
+        self.assertRecordValues(
+            again, [{"kind": "change", "parent_id": order.id, "state": "pending"}]
+        )
+        payload = json.loads(again.payload)
+        self.assertEqual(
+            payload["original"],
+            {"idempotency_key": order.idempotency_key, "external_ref": "DOC-1"},
+        )
+        self.assertEqual(payload["change"]["amount_delta"], 500)
+        self.assertEqual(change.state, "cancelled")
