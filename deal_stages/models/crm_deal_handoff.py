@@ -254,10 +254,14 @@ class CrmDealHandoff(models.Model):
         deliveries = []
         for handoff in self:
             endpoint = handoff.endpoint_id.sudo()
+            problem = ""
             try:
                 headers = endpoint._handoff_extra_headers()
             except ValueError:
+                # stored before the check (or by SQL): never sent without the
+                # receiver's credentials, nor with what HTTP cannot carry
                 headers = {}
+                problem = "The extra headers of the endpoint are not valid: fix them, then retry."
             deliveries.append(
                 handoff_tools.Delivery(
                     handoff_id=handoff.id,
@@ -267,6 +271,7 @@ class CrmDealHandoff(models.Model):
                     secrets=tuple(s for s in (endpoint.secret, endpoint.secret_previous) if s),
                     headers=headers,
                     timeout=endpoint.timeout or 10,
+                    problem=problem,
                 )
             )
         return deliveries
@@ -305,12 +310,14 @@ class CrmDealHandoff(models.Model):
         column set), each row in its own savepoint if the batch fails."""
         now = fields.Datetime.now()
         # rows changed meanwhile (acknowledged over JSON-2 while the request
-        # was answered, cancelled) keep their state: locked and re-read
-        self.env.execute_query(
+        # was answered, cancelled) keep their state: locked and re-read; rows
+        # gone with their deal (deleted meanwhile) are left out
+        rows = self.env.execute_query(
             SQL("SELECT id FROM crm_deal_handoff WHERE id IN %s FOR UPDATE", tuple(self.ids))
         )
         self.invalidate_recordset()
-        todo = self.filtered(lambda h: h.state == "pending" and h.id in outcomes)
+        present = self.browse([row[0] for row in rows])
+        todo = present.filtered(lambda h: h.state == "pending" and h.id in outcomes)
         try:
             with self.env.cr.savepoint():
                 for handoff in todo:
@@ -463,9 +470,23 @@ class CrmDealHandoff(models.Model):
         if not self.env.su:
             self.lead_id.check_access("write")
 
+    def _check_deals_open(self):
+        """The order of a lost or archived deal is not sent (its open
+        hand-offs were cancelled, see crm.lead._deal_handoff_cancel_closed)."""
+        closed = self.sudo().lead_id.filtered(lambda lead: not lead.active)
+        if closed:
+            raise UserError(
+                self.env._(
+                    "The deal %(deal)s is lost or archived: restore it before sending its "
+                    "order again.",
+                    deal=closed[0].display_name,
+                )
+            )
+
     def action_retry(self):
         """Send again now, with the same key (the receiver deduplicates)."""
         self._check_deal_writable()
+        self._check_deals_open()
         retried = self.sudo().filtered(lambda h: h.state in HANDOFF_OPEN_STATES)
         if not retried:
             raise UserError(self.env._("Only open hand-offs can be sent again."))
@@ -495,6 +516,7 @@ class CrmDealHandoff(models.Model):
         if not self.env.user.has_group("deal_stages.group_deal_supervisor"):
             raise AccessError(self.env._("Only supervisors may send a hand-off as a new one."))
         self._check_deal_writable()
+        self._check_deals_open()
         originals = self.sudo()
         if any(h.state == "pending" for h in originals):
             raise UserError(
@@ -507,7 +529,11 @@ class CrmDealHandoff(models.Model):
                     "endpoint": original.endpoint_id,
                     "step": original.step_id,
                     "kind": original.kind,
-                    "parent": original,
+                    # a change names the order it changes (the payload's
+                    # "original"), also when it is sent again
+                    "parent": original.parent_id
+                    if original.kind == "change" and original.parent_id
+                    else original,
                     "change": original.change_id,
                 }
                 for original in originals

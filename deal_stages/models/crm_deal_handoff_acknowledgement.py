@@ -1,5 +1,6 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools import SQL
 
 
@@ -101,5 +102,18 @@ class CrmDealHandoffAcknowledgementMixin(models.AbstractModel):
             return
         self._close_activities(self.env._("The hand-off was acknowledged."))
         # the acknowledgement may meet a step's condition ("handed off"):
-        # the engine moves those deals on, with its own rights
-        self.lead_id.sudo()._deal_auto_advance()
+        # the engine moves those deals on, with its own rights. A deal that
+        # cannot move on (e.g. an automation rule refusing the stage) is
+        # reported on the deal: the acknowledgement is kept, and the other
+        # deals of the cron's batch move on
+        leads = self.lead_id.sudo()
+        if not self.env["crm.deal.script.step"]._deal_auto_advance_step_ids():
+            return
+        try:
+            with self.env.cr.savepoint():
+                leads._deal_auto_advance()
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            raise
+        except Exception:  # noqa: BLE001 - each deal again, reported on its own
+            for lead in leads:
+                lead._deal_auto_advance_safely()

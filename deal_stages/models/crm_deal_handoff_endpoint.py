@@ -1,4 +1,5 @@
 import json
+from urllib.parse import urlsplit
 
 from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError, ValidationError
@@ -130,6 +131,22 @@ class CrmDealHandoffEndpoint(models.Model):
                         name=endpoint.name,
                     )
                 )
+            try:
+                parts = urlsplit(endpoint.url)
+                userinfo = parts.username is not None or parts.password is not None
+            except ValueError:
+                userinfo = "@" in endpoint.url.split("/", 3)[2]
+            if userinfo:
+                # everyone who sees the deals reads the URL: the receiver's
+                # credentials go in the extra headers (administrators only)
+                raise ValidationError(
+                    self.env._(
+                        "The URL of the endpoint %(name)s must not hold a user name or "
+                        "password: put them in the extra headers (Authorization), which "
+                        "only administrators read.",
+                        name=endpoint.name,
+                    )
+                )
 
     @api.constrains("secret", "secret_previous")
     def _check_secret(self):
@@ -155,6 +172,17 @@ class CrmDealHandoffEndpoint(models.Model):
         for endpoint in self.sudo():
             try:
                 endpoint._handoff_extra_headers()
+            except handoff_tools.HeaderError as error:
+                # named, never quoted: the value is often a credential
+                raise ValidationError(
+                    self.env._(
+                        "The extra header “%(header)s” of the endpoint %(name)s cannot be sent "
+                        "over HTTP: its name takes letters, digits and dashes, its value "
+                        "printable ASCII characters, without line breaks or spaces around.",
+                        header=error.name[:80],
+                        name=endpoint.name,
+                    )
+                ) from error
             except ValueError as error:
                 raise ValidationError(
                     self.env._(
@@ -215,7 +243,8 @@ class CrmDealHandoffEndpoint(models.Model):
             endpoint.handoff_count = counts.get(endpoint, 0)
 
     def _handoff_extra_headers(self):
-        """The extra headers as a dict (ValueError when not a JSON object of texts)."""
+        """The extra headers as a dict (ValueError when not a JSON object of
+        texts, ``HeaderError`` when HTTP cannot carry one of them)."""
         self.ensure_one()
         text = (self.sudo().extra_headers or "").strip()
         if not text:
@@ -225,6 +254,7 @@ class CrmDealHandoffEndpoint(models.Model):
             isinstance(key, str) and isinstance(value, str) for key, value in headers.items()
         ):
             raise ValueError(text)
+        handoff_tools.check_headers(headers)
         return headers
 
     def _handoff_delays(self):

@@ -300,7 +300,7 @@ class CrmDealOrderChange(models.Model):
             lead._deal_sla_write({lead.id: sla_kept})
         outcome = DealOutcome()
         lead._deal_schedule_activities({lead.id: step}, "change", outcome)
-        lead._deal_handoff_order_change(self)
+        lead._deal_handoff_order_change(self, outcome)
         self._post_on_deal(type_label, revenue_before, outcome)
 
     def _post_on_deal(self, type_label, revenue_before, outcome):

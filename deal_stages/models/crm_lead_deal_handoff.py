@@ -112,6 +112,19 @@ class CrmLeadDealHandoff(models.AbstractModel):
                     ),
                 )
                 continue
+            if not self._deal_handoff_same_company(lead, settings):
+                # a script shared by companies: a deal's order never goes to
+                # another company's accounting program
+                report.skipped(
+                    lead,
+                    self.env._(
+                        "Hand-off to %(endpoint)s: the endpoint belongs to another company "
+                        "than the deal (%(company)s).",
+                        endpoint=settings.name,
+                        company=lead.company_id.name,
+                    ),
+                )
+                continue
             values_list.append({"lead": lead, "endpoint": endpoint, "step": step, "kind": "order"})
         # a side effect never aborts the move: an error building the payloads
         # (before anything is written, so no savepoint in every move) is
@@ -171,7 +184,11 @@ class CrmLeadDealHandoff(models.AbstractModel):
         with_changes = [lead.id for lead in leads if settings[lead.id].send_changes]
         customers = leads.filtered(lambda lead: settings[lead.id].send_customer)
         partner_ids = customers.partner_id.commercial_partner_id.ids
-        woken = [lead_id for lead_id in leads.ids if settings[lead_id].active]
+        woken = [
+            lead.id
+            for lead in leads
+            if settings[lead.id].active and self._deal_handoff_same_company(lead, settings[lead.id])
+        ]
         Handoff, Change = self.env["crm.deal.handoff"].sudo(), self.env["crm.deal.order.change"]
         Partner = self.env["res.partner"].sudo()
         Handoff.flush_model(["lead_id", "step_id", "kind", "state"])
@@ -211,6 +228,13 @@ class CrmLeadDealHandoff(models.AbstractModel):
         if wake:
             Handoff._wake_cron_notify([row for row in rows if row[0] == "woken"])
         return leads._deal_handoff_cache(parts, with_changes, partner_ids)
+
+    @api.model
+    def _deal_handoff_same_company(self, lead, settings):
+        """Whether the deal ``lead`` may hand off to the endpoint of
+        ``settings`` (``HandoffEndpointConfig``): a deal of a company only to
+        an endpoint of that company."""
+        return not lead.company_id or lead.company_id.id == settings.company_id
 
     @api.model
     def _deal_handoff_wake_query(self, targets, lead_ids):
@@ -260,9 +284,13 @@ class CrmLeadDealHandoff(models.AbstractModel):
         )
         return handoffs
 
-    def _deal_handoff_order_change(self, change):
+    def _deal_handoff_order_change(self, change, report=None):
         """An order change after a hand-off: hand the change off too, to the
-        same endpoint, referencing the first hand-off."""
+        same endpoint, referencing the first hand-off.
+
+        :param report: ``DealOutcome`` of the change: says on the deal whether
+            the change was queued or why not
+        """
         self.ensure_one()
         first = (
             self.env["crm.deal.handoff"]
@@ -273,20 +301,55 @@ class CrmLeadDealHandoff(models.AbstractModel):
                 limit=1,
             )
         )
-        if not (first and first.endpoint_id.active):
+        if not first:
+            return first
+        endpoint_name = first.endpoint_id._deal_endpoint_settings().name
+        if not first.endpoint_id.active:
+            # the receiver has the order, not this change: a person must know
+            if report is not None:
+                report.skipped(
+                    self,
+                    self.env._(
+                        "Hand-off to %(endpoint)s: the endpoint is archived.",
+                        endpoint=endpoint_name,
+                    ),
+                )
             return first.browse()
-        return self.env["crm.deal.handoff"]._create_handoffs(
-            [
-                {
-                    "lead": self,
-                    "endpoint": first.endpoint_id,
-                    "step": first.step_id,
-                    "kind": "change",
-                    "parent": first,
-                    "change": change,
-                }
-            ]
-        )
+        # as at the step's entry: an error building the payload (before
+        # anything is written) never undoes the recorded change
+        try:
+            handoffs = self.env["crm.deal.handoff"]._create_handoffs(
+                [
+                    {
+                        "lead": self,
+                        "endpoint": first.endpoint_id,
+                        "step": first.step_id,
+                        "kind": "change",
+                        "parent": first,
+                        "change": change,
+                    }
+                ]
+            )
+        except psycopg2.Error:
+            raise
+        except Exception as error:
+            if report is None:
+                raise
+            _logger.exception("Hand-off of the order change %s not queued", change.id)
+            report.skipped(
+                self,
+                self.env._(
+                    "Hand-off to %(endpoint)s not queued: %(error)s",
+                    endpoint=endpoint_name,
+                    error=error,
+                ),
+            )
+            return first.browse()
+        if report is not None:
+            report.done(
+                self, self.env._("Hand-off to %(endpoint)s queued.", endpoint=endpoint_name)
+            )
+        return handoffs
 
     # ------------------------------------------------------------
     # GATE (crm.lead._deal_requirement_issues)

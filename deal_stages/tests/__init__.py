@@ -24,6 +24,7 @@ from . import test_security_attacks_portal
 from . import test_deal_handoff
 from . import test_deal_handoff_ui
 from . import test_deal_handoff_tools
+from . import test_deal_handoff_faults
 from . import test_deal_notify
 from . import test_deal_replica
 from . import test_deal_report_owners

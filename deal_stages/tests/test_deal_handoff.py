@@ -435,8 +435,20 @@ class TestDealHandoff(DealHandoffCommon):
             self.endpoint.secret = "not-a-secret"
         with self.assertRaises(UserError):
             self.endpoint.url = "ftp://example.com"
+        # readable by every salesperson: no credentials in it
+        for url in (
+            "https://exchange:s3cret@1c.example.com/hs/crm",
+            "https://exchange@1c.example.com/",
+        ):
+            with self.assertRaises(UserError) as refusal:
+                self.endpoint.url = url
+            self.assertIn("extra headers", str(refusal.exception))
         with self.assertRaises(UserError):
             self.endpoint.extra_headers = "[1, 2]"
+        # waits that no schedule can hold: refused, not a traceback
+        for delays in ("inf", "1m, 1e300", "1e10d"):
+            with self.assertRaises(UserError):
+                self.endpoint.retry_delays = delays
         self.endpoint.extra_headers = '{"Authorization": "Basic dGVzdDp0ZXN0"}'
         deal = self._deal_at_step_2()
         self._deliver()

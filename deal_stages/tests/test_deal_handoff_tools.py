@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 
 from odoo.tests import BaseCase, tagged
+from odoo.tools import mute_logger
 
 from odoo.addons.deal_stages.tools import handoff as handoff_tools
 
@@ -34,6 +35,9 @@ class TestDealHandoffTools(BaseCase):
             },
         )
         self.assertEqual(handoff_tools.classify(200, "OK").kind, "sent")
+        # redirects are not followed (signature and extra headers): a person acts
+        for status in (301, 302, 307, 308, 410):
+            self.assertEqual(handoff_tools.classify(status, "").kind, "failed")
         self.assertEqual(handoff_tools.classify(202, "{}").kind, "sent")
         self.assertEqual(handoff_tools.classify(200, '{"number": 12}').external_ref, "12")
         outcome = handoff_tools.classify(503, "", {"Retry-After": "120"})
@@ -73,3 +77,27 @@ class TestDealHandoffTools(BaseCase):
         self.assertEqual(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
         two = handoff_tools.sign([secret, handoff_tools.new_secret()], "msg", 1, body)
         self.assertEqual(len(two.split(" ")), 2)
+
+    def test_deliver_never_raises(self):
+        # a header the HTTP client cannot encode: a failed outcome, not an
+        # exception that would stop the cron's batch; its value is not quoted
+        delivery = handoff_tools.Delivery(
+            handoff_id=1,
+            url="http://127.0.0.1:9/handoff",
+            key="k",
+            body=b"{}",
+            secrets=(handoff_tools.new_secret(),),
+            headers={"X-Customer": "Иван"},
+            timeout=1,
+        )
+        with mute_logger("odoo.addons.deal_stages.tools.handoff"):
+            outcome = handoff_tools.deliver(delivery)
+        self.assertEqual(outcome.kind, handoff_tools.OUTCOME_FAILED)
+        self.assertNotIn("Иван", outcome.error)
+        delivery.headers = {"Authorization": " Basic c2VjcmV0"}
+        outcome = handoff_tools.deliver(delivery)
+        self.assertEqual(outcome.kind, handoff_tools.OUTCOME_FAILED)
+        self.assertNotIn("c2VjcmV0", outcome.error)
+        with self.assertRaises(handoff_tools.HeaderError):
+            handoff_tools.check_headers({"Authorization": "Basic c2VjcmV0\n"})
+        handoff_tools.check_headers({"Authorization": "Basic dGVzdDp0ZXN0", "X-Empty": ""})

@@ -10,7 +10,10 @@ one signature per active secret, separated by spaces.
 
 import base64
 import json
+import logging
+import math
 import random
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -19,6 +22,8 @@ from email.utils import parsedate_to_datetime
 
 import requests
 from standardwebhooks.webhooks import Webhook
+
+_logger = logging.getLogger(__name__)
 
 # hand-offs claimed and sent per committed batch of the cron
 BATCH_SIZE = 100
@@ -48,6 +53,12 @@ ANSWER_LIMIT = 2000
 MIN_DELAY = 5
 # the longest Retry-After honoured (a week): beyond it the schedule applies
 MAX_RETRY_AFTER = 7 * 86400
+# the longest configurable wait between two attempts (a year)
+MAX_DELAY = 365 * 86400
+# what HTTP accepts in an extra header (RFC 9110): a token as the name, visible
+# ASCII as the value (spaces and tabs inside), no line break
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+HEADER_VALUE = re.compile(r"([\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?)?")
 
 OUTCOME_ACKNOWLEDGED = "acknowledged"
 OUTCOME_SENT = "sent"
@@ -70,6 +81,23 @@ def check_secret(secret):
         raise ValueError("the part after whsec_ is not base64") from error
     if len(key) < 16:
         raise ValueError("the secret must hold at least 16 bytes")
+
+
+class HeaderError(ValueError):
+    """An extra header HTTP cannot carry; ``name`` says which (never its value:
+    it is often a credential)."""
+
+    def __init__(self, name):
+        super().__init__(name)
+        self.name = name
+
+
+def check_headers(headers):
+    """Raise HeaderError for the first header of ``headers`` (a dict of texts)
+    whose name or value HTTP cannot carry."""
+    for name, value in headers.items():
+        if not (HEADER_NAME.fullmatch(name) and HEADER_VALUE.fullmatch(value)):
+            raise HeaderError(name)
 
 
 def sign(secrets_, msg_id, timestamp, body):
@@ -115,7 +143,7 @@ def parse_delays(text):
         factor = units.get(part[-1])
         number = part[:-1] if factor else part
         value = float(number) * (factor or 1)
-        if value <= 0:
+        if not (math.isfinite(value) and 0 < value <= MAX_DELAY):
             raise ValueError(part)
         delays.append(int(value))
     if not delays:
@@ -151,6 +179,8 @@ class Delivery:
     secrets: tuple
     headers: dict = field(default_factory=dict)
     timeout: float = 10.0
+    # why it cannot be sent as configured (not sent, the row fails)
+    problem: str = ""
 
 
 @dataclass
@@ -224,6 +254,8 @@ def classify(status, text="", headers=None):
 
 def deliver(delivery, session=None):
     """Make one request; never raises (the outcome says what happened)."""
+    if delivery.problem:
+        return Outcome(OUTCOME_FAILED, error=delivery.problem)
     http = session or requests
     try:
         response = http.post(
@@ -235,8 +267,21 @@ def deliver(delivery, session=None):
         )
     except requests.Timeout as error:
         return Outcome(OUTCOME_RETRY, error=f"Timeout after {delivery.timeout} s: {error}"[:500])
+    except requests.exceptions.InvalidHeader:
+        # its message quotes the header's value (a credential): not kept
+        return Outcome(
+            OUTCOME_FAILED, error="An extra header of the endpoint is not valid in HTTP."
+        )
     except requests.RequestException as error:
         return Outcome(OUTCOME_RETRY, error=f"{type(error).__name__}: {error}"[:500])
+    except Exception as error:  # one bad request never stops the batch
+        # e.g. a header the HTTP client cannot encode; the message may quote
+        # a header's value: in the server log only
+        _logger.exception("Hand-off %s: request not made", delivery.handoff_id)
+        return Outcome(
+            OUTCOME_FAILED,
+            error=f"The request could not be made ({type(error).__name__}): see the server log.",
+        )
     return classify(response.status_code, response.text, response.headers)
 
 
