@@ -184,7 +184,7 @@ class CrmDealScriptActivity(models.Model):
     def _determine_assignee(self, lead):
         """(user, warning): who gets the activity of this template on ``lead``."""
         self.ensure_one()
-        if self.assign_to == "user":
+        if self.assign_to == "user" and self.user_id.active:
             return self.user_id, None
         salesperson = lead.user_id or self.env.user
         if salesperson._is_public() or salesperson._is_superuser():
@@ -192,6 +192,12 @@ class CrmDealScriptActivity(models.Model):
             # salesperson: someone who will see the activity gets it
             salesperson = (
                 lead.team_id.user_id or lead.deal_script_id.sla_escalation_user_id or salesperson
+            )
+        if self.assign_to == "user":
+            # archived since the step was set up: nobody would see the
+            # activity, and its notice would go to a former employee
+            return salesperson, self.env._(
+                "The assigned user is archived or deleted: assigned to the salesperson."
             )
         if self.assign_to == "team_leader":
             if lead.team_id.user_id:

@@ -5,6 +5,7 @@ from odoo.tools import SQL
 from odoo.tools.misc import clean_context
 
 from ..tools import DealMigration, DealOutcome, ranked_group_orderby
+from .mail_activity_deal_notify import deal_notify_held
 
 CAUSES = [
     ("move", "Moved by a user"),
@@ -376,9 +377,10 @@ class CrmDealStageLog(models.Model):
             actions = actions.exists()
             leads = stays.lead_id
             for action in actions:
-                # one failing action is reported; the move and the others go on
+                # one failing action is reported; the move and the others go
+                # on. Its savepoint tells nobody of the activities of the move
                 try:
-                    with self.env.cr.savepoint():
+                    with deal_notify_held(self.env), self.env.cr.savepoint():
                         action.with_context(
                             active_model="crm.lead", active_ids=leads.ids, active_id=leads[:1].id
                         ).run()

@@ -13,6 +13,7 @@ from odoo.tools.misc import clean_context
 
 from ..tools import DealEngineCollector, ensure_one
 from .crm_lead_deal_sla import SLA_ENGINE_FIELDS
+from .mail_activity_deal_notify import deal_notify_held
 
 _logger = logging.getLogger(__name__)
 
@@ -486,7 +487,8 @@ class CrmLead(models.Model):
         if not self or not self.env["crm.deal.script.step"]._deal_auto_advance_step_ids():
             return self.browse()
         try:
-            with self.env.cr.savepoint():
+            # the savepoint tells nobody of the activities created so far
+            with deal_notify_held(self.env), self.env.cr.savepoint():
                 return self._deal_auto_advance_written()
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
             raise  # Odoo retries the whole request
@@ -580,18 +582,24 @@ class CrmLead(models.Model):
             super()._deal_sla_due_query(now, limit=kwargs.get("limit"), lock=True)
         )
         processed = 0
-        for (lead_id,) in rows:
-            try:
-                with self.env.cr.savepoint():
-                    processed += super(
-                        CrmLead, self.with_context(deal_sla_only=DealSlaOnly(lead_id))
-                    )._deal_sla_process_batch(limit=1)[0]
-            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
-                raise
-            except Exception as error:  # noqa: BLE001 - reported on the deal
-                lead = self.browse(lead_id).sudo()
-                # looked at again later, after the others: never first in line for good
-                lead.write({"deal_sla_next_check": now + DEAL_SLA_RETRY})
-                lead._deal_side_effect_failed(self.env._("the step's deadline escalation"), error)
-                processed += 1
+        # each deal's savepoint would tell its assignees apart: the batch's
+        # activities are held and told once, at its end, as for a whole batch
+        with deal_notify_held(self.env):
+            for (lead_id,) in rows:
+                try:
+                    with self.env.cr.savepoint():
+                        processed += super(
+                            CrmLead, self.with_context(deal_sla_only=DealSlaOnly(lead_id))
+                        )._deal_sla_process_batch(limit=1)[0]
+                except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+                    raise
+                except Exception as error:  # noqa: BLE001 - reported on the deal
+                    lead = self.browse(lead_id).sudo()
+                    # looked at again later, after the others: never first in line for good
+                    lead.write({"deal_sla_next_check": now + DEAL_SLA_RETRY})
+                    lead._deal_side_effect_failed(
+                        self.env._("the step's deadline escalation"), error
+                    )
+                    processed += 1
+        self.env["mail.activity"]._deal_notify_queued()
         return processed, len(rows) == kwargs.get("limit", len(rows) + 1)

@@ -9,6 +9,8 @@ just before the transaction commits, of all the activities it gave them, in
 their language, in their inbox or by email as each chose.
 """
 
+from contextlib import contextmanager
+
 from markupsafe import Markup
 
 from odoo import api, models
@@ -29,6 +31,49 @@ class DealEngineActivities:
 
 
 DEAL_ENGINE_ACTIVITIES = DealEngineActivities()
+
+
+class DealNotifyHold:
+    """The activities queued while it runs (``deal_notify_held``), kept from
+    the precommit hooks until it ends."""
+
+    __slots__ = ("pending",)
+
+    def __init__(self):
+        # {assignee user id: [activity ids]}
+        self.pending = {}
+
+
+# {id of a cursor: its running hold}: a cursor is used by one thread, and
+# its entry is removed when the hold ends (while the cursor is alive)
+DEAL_NOTIFY_HOLDS = {}
+
+
+@contextmanager
+def deal_notify_held(env):
+    """Keep the activities queued so far and those created inside from the
+    savepoints opened inside: their assignees are told once, with the rest
+    of the transaction's, when it commits.
+
+    Entering or leaving a savepoint runs the transaction's precommit hooks:
+    without a hold, a step's server action (run in a savepoint) between two
+    batches of activities, or a cron batch done deal by deal in savepoints,
+    would tell the same person once per part. Nested holds are one.
+    """
+    key = id(env.cr)
+    if key in DEAL_NOTIFY_HOLDS:
+        yield
+        return
+    hold = DEAL_NOTIFY_HOLDS[key] = DealNotifyHold()
+    # what is already queued waits with the rest (its hook, left registered,
+    # finds it again once released)
+    hold.pending = env.cr.precommit.data.pop(DEAL_NOTIFY_KEY, None) or {}
+    try:
+        yield
+    finally:
+        del DEAL_NOTIFY_HOLDS[key]
+        # activities rolled back since are dropped when told
+        env["mail.activity"]._deal_notify_release(hold)
 
 
 class MailActivityDealNotify(models.AbstractModel):
@@ -64,13 +109,29 @@ class MailActivityDealNotify(models.AbstractModel):
         ]
         if not queued:
             return
+        hold = DEAL_NOTIFY_HOLDS.get(id(self.env.cr))
+        pending = hold.pending if hold else self._deal_notify_pending()
+        for user_id, activity_id in queued:
+            pending.setdefault(user_id, []).append(activity_id)
+
+    def _deal_notify_pending(self):
+        """{user id: [activity ids]} told when the transaction commits."""
         precommit = self.env.cr.precommit
         pending = precommit.data.get(DEAL_NOTIFY_KEY)
         if pending is None:
             pending = precommit.data[DEAL_NOTIFY_KEY] = {}
             precommit.add(self.browse()._deal_notify_queued)
-        for user_id, activity_id in queued:
-            pending.setdefault(user_id, []).append(activity_id)
+        return pending
+
+    @api.model
+    def _deal_notify_release(self, hold):
+        """Queue what ``hold`` kept for the commit."""
+        if not hold.pending:
+            return
+        pending = self._deal_notify_pending()
+        for user_id, activity_ids in hold.pending.items():
+            pending.setdefault(user_id, []).extend(activity_ids)
+        hold.pending = {}
 
     def _deal_notify_queued(self):
         """Send the queued notifications now (precommit hook; the SLA cron
@@ -98,7 +159,9 @@ class MailActivityDealNotify(models.AbstractModel):
             activities = Activity.browse(
                 [act_id for act_id in activity_ids_by_user[user.id] if act_id in alive]
             )
-            if not activities or not user.partner_id:
+            if not activities or not user.partner_id or not user.active:
+                # an archived user no longer reads the inbox: nothing is
+                # emailed to a former employee
                 continue
             lang = user.lang or get_lang(self.env).code
             activities = activities.with_context(lang=lang)

@@ -196,6 +196,60 @@ class TestDealConcurrency(BaseCase):
         # the one of the step entered exists once
         self.assertEqual(activities, {"Work of Concurrency 2": 1})
 
+    def test_two_deadline_runs_at_once_tell_once(self):
+        """Two runs of the deadline cron at once (a manual run beside the
+        scheduled one, on two workers): the second skips the deals the first
+        holds, and their assignee is told once."""
+        with self.registry.cursor() as cr:
+            # the deal's warning and deadline have passed
+            cr.execute(
+                """UPDATE crm_lead
+                      SET deal_sla_warning_date = now() at time zone 'UTC' - interval '2 hours',
+                          deal_sla_deadline = now() at time zone 'UTC' - interval '1 hour',
+                          deal_sla_next_check = now() at time zone 'UTC' - interval '2 hours',
+                          deal_sla_level = 0, deal_sla_state = 'ok'
+                    WHERE id = %s""",
+                [self.deal_id],
+            )
+            cr.execute("SELECT COALESCE(max(id), 0) FROM mail_message")
+            last_message_id = cr.fetchone()[0]
+            partner_id = self._env(cr).ref("base.user_admin").partner_id.id
+        self.addCleanup(self._remove_messages_after, last_message_id)
+        first_cr, second_cr = self.registry.cursor(), self.registry.cursor()
+        try:
+            first, _more = self._env(first_cr)["crm.lead"]._deal_sla_process_batch(limit=200)
+            # the first run has not committed yet: its deals are locked (were
+            # they not skipped, the second run would wait: fail instead)
+            second_cr.execute("SET LOCAL lock_timeout = '5s'")
+            second, _more = self._env(second_cr)["crm.lead"]._deal_sla_process_batch(limit=200)
+            first_cr.commit()
+            second_cr.commit()
+        finally:
+            first_cr.close()
+            second_cr.close()
+        self.assertEqual((first, second), (1, 0), "the second run skips the deal held")
+        with self.registry.cursor() as cr:
+            cr.execute(
+                """SELECT m.subject
+                     FROM mail_message m
+                     JOIN mail_message_res_partner_rel rel ON rel.mail_message_id = m.id
+                    WHERE m.id > %s AND m.message_type = 'user_notification'
+                      AND rel.res_partner_id = %s""",
+                [last_message_id, partner_id],
+            )
+            subjects = [subject for (subject,) in cr.fetchall()]
+        # the warning and the breach: two activities, one message; the
+        # supervisors' message of the breach (the administrator is one), once
+        self.assertEqual(sorted(subjects), ["Deals stalled: 1", "New activities for you (2)"])
+
+    def _remove_messages_after(self, message_id):
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "DELETE FROM mail_message WHERE id > %s AND model IS NULL"
+                " AND message_type = 'user_notification'",
+                [message_id],
+            )
+
     @mute_logger("odoo.sql_db")
     def test_loser_is_retried_by_odoo(self):
         """With Odoo's retry (as an RPC/HTTP request gets), both moves apply in turn."""

@@ -6,7 +6,7 @@ one notification per transaction listing their new activities, in their
 language, in their inbox or by email as each chose.
 """
 
-from odoo import Command
+from odoo import SUPERUSER_ID, Command
 from odoo.tests import tagged, users
 
 from odoo.addons.mail.tests.common import mail_new_test_user
@@ -189,3 +189,155 @@ class TestDealNotify(DealStagesCommon):
 
         told = self._new_messages_to(self.user_sales_salesman, move_and_do)
         self.assertEqual(told.subject, "New activities for you (3)", "the done ones are not news")
+
+    @users("user_deal_manager")
+    def test_names_and_summaries_escaped_links_kept(self):
+        deal = self._create_deals_in_step(self.stage_team1_1, name="<img src=x onerror=alert(1)>")
+        self.step_2.sudo().activity_template_ids.filtered(
+            lambda template: template.summary == "Send the invoice"
+        ).summary = "<b>Send</b> the invoice"
+        told = self._new_messages_to(
+            self.user_sales_salesman, lambda: deal.write({"stage_id": self.stage_team1_2.id})
+        )
+        self.assertEqual(len(told), 1)
+        self.assertNotIn("<img", told.body)
+        self.assertNotIn("<b>", told.body)
+        self.assertIn("&lt;img src=x onerror=alert(1)&gt;", told.body)
+        self.assertIn("&lt;b&gt;Send&lt;/b&gt; the invoice", told.body)
+        link = f'href="{deal.get_base_url()}/mail/view?model=crm.lead&amp;res_id={deal.id}"'
+        self.assertEqual(told.body.count(link), 3, "each activity links to its deal")
+
+    @users("user_deal_manager")
+    def test_activity_by_hand_keeps_odoo_email(self):
+        deal = self._create_deals_in_step(self.stage_team1_1)
+        told = self._new_messages_to(
+            self.user_sales_salesman,
+            lambda: deal.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary="Call me back",
+                user_id=self.user_sales_salesman.id,
+            ),
+        )
+        self.assertEqual(told.subject, '"Deal 0: Call me back" assigned to you')
+
+    @users("user_deal_manager")
+    def test_import_moving_deals_tells_once(self):
+        deals = self._create_deals_in_step(self.stage_team1_1, 5)
+        result = {}
+        told = self._new_messages_to(
+            self.user_sales_salesman,
+            lambda: result.update(
+                self.env["crm.lead"].load(
+                    [".id", "stage_id/.id"],
+                    [[str(deal.id), str(self.stage_team1_2.id)] for deal in deals],
+                )
+            ),
+        )
+        self.assertFalse(result["messages"])
+        self.assertEqual(deals.deal_step_id, self.step_2)
+        self.assertEqual(len(told), 1)
+        self.assertEqual(told.subject, "New activities for you (15)")
+        self.assertFalse(self._per_activity_messages())
+
+    def test_system_move_told_by_odoobot(self):
+        deals = self._create_deals_in_step(self.stage_team1_1, 2)
+        told = self._new_messages_to(
+            self.user_sales_salesman,
+            lambda: deals.with_user(SUPERUSER_ID).write({"stage_id": self.stage_team1_2.id}),
+        )
+        self.assertEqual(told.subject, "New activities for you (6)")
+        self.assertEqual(told.author_id, self.env.ref("base.partner_root"))
+
+    def test_order_change_to_step_with_server_action_tells_once(self):
+        """The move back runs the step's server action in a savepoint, then the
+        change's activities are created: one message for both."""
+        self.step_2.write(
+            {
+                "server_action_ids": [
+                    Command.create(
+                        {
+                            "name": "Nothing to do",
+                            "model_id": self.env["ir.model"]._get_id("crm.lead"),
+                            "state": "code",
+                            "code": "pass",
+                        }
+                    )
+                ],
+                "activity_template_ids": [
+                    Command.create(
+                        {
+                            "trigger": "change",
+                            "activity_type_id": self.activity_type_todo.id,
+                            "summary": "Re-issue the invoice for the difference",
+                        }
+                    )
+                ],
+            }
+        )
+        self.script.return_step_increase_id = self.step_2
+        deal = self._create_deals_in_step(self.stage_prepayment)
+        told = self._new_messages_to(
+            self.user_sales_salesman,
+            lambda: (
+                self.env["crm.deal.order.change"]
+                .with_user(self.user_deal_manager)
+                .create({"lead_id": deal.id, "amount_delta": 10})
+            ),
+        )
+        self.assertEqual(deal.deal_step_id, self.step_2)
+        self.assertEqual(len(told), 1, "one message for the transaction")
+        self.assertIn("Issue the invoice", told.body)
+        self.assertIn("Re-issue the invoice for the difference", told.body)
+
+    def test_archived_fixed_assignee_replaced_by_salesperson(self):
+        # step 3 gives "Check the prepayment" to user_sales_leads, archived since
+        deals = self._create_deals_in_step(self.stage_team1_2, 2)
+        self.user_sales_leads.active = False
+        archived_before = self._messages_to(self.user_sales_leads)
+        with self.mock_mail_gateway():
+            told = self._new_messages_to(
+                self.user_sales_salesman,
+                lambda: deals.with_user(self.user_deal_manager).write(
+                    {"stage_id": self.stage_prepayment.id}
+                ),
+            )
+        check = self._deal_activities(deals, ("summary", "=", "Check the prepayment"))
+        self.assertEqual(check.user_id, self.user_sales_salesman, "someone who will see it")
+        self.assertEqual(told.subject, "New activities for you (2)")
+        self.assertFalse(self._messages_to(self.user_sales_leads) - archived_before)
+        self.assertFalse(
+            self._new_mails.filtered(
+                lambda mail: self.user_sales_leads.partner_id in mail.recipient_ids
+            ),
+            "nothing emailed to a former employee",
+        )
+        self.assertIn(
+            "The assigned user is archived or deleted: assigned to the salesperson.",
+            " ".join(deals[0].message_ids.mapped("body")),
+        )
+
+    def test_archived_team_leader_not_told(self):
+        leader = mail_new_test_user(
+            self.env,
+            login="gone_leader",
+            name="Gone Leader",
+            email="gone.leader@example.com",
+            groups="sales_team.group_sale_salesman",
+            notification_type="email",
+        )
+        self.sales_team_1.user_id = leader
+        deal = self._create_deals_in_step(self.stage_team1_2)
+        leader.active = False
+        with self.mock_mail_gateway():
+            told = self._new_messages_to(
+                leader,
+                lambda: deal.with_user(self.user_deal_manager).write(
+                    {"stage_id": self.stage_team1_1.id}
+                ),
+            )
+        signed = self._deal_activities(deal, ("summary", "=", "Get the signed copy"))
+        self.assertEqual(signed.user_id, leader)
+        self.assertFalse(told)
+        self.assertFalse(
+            self._new_mails.filtered(lambda mail: leader.partner_id in mail.recipient_ids)
+        )

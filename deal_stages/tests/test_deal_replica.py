@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from unittest.mock import patch
 
+from lxml import etree
 from psycopg2.errors import ReadOnlySqlTransaction
 
 from odoo import api, fields
@@ -38,6 +39,14 @@ BOARD_DOMAIN = [
     ("deal_at_risk", "=", True),
 ]
 REPORTS = ("crm.deal.step.stay.report", "crm.deal.step.time.report")
+# every analysis of the menu
+ALL_REPORTS = (
+    *REPORTS,
+    "crm.deal.step.funnel.report",
+    "crm.deal.loss.report",
+    "crm.deal.rework.report",
+    "crm.deal.activity.report",
+)
 TIME_MEASURES = ["__count", "hours:avg", "median_hours:avg", "p90_hours:avg"]
 
 
@@ -175,6 +184,63 @@ class TestDealReplica(HttpCase, DealGateCommon):
                 self.assertEqual(total["__count"], 3, report)
                 self.assertAlmostEqual(total["p90_hours:avg"], 384, delta=0.01, msg=report)
                 self.assertLess(total["median_hours:avg"], 0.01, report)
+
+    def _view_spec(self, model, view_type, view_id=False):
+        """(web_search_read specification, group-by fields, measures) of a view."""
+        arch = etree.fromstring(self.env[model].get_view(view_id, view_type)["arch"])
+        model_fields = self.env[model]._fields
+        spec, groupby, measures = {}, [], []
+        for node in arch.iter("field"):
+            field = model_fields[node.get("name")]
+            relational = field.type in ("many2one", "many2many", "one2many")
+            spec[field.name] = {"fields": {"display_name": {}}} if relational else {}
+            if node.get("type") == "measure":
+                measures.append(f"{field.name}:{field.aggregator or 'sum'}")
+            elif node.get("type") in ("row", "col"):
+                groupby.append(field.name)
+        return spec, groupby, measures
+
+    def test_every_analysis_and_board_view_on_replica(self):
+        """What each view of the analyses and of the control board loads, for
+        each kind of reader, on a read-only cursor (a write raises)."""
+        board_views = [
+            ("kanban", "deal_stages.crm_lead_view_kanban_deal_control"),
+            ("list", "deal_stages.crm_lead_view_list_deal_control"),
+        ]
+        for user in (self.user_supervisor, self.user_sales_manager, self.user_sales_salesman):
+            for report in ALL_REPORTS:
+                for view_type in ("list", "pivot", "graph"):
+                    spec, groupby, measures = self._view_spec(report, view_type)
+                    with self._replica(user) as env, self.subTest(user=user.login, view=report):
+                        if view_type == "list":
+                            self._rpc(env, report, "web_search_read", [], spec, limit=80)
+                        else:
+                            aggregates = ["__count", *measures]
+                            self._rpc(env, report, "formatted_read_group", [], groupby, aggregates)
+                            self._rpc(
+                                env,
+                                report,
+                                "formatted_read_grouping_sets",
+                                [],
+                                [groupby[:1], groupby, []],
+                                aggregates,
+                            )
+                        env.flush_all()
+            for view_type, xmlid in board_views:
+                spec, __, __ = self._view_spec("crm.lead", view_type, self.env.ref(xmlid).id)
+                with self._replica(user) as env, self.subTest(user=user.login, view=xmlid):
+                    result = self._rpc(env, "crm.lead", "web_search_read", BOARD_DOMAIN, spec)
+                    if user != self.user_sales_salesman:
+                        self.assertEqual([r["id"] for r in result["records"]], self.deals[0].ids)
+                    self._rpc(
+                        env,
+                        "crm.lead",
+                        "read_progress_bar",
+                        BOARD_DOMAIN[:2],
+                        "deal_step_id",
+                        {"field": "activity_state", "colors": {"overdue": "danger"}},
+                    )
+                    env.flush_all()
 
     def test_rpc_over_http_stays_on_the_replica(self):
         """Through the web client's route: the calls run on a read-only cursor

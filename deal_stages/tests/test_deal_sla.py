@@ -10,6 +10,7 @@ from odoo.tests import tagged, users
 from odoo.tools import SQL, mute_logger
 
 from odoo.addons.deal_stages.models.crm_lead_deal_sla import CrmLeadDealSla as CrmLeadSla
+from odoo.addons.mail.tests.common import mail_new_test_user
 
 from .common import FRIDAY_15, DealSlaCommon
 
@@ -169,6 +170,43 @@ class TestDealSla(DealSlaCommon):
             note = deal.message_ids.filtered(lambda m: "Deal stalled" in m.body and m.partner_ids)
             self.assertEqual(len(note), 1)
             self.assertIn(manager, note.partner_ids)
+
+    @mute_logger("odoo.addons.deal_stages.models.crm_lead_deal_security")
+    def test_batch_with_a_failing_deal_tells_each_person_once(self):
+        """One deal whose escalation fails sends the batch on deal by deal, in
+        savepoints: the salesperson is still told once of the others'."""
+        broken_user = mail_new_test_user(
+            self.env,
+            login="broken_tz_sla",
+            name="Broken Timezone",
+            email="broken.sla@test.example.com",
+            groups="sales_team.group_sale_salesman",
+        )
+        with freeze_time(FRIDAY_15):
+            good = self._create_deals(4)
+            broken = self._create_deals(user_id=broken_user.id)
+        # a timezone removed from the system: this deal's escalation raises
+        self.env.cr.execute(
+            "UPDATE res_partner SET tz = 'Mars/Olympus' WHERE id = %s", (broken_user.partner_id.id,)
+        )
+        self.env.invalidate_all()
+        self.env.cr.flush()
+        salesperson = self.user_sales_salesman.partner_id
+        domain = [
+            ("partner_ids", "in", salesperson.ids),
+            ("message_type", "=", "user_notification"),
+        ]
+        before = self.env["mail.message"].search(domain)
+        with freeze_time("2026-11-10 09:48:00"):
+            self._run_cron()
+        self.env.cr.flush()
+        self.assertEqual(set(good.mapped("deal_sla_state")), {"warning"})
+        self.assertEqual(broken.deal_sla_level, 0, "the failing deal is left for later")
+        told = self.env["mail.message"].search(domain) - before
+        self.assertEqual(len(told), 1, "one message for the batch, not one per deal")
+        self.assertEqual(told.subject, "New activities for you (4)")
+        for deal in good:
+            self.assertIn(f"res_id={deal.id}", told.body)
 
     def test_second_level_to_sales_manager(self):
         self.script.write(
