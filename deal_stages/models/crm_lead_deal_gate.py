@@ -129,10 +129,12 @@ class CrmLeadDealGate(models.AbstractModel):
             )
 
     def _deal_verify_script_change(self, script_id):
-        """A deal's script may change only before it went past its first step.
+        """A deal's script may change only before it went past its first step,
+        and only a supervisor takes a deal out of its process.
 
-        Later, changing the process would rewrite its history: only members of
-        the supervisor group may do that.
+        Later, changing the process would rewrite its history; a deal without
+        a script (script cleared, back to a lead) has no gate left at all:
+        only members of the supervisor group may do either.
         """
         changing = self.filtered(lambda lead: lead.deal_script_id.id != (script_id or False))
         if (
@@ -142,6 +144,15 @@ class CrmLeadDealGate(models.AbstractModel):
             or self.env.user.has_group("deal_stages.group_deal_supervisor")
         ):
             return
+        if not script_id:
+            raise UserError(
+                self.env._(
+                    "The deal %(deal)s follows the script %(script)s: only a supervisor "
+                    "can take it out of its process.",
+                    deal=changing[0].display_name,
+                    script=changing[0].deal_script_id.display_name,
+                )
+            )
         first_step_by_script = {
             script: script.step_ids.sorted(lambda s: (s.sequence, s.id))[:1]
             for script in changing.deal_script_id

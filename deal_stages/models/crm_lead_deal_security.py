@@ -119,6 +119,13 @@ class CrmLead(models.Model):
         }
         if defaults:
             vals_list = [{**defaults, **vals} for vals in vals_list]
+        if not self.env.user.has_group("deal_stages.group_deal_supervisor"):
+            # "no script" is no salesperson's choice: the team's script applies,
+            # as when none is given (an import's empty column)
+            vals_list = [
+                {key: value for key, value in vals.items() if value or key != "deal_script_id"}
+                for vals in vals_list
+            ]
         leads = super(CrmLead, self.with_context(deal_creation=DealCreation())).create(vals_list)
         return leads.with_env(self.env)
 

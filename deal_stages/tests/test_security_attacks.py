@@ -268,10 +268,14 @@ class TestAttackScriptAssignment(DealAttackCommon):
     @users("user_sales_salesman")
     def test_type_round_trip_refused(self):
         deal = self.deal.with_user(self.env.user)
-        # at the first step, leaving the opportunities is still allowed...
-        deal.write({"type": "lead"})
+        # even at the first step, leaving the opportunities is a supervisor's...
+        with self.assertRaises(UserError) as error:
+            deal.write({"type": "lead"})
+        self.assertIn("only a supervisor can take it out", str(error.exception))
+        self.assertEqual(deal.deal_script_id, self.script)
+        self._as(self.user_supervisor, self.deal).write({"type": "lead"})
         self.assertFalse(deal.deal_script_id)
-        # ...coming back straight into a later step is not
+        # ...and coming back straight into a later step is nobody's
         with self.assertRaises(UserError) as error:
             deal.write({"stage_id": self.stage_prepayment.id, "type": "opportunity"})
         self.assertIn("Steps cannot be skipped", str(error.exception))
@@ -285,13 +289,35 @@ class TestAttackScriptAssignment(DealAttackCommon):
         deal.write({"stage_id": self.stage_team1_2.id})
         with self.assertRaises(UserError) as error:
             deal.write({"type": "lead"})
-        self.assertIn("only a supervisor can change its script", str(error.exception))
+        self.assertIn("only a supervisor can take it out", str(error.exception))
         self.assertEqual(deal.deal_script_id, self.script)
+
+    @users("user_sales_salesman")
+    def test_deal_taken_out_of_its_script_refused(self):
+        """A deal without a script has no gate left: the salesperson cannot
+        clear it, nor create a deal of a scripted team without it."""
+        deal = self.deal.with_user(self.env.user)
+        with self.assertRaises(UserError) as error:
+            deal.write({"deal_script_id": False})
+        self.assertIn("only a supervisor can take it out", str(error.exception))
+        self.assertEqual(deal.deal_script_id, self.script)
+        created = self.env["crm.lead"].create(
+            {
+                "name": "Without a script?",
+                "type": "opportunity",
+                "team_id": self.sales_team_1.id,
+                "deal_script_id": False,
+            }
+        )
+        self.assertEqual(created.deal_script_id, self.script)
+        self.assertEqual(created.deal_step_id, self.step_1)
+        with self.assertRaises(UserError):
+            created.write({"stage_id": self.stage_prepayment.id})
 
     @users("user_sales_salesman")
     def test_script_cleared_and_set_again_refused(self):
         deal = self.deal.with_user(self.env.user)
-        deal.write({"deal_script_id": False})
+        self._as(self.user_supervisor, self.deal).write({"deal_script_id": False})
         deal.write({"stage_id": self.stage_prepayment.id})
         with self.assertRaises(UserError) as error:
             deal.write({"deal_script_id": self.script.id})

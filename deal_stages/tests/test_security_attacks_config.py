@@ -453,8 +453,8 @@ class TestAttackSla(DealAttackCommon):
         # a script given to a deal where it stands starts at its last stage
         # move: a client's field, which must not hold the deadline off
         self.step_1.sla_hours = 24
+        self._as(self.user_supervisor, self.deal).write({"deal_script_id": False})
         deal = self._as(self.user_sales_salesman, self.deal)
-        deal.write({"deal_script_id": False})
         deal.write(
             {"deal_script_id": self.script.id, "date_last_stage_update": "2099-01-01 00:00:00"}
         )
