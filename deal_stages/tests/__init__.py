@@ -9,6 +9,7 @@ from . import test_deal_sla
 from . import test_deal_sla_ui
 from . import test_deal_digest
 from . import test_deal_control_reports
+from . import test_deal_control_board
 from . import test_deal_control_ui
 from . import test_deal_gate
 from . import test_deal_gate_ui

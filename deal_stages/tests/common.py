@@ -2,19 +2,25 @@
 
 ``DealStagesCommon`` (the three-step test script) is the root; each feature
 adds its configuration in its own base (``DealSlaCommon``, ``DealGateCommon``,
-``DealMessageCommon``, ``DealExceptionCommon``, ``DealVersionCommon``);
-``DealB2BCommon`` runs the shipped B2B template for the bridges (sale,
-account, stock).
+``DealMessageCommon``, ``DealExceptionCommon``, ``DealVersionCommon``,
+``DealAttackCommon`` for the attacks, ``DealHandoffCommon`` with a real
+receiver); ``DealB2BCommon`` runs the shipped B2B template for the bridges
+(sale, account, stock).
 """
 
+import importlib.util
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from unittest.mock import patch
+from urllib.parse import urlsplit
 
-from odoo import Command
+from odoo import Command, fields
+from odoo.tests.common import _super_send
 
 from odoo.addons.base.models.ir_cron import IrCron
 from odoo.addons.crm.tests.common import TestCrmCommon
+from odoo.addons.deal_stages.tools import handoff as handoff_tools
 from odoo.addons.mail.tests.common import mail_new_test_user
 
 
@@ -505,3 +511,129 @@ class DealVersionCommon(DealGateCommon):
 
     def _step(self, script, key):
         return script.step_ids.filtered(lambda step: step.step_key == key)
+
+
+class DealAttackCommon(DealStagesCommon):
+    """The common script; step 2 has a required checklist item and a
+    deadline. ``deal`` is the salesperson's, at step 1."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.user_sales_admin = mail_new_test_user(
+            cls.env,
+            login="user_sales_admin_no_settings",
+            name="Sam Sales Admin",
+            email="sam.admin@test.example.com",
+            groups="sales_team.group_sale_manager",
+        )
+        cls.user_supervisor = mail_new_test_user(
+            cls.env,
+            login="user_attack_supervisor",
+            name="Sue Supervisor",
+            email="sue.supervisor@test.example.com",
+            groups="sales_team.group_sale_salesman_all_leads,deal_stages.group_deal_supervisor",
+        )
+        cls.check_invoice_sent = cls.env["crm.deal.script.check"].create(
+            {"step_id": cls.step_2.id, "name": "Invoice sent to the customer"}
+        )
+        cls.step_2.sla_hours = 24
+        cls.deal = cls.env["crm.lead"].create(
+            {
+                "name": "Attacked deal",
+                "type": "opportunity",
+                "team_id": cls.sales_team_1.id,
+                "user_id": cls.user_sales_salesman.id,
+            }
+        )
+        cls.group_system = cls.env.ref("base.group_system")
+
+    def _as(self, user, records):
+        records = records.with_user(user)
+        records.invalidate_recordset()
+        return records
+
+    def _draft_step(self, step):
+        """``step`` in a new draft version of its script: a published version is
+        fixed, configuration is tried where it is allowed."""
+        draft = self.env["crm.deal.script"].browse(step.script_id.action_new_version())
+        return draft.step_ids.filtered(lambda draft_step: draft_step.step_key == step.step_key)
+
+    def _open_stay(self, deal):
+        return deal.sudo().deal_log_ids.filtered(lambda log: not log.date_out)
+
+
+# the reference receiver lives in the repository's tools/ (not in the addon)
+_RECEIVER_PATH = Path(__file__).resolve().parents[2] / "tools" / "handoff_receiver.py"
+_spec = importlib.util.spec_from_file_location("handoff_receiver", _RECEIVER_PATH)
+handoff_receiver = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(handoff_receiver)
+
+
+class DealHandoffCommon(DealStagesCommon):
+    """The common script whose step 2 hands the order off to a real receiver
+    on 127.0.0.1 (a free port), acknowledgement required to leave it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.secret = handoff_tools.new_secret()
+        cls.receiver = handoff_receiver.HandoffReceiver(cls.secret).start()
+        cls.addClassCleanup(cls.receiver.stop)
+        cls.user_integration_owner = mail_new_test_user(
+            cls.env,
+            login="user_handoff_owner",
+            name="Ivan Integrator",
+            email="ivan.integrator@test.example.com",
+            groups="sales_team.group_sale_salesman",
+        )
+        cls.endpoint = cls.env["crm.deal.handoff.endpoint"].create(
+            {
+                "name": "1C:Enterprise",
+                "url": cls.receiver.url,
+                "secret": cls.secret,
+                "timeout": 2,
+                "user_id": cls.user_integration_owner.id,
+            }
+        )
+        cls.step_2.write({"handoff_endpoint_id": cls.endpoint.id, "handoff_required": True})
+        cls.user_supervisor = mail_new_test_user(
+            cls.env,
+            login="user_handoff_supervisor",
+            name="Sofia Supervisor",
+            email="sofia.handoff@test.example.com",
+            groups="sales_team.group_sale_salesman_all_leads,deal_stages.group_deal_supervisor",
+        )
+
+    @classmethod
+    def _request_handler(cls, s, r, /, **kw):
+        # Odoo's tests raise every timeout under 10 s to 10 s: the receiver's
+        # requests keep the endpoint's (the timeout test needs it)
+        if urlsplit(r.url).port == cls.receiver.port:
+            return _super_send(s, r, **kw)
+        return super()._request_handler(s, r, **kw)
+
+    def setUp(self):
+        super().setUp()
+        state = self.receiver.state
+        state.planned.clear()
+        state.stored.clear()
+        state.log.clear()
+        state.duplicates = 0
+        state.delay = 0
+        state.accept = False
+        state.duplicate_status = 200
+
+    def _deliver(self):
+        """Run the delivery cron (outside a cron job its commits are no-ops here)."""
+        IrCron = self.env.registry["ir.cron"]
+        with patch.object(IrCron, "_commit_progress", lambda self, processed=0, **kw: 3600.0):
+            self.env["crm.deal.handoff"]._cron_deliver()
+
+    def _make_due(self, handoffs):
+        handoffs.sudo().next_attempt = fields.Datetime.now() - timedelta(seconds=1)
+
+    def _deal_at_step_2(self):
+        deal = self._create_deals()
+        deal.stage_id = self.stage_team1_2
+        return deal

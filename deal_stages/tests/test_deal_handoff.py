@@ -1,99 +1,20 @@
-import importlib.util
 import json
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from unittest.mock import patch
-from urllib.parse import urlsplit
 
 import requests
 
 from odoo import Command, fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
-from odoo.tests.common import _super_send
 from odoo.tools import mute_logger
 
 from odoo.addons.deal_stages.tools import DealGateError
 from odoo.addons.deal_stages.tools import handoff as handoff_tools
 from odoo.addons.mail.tests.common import mail_new_test_user
 
-from .common import DealStagesCommon
-
-# the reference receiver lives in the repository's tools/ (not in the addon)
-_RECEIVER_PATH = Path(__file__).resolve().parents[2] / "tools" / "handoff_receiver.py"
-_spec = importlib.util.spec_from_file_location("handoff_receiver", _RECEIVER_PATH)
-handoff_receiver = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(handoff_receiver)
-
-
-class DealHandoffCommon(DealStagesCommon):
-    """The common script whose step 2 hands the order off to a real receiver
-    on 127.0.0.1 (a free port), acknowledgement required to leave it."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.secret = handoff_tools.new_secret()
-        cls.receiver = handoff_receiver.HandoffReceiver(cls.secret).start()
-        cls.addClassCleanup(cls.receiver.stop)
-        cls.user_integration_owner = mail_new_test_user(
-            cls.env,
-            login="user_handoff_owner",
-            name="Ivan Integrator",
-            email="ivan.integrator@test.example.com",
-            groups="sales_team.group_sale_salesman",
-        )
-        cls.endpoint = cls.env["crm.deal.handoff.endpoint"].create(
-            {
-                "name": "1C:Enterprise",
-                "url": cls.receiver.url,
-                "secret": cls.secret,
-                "timeout": 2,
-                "user_id": cls.user_integration_owner.id,
-            }
-        )
-        cls.step_2.write({"handoff_endpoint_id": cls.endpoint.id, "handoff_required": True})
-        cls.user_supervisor = mail_new_test_user(
-            cls.env,
-            login="user_handoff_supervisor",
-            name="Sofia Supervisor",
-            email="sofia.handoff@test.example.com",
-            groups="sales_team.group_sale_salesman_all_leads,deal_stages.group_deal_supervisor",
-        )
-
-    @classmethod
-    def _request_handler(cls, s, r, /, **kw):
-        # Odoo's tests raise every timeout under 10 s to 10 s: the receiver's
-        # requests keep the endpoint's (the timeout test needs it)
-        if urlsplit(r.url).port == cls.receiver.port:
-            return _super_send(s, r, **kw)
-        return super()._request_handler(s, r, **kw)
-
-    def setUp(self):
-        super().setUp()
-        state = self.receiver.state
-        state.planned.clear()
-        state.stored.clear()
-        state.log.clear()
-        state.duplicates = 0
-        state.delay = 0
-        state.accept = False
-        state.duplicate_status = 200
-
-    def _deliver(self):
-        """Run the delivery cron (outside a cron job its commits are no-ops here)."""
-        IrCron = self.env.registry["ir.cron"]
-        with patch.object(IrCron, "_commit_progress", lambda self, processed=0, **kw: 3600.0):
-            self.env["crm.deal.handoff"]._cron_deliver()
-
-    def _make_due(self, handoffs):
-        handoffs.sudo().next_attempt = fields.Datetime.now() - timedelta(seconds=1)
-
-    def _deal_at_step_2(self):
-        deal = self._create_deals()
-        deal.stage_id = self.stage_team1_2
-        return deal
+from .common import DealHandoffCommon
 
 
 @tagged("post_install", "-at_install")

@@ -9,7 +9,7 @@ from odoo.tools import mute_logger
 from odoo.addons.deal_stages.tools import DealGateError
 from odoo.addons.mail.tests.common import mail_new_test_user
 
-from .test_deal_handoff import DealHandoffCommon
+from .common import DealHandoffCommon
 
 
 @tagged("post_install", "-at_install")

@@ -1,6 +1,6 @@
 from odoo.tests import HttpCase, tagged
 
-from .test_deal_handoff import DealHandoffCommon
+from .common import DealHandoffCommon
 
 
 @tagged("post_install", "-at_install", "deal_stages")

@@ -7,59 +7,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged, users
 from odoo.tools import mute_logger
 
-from odoo.addons.mail.tests.common import mail_new_test_user
-
-from .common import DealStagesCommon
-
-
-class DealAttackCommon(DealStagesCommon):
-    """The common script; step 2 has a required checklist item and a
-    deadline. ``deal`` is the salesperson's, at step 1."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.user_sales_admin = mail_new_test_user(
-            cls.env,
-            login="user_sales_admin_no_settings",
-            name="Sam Sales Admin",
-            email="sam.admin@test.example.com",
-            groups="sales_team.group_sale_manager",
-        )
-        cls.user_supervisor = mail_new_test_user(
-            cls.env,
-            login="user_attack_supervisor",
-            name="Sue Supervisor",
-            email="sue.supervisor@test.example.com",
-            groups="sales_team.group_sale_salesman_all_leads,deal_stages.group_deal_supervisor",
-        )
-        cls.check_invoice_sent = cls.env["crm.deal.script.check"].create(
-            {"step_id": cls.step_2.id, "name": "Invoice sent to the customer"}
-        )
-        cls.step_2.sla_hours = 24
-        cls.deal = cls.env["crm.lead"].create(
-            {
-                "name": "Attacked deal",
-                "type": "opportunity",
-                "team_id": cls.sales_team_1.id,
-                "user_id": cls.user_sales_salesman.id,
-            }
-        )
-        cls.group_system = cls.env.ref("base.group_system")
-
-    def _as(self, user, records):
-        records = records.with_user(user)
-        records.invalidate_recordset()
-        return records
-
-    def _draft_step(self, step):
-        """``step`` in a new draft version of its script: a published version is
-        fixed, configuration is tried where it is allowed."""
-        draft = self.env["crm.deal.script"].browse(step.script_id.action_new_version())
-        return draft.step_ids.filtered(lambda draft_step: draft_step.step_key == step.step_key)
-
-    def _open_stay(self, deal):
-        return deal.sudo().deal_log_ids.filtered(lambda log: not log.date_out)
+from .common import DealAttackCommon
 
 
 @tagged("post_install", "-at_install", "deal_stages", "deal_stages_security")

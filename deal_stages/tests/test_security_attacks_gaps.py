@@ -14,9 +14,7 @@ from odoo.tools import mute_logger
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
-from .common import FRIDAY_15, DealSlaCommon
-from .test_deal_handoff import DealHandoffCommon
-from .test_security_attacks import DealAttackCommon
+from .common import FRIDAY_15, DealAttackCommon, DealHandoffCommon, DealSlaCommon
 
 
 @tagged("post_install", "-at_install", "deal_stages", "deal_stages_security")
