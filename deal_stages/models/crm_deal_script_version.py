@@ -293,8 +293,6 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
         version of the same process is made with ``action_new_version``.
         Templates are not versions: they are copied as before.
         """
-        if self.env.su or self._deal_version_internal():
-            return super().copy(default)
         templates = self.filtered("is_template")
         scripts = self - templates
         copies = (
@@ -307,6 +305,7 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
         if copy_steps:
             default["step_ids"] = []
             # the steps are copied below as the superuser: the caller's own right
+            # (the steps' own copy would lose their return paths)
             self.env["crm.deal.script.step"].check_access("create")
         duplicates = super(CrmDealScriptVersionMixin, scripts).copy(default)
         if copy_steps:

@@ -51,6 +51,11 @@ class TestDealVersionCopy(DealVersionCommon):
         self.assertEqual(steps(duplicate)[1].server_action_ids, action, "the same action")
         self.assertEqual(steps(duplicate)[2].back_step_ids, steps(duplicate)[0])
         self.assertEqual(duplicate.return_step_increase_id, steps(duplicate)[1])
+        # server code duplicating a script gets the same draft
+        by_code = self.script.copy()
+        self.assertEqual(by_code.state, "draft")
+        self.assertEqual(steps(by_code)[2].back_step_ids, steps(by_code)[0])
+        by_code.unlink()
         # a new version of the original is still made as before
         draft = self._new_version()
         self.assertEqual((draft.state, draft.version), ("draft", 2))
