@@ -276,8 +276,35 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
         }
         for step in document["steps"]:
             self._deal_resolve_step(step, find, fields_by_name, resolved, messages)
+        if not script["teams"]:
+            self._deal_check_definition_stages(document, messages)
         self._deal_check_languages(document, messages)
         return resolved
+
+    def _deal_check_definition_stages(self, document, messages):
+        """A file naming no sales team creates no stage: a stage without a
+        team would appear in every team's pipeline (as installing the addon,
+        importing a file adds nothing to the pipelines of a database). Its
+        steps use the existing stages of their names; the missing ones are
+        listed in ``messages``."""
+        names = [step["stage"] for step in document["steps"] if step["stage"]]
+        found = set(
+            self.env["crm.stage"]
+            .with_context(lang="en_US")
+            .search([("name", "in", names)])
+            .mapped("name")
+        )
+        missing = [name for name in dict.fromkeys(names) if name not in found]
+        if missing:
+            messages.append(
+                self.env._(
+                    "The file names no sales team, so its steps use existing stages, and "
+                    "these do not exist: %(stages)s. Name the sales teams in the file (their "
+                    "missing stages are then created in their pipelines), or create the "
+                    "stages first.",
+                    stages=", ".join(f"“{name}”" for name in missing),
+                )
+            )
 
     def _deal_find_user(self, login):
         """The internal user of the importer's companies with this login."""
@@ -342,14 +369,19 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
                 )
 
     def _deal_definition_stage(self, name, teams, created):
-        """The stage named ``name`` in the pipeline of ``teams``, created if missing."""
+        """The stage named ``name`` in the pipeline of ``teams``, created there
+        if missing. Without teams: an existing stage of that name, a shared
+        one first (its absence was refused by ``_deal_check_definition_stages``)."""
         Stage = self.env["crm.stage"].with_context(lang="en_US")
         stages = Stage.search([("name", "=", name)]).filtered(
             lambda stage: not stage.team_ids or not (teams - stage.team_ids)
         )
-        # a stage of these teams rather than a shared one
-        stage = stages.sorted(lambda s: (not s.team_ids, s.sequence, s.id))[:1]
-        if not stage:
+        # a stage of these teams rather than a shared one; with no team, a
+        # shared one, which fits whatever teams the draft is given later
+        stage = stages.sorted(
+            lambda s: (not s.team_ids if teams else bool(s.team_ids), s.sequence, s.id)
+        )[:1]
+        if not stage and teams:
             if name not in created:
                 created[name] = Stage.create(
                     {"name": name, "sequence": 50 + len(created), "team_ids": teams.ids}

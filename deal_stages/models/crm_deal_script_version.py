@@ -295,6 +295,36 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
             )
         return self._deal_copy_as_draft(max(versions.mapped("version")) + 1).id
 
+    def copy(self, default=None):
+        """Duplicate scripts (the form's "Duplicate"): each copy is a new
+        *draft*, like an imported process file: version 1, no previous
+        version, the same teams, steps (keys, stages, checklists, activities,
+        server actions, return steps) and settings. It drives no deal until
+        it is published; published, it replaces the script its teams follow
+        and becomes that process's next version (``action_publish``). A new
+        version of the same process is made with ``action_new_version``.
+        Templates are not versions: they are copied as before.
+        """
+        templates = self.filtered("is_template")
+        scripts = self - templates
+        copies = (
+            super(CrmDealScriptVersionMixin, templates).copy(default) if templates else templates
+        )
+        if not scripts:
+            return copies
+        default = {"state": "draft", **(default or {})}
+        copy_steps = "step_ids" not in default
+        if copy_steps:
+            default["step_ids"] = []
+            # the steps are copied below as the superuser: the caller's own right
+            # (the steps' own copy would lose their return paths)
+            self.env["crm.deal.script.step"].check_access("create")
+        duplicates = super(CrmDealScriptVersionMixin, scripts).copy(default)
+        if copy_steps:
+            for script, duplicate in zip(scripts, duplicates, strict=True):
+                script._deal_copy_steps(duplicate)
+        return copies | duplicates
+
     def _deal_copy_as_draft(self, version):
         self.ensure_one()
         # the steps' technical links (fields, server actions) are not readable
@@ -313,7 +343,17 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
                 }
             )
         )
+        self._deal_copy_steps(draft)
+        return draft.with_env(self.env)
+
+    def _deal_copy_steps(self, draft):
+        """Copy the steps of ``self`` into the empty ``draft``, with their
+        return paths and the script's return steps."""
+        self.ensure_one()
         step_map = {}
+        # as the superuser: the steps' technical links (required fields,
+        # server actions) are not readable by sales administrators, and the
+        # copies keep the very records an administrator attached
         for step in self.step_ids.sorted(lambda s: (s.sequence, s.id)):
             step_map[step] = step.sudo().copy(
                 {
@@ -333,7 +373,7 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
                 if self[f"return_step_{kind}_id"] in step_map
             }
         )
-        return draft.with_env(self.env)
+        return step_map
 
     def _deal_publish_problems(self):
         """What prevents publishing the draft ``self``: a list of sentences."""
@@ -463,11 +503,17 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
         )
         internal.browse(previous.ids).write({"state": "retired"})
         internal.write(values)
-        self.message_post(
-            body=self.env._(
-                "Version %(version)s published: new deals follow it.", version=self.version
-            )
+        body = self.env._(
+            "Version %(version)s published: new deals follow it.", version=self.version
         )
+        teams_left = self._deal_teams_left(previous)
+        if teams_left:
+            body += " " + self.env._(
+                "The sales teams %(teams)s followed the previous version and follow no "
+                "process now: their new deals get no script.",
+                teams=", ".join(teams_left.mapped("display_name")),
+            )
+        self.message_post(body=body)
         if migrating:
             _done, remaining = self.env["crm.lead"]._deal_migrate_run(
                 self, limit=MIGRATE_INLINE_LIMIT
@@ -475,6 +521,13 @@ class CrmDealScriptVersionMixin(models.AbstractModel):
             if remaining:
                 # the rest in batches, by the cron (started now, not in an hour)
                 self.env.ref("deal_stages.ir_cron_deal_migrate").sudo()._trigger()
+
+    def _deal_teams_left(self, previous):
+        """The teams the published versions ``previous`` serve and the draft
+        ``self`` does not: published, it leaves them without a process."""
+        # the draft's reader may not read every team's name: the teams are
+        # named to a sales administrator who manages the process
+        return previous.sudo().team_ids - self.sudo().team_ids
 
     def _deal_migration_problems(self, leads, step_map):
         """The in-flight deals whose step has no target in the draft ``self``."""

@@ -30,3 +30,4 @@ from . import test_deal_notify
 from . import test_deal_replica
 from . import test_deal_report_owners
 from . import test_contract_rpc
+from . import test_deal_version_copy

@@ -721,7 +721,15 @@ class TestDealVersionDefinition(DealVersionCommon):
             text = file.read()
         self.env["res.lang"]._activate_lang("ru_RU")
         Script = self.env["crm.deal.script"].with_user(self.user_sales_manager)
+        # it names no team: it adds no stage to the pipelines, it uses existing ones
+        with self.assertRaisesRegex(UserError, "these do not exist: “Contract signing”"):
+            Script.import_definition(text)
+        team = self.env["crm.team"].create({"name": "B2B team"})
+        Script.action_create_from_template(team.id)
+        stages = self.env["crm.stage"].search_count([])
         draft = Script.browse(Script.import_definition(text))
+        self.assertEqual(self.env["crm.stage"].search_count([]), stages)
+        self.assertIn(team, draft.step_ids.stage_id.team_ids)
         self.assertEqual(draft.state, "draft")
         self.assertEqual(
             draft.with_context(lang="ru_RU").step_ids.sorted("sequence")[0].name,

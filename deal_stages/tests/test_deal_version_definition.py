@@ -1,5 +1,6 @@
 import json
 
+from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
@@ -72,3 +73,39 @@ class TestDealVersionDefinitionRefs(DealVersionCommon):
             f"Two steps are on the stage “{document['steps'][0]['stage']}”.",
             "no_such_field",
         )
+
+    def test_a_file_without_teams_uses_existing_stages_and_creates_none(self):
+        document = json.loads(self.text)
+        document["script"]["teams"] = []
+        document["steps"][1]["stage"] = "Customs clearance"
+        document["steps"][2]["stage"] = "Warehouse"
+        # a stage without a team would appear in every team's pipeline
+        self._assert_refused(
+            document,
+            "The file names no sales team",
+            "“Customs clearance”, “Warehouse”",
+        )
+        # the stages of its names are used, a shared one first
+        shared = self.env["crm.stage"].create({"name": "Warehouse", "sequence": 40})
+        self.env["crm.stage"].create(
+            {"name": "Customs clearance", "team_ids": [Command.set(self.sales_team_1.ids)]}
+        )
+        other_team = self.env["crm.team"].create({"name": "Other team"})
+        self.env["crm.stage"].create(
+            {"name": "Warehouse", "sequence": 1, "team_ids": [Command.set(other_team.ids)]}
+        )
+        stages = self.env["crm.stage"].search_count([])
+        text = json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+        draft = self.Script.browse(self.Script.import_definition(text))
+        self.assertEqual(self.env["crm.stage"].search_count([]), stages, "no stage created")
+        self.assertFalse(draft.team_ids)
+        self.assertEqual(draft.step_ids.sorted("sequence")[2].stage_id, shared)
+        self.assertEqual(draft.export_definition(), text, "the round trip")
+
+    def test_a_file_with_teams_creates_its_missing_stages_for_them_only(self):
+        document = json.loads(self.text)
+        document["steps"][2]["stage"] = "Warehouse"
+        draft = self.Script.browse(self.Script.import_definition(json.dumps(document)))
+        stage = draft.step_ids.sorted("sequence")[2].stage_id
+        self.assertEqual(stage.name, "Warehouse")
+        self.assertEqual(stage.team_ids, self.sales_team_1)

@@ -44,6 +44,12 @@ class CrmDealScriptPublish(models.TransientModel):
         compute="_compute_in_flight_count",
         help="Deals in progress on the older versions of the process.",
     )
+    teams_left_note = fields.Text(
+        string="Teams Left Without a Process",
+        compute="_compute_teams_left_note",
+        help="The sales teams that follow the published version and not the "
+        "draft: once it is published they follow no process.",
+    )
     draft_map = fields.Json(compute="_compute_maps")
     published_map = fields.Json(compute="_compute_maps")
 
@@ -52,6 +58,23 @@ class CrmDealScriptPublish(models.TransientModel):
         for wizard in self:
             wizard.previous_id = (
                 wizard.script_id and wizard.script_id._deal_published_of_process()[:1]
+            )
+
+    @api.depends("script_id")
+    def _compute_teams_left_note(self):
+        for wizard in self:
+            script = wizard.script_id
+            teams = script._deal_teams_left(script._deal_published_of_process()) if script else None
+            wizard.teams_left_note = (
+                self.env._(
+                    "After publishing, the sales teams %(teams)s will follow no process: the "
+                    "published version serves them and this draft does not, so their new "
+                    "deals will get no script. Add them to the draft to keep them on the "
+                    "process.",
+                    teams=", ".join(teams.mapped("display_name")),
+                )
+                if teams
+                else False
             )
 
     def _in_flight_leads(self):
