@@ -3,6 +3,7 @@ from . import crm_deal_document_mixin
 from . import crm_deal_team_leader_mixin
 from . import base_automation
 from . import crm_deal_script_version
+from . import crm_deal_script_version_ui
 from . import crm_deal_script_definition_translation
 from . import crm_deal_script_definition
 from . import crm_deal_script

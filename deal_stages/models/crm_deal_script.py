@@ -15,12 +15,14 @@ class CrmDealScript(models.Model):
     _name = "crm.deal.script"
     _description = "Deal Script"
     _deal_verify_input = True
-    # versions: crm_deal_script_version.py; the process as a file:
+    # versions: crm_deal_script_version.py (their map and buttons:
+    # crm_deal_script_version_ui.py); the process as a file:
     # crm_deal_script_definition.py
     _inherit = [
         "mail.thread",
         "crm.deal.config.mixin",
         "crm.deal.script.version.mixin",
+        "crm.deal.script.version.ui.mixin",
         "crm.deal.script.definition.mixin",
     ]
     # what _script_id_by_team and _deal_config cache
