@@ -3,6 +3,7 @@ import json
 from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import tagged, users
+from odoo.tools import file_open
 
 from .common import DealVersionCommon
 
@@ -295,11 +296,8 @@ class TestDealVersionDefinition(DealVersionCommon):
         self.assertEqual(draft.export_definition(), text)
 
     def test_shipped_b2b_definition_imports(self):
-        with open(
-            __file__.replace("tests/test_deal_version.py", "data/deal_script_b2b.json"),
-            encoding="utf-8",
-        ) as file:
-            text = file.read()
+        with file_open("deal_stages/data/deal_script_b2b.json", "rb") as file:
+            text = file.read().decode()
         self.env["res.lang"]._activate_lang("ru_RU")
         Script = self.env["crm.deal.script"].with_user(self.user_sales_manager)
         # it names no team: it adds no stage to the pipelines, it uses existing ones
