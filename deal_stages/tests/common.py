@@ -637,3 +637,14 @@ class DealHandoffCommon(DealStagesCommon):
         deal = self._create_deals()
         deal.stage_id = self.stage_team1_2
         return deal
+
+    def _order_change(self, deal, return_step, amount=500):
+        """An increase of the order of ``deal`` by ``amount``, back to ``return_step``."""
+        return self.env["crm.deal.order.change"].create(
+            {
+                "lead_id": deal.id,
+                "change_type": "increase",
+                "amount_delta": amount,
+                "return_step_id": return_step.id,
+            }
+        )

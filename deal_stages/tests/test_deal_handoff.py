@@ -278,14 +278,7 @@ class TestDealHandoff(DealHandoffCommon):
         deal = self._deal_at_step_2()
         self._deliver()
         first = deal.deal_handoff_ids
-        self.env["crm.deal.order.change"].create(
-            {
-                "lead_id": deal.id,
-                "change_type": "increase",
-                "amount_delta": 500,
-                "return_step_id": self.step_1.id,
-            }
-        )
+        self._order_change(deal, self.step_1)
         change = deal.deal_handoff_ids - first
         self.assertRecordValues(change, [{"kind": "change", "parent_id": first.id}])
         payload = json.loads(change.payload)

@@ -120,27 +120,13 @@ class TestDealHandoffFaults(DealHandoffCommon):
         deal = self._deal_at_step_2()
         self._deliver()
         self.endpoint.active = False
-        self.env["crm.deal.order.change"].create(
-            {
-                "lead_id": deal.id,
-                "change_type": "increase",
-                "amount_delta": 5,
-                "return_step_id": self.step_2.id,
-            }
-        )
+        self._order_change(deal, self.step_2, amount=5)
         self.assertEqual(deal.deal_handoff_ids.mapped("kind"), ["order"])
         change_note = deal.message_ids.filtered(lambda m: "Change 1" in m.body)
         self.assertIn("the endpoint is archived", change_note.body)
         # an endpoint in use: the note says the change was queued
         self.endpoint.active = True
-        self.env["crm.deal.order.change"].create(
-            {
-                "lead_id": deal.id,
-                "change_type": "increase",
-                "amount_delta": 5,
-                "return_step_id": self.step_2.id,
-            }
-        )
+        self._order_change(deal, self.step_2, amount=5)
         change_note = deal.message_ids.filtered(lambda m: "Change 2" in m.body)
         self.assertIn("queued", change_note.body)
 
@@ -199,14 +185,7 @@ class TestDealHandoffFaults(DealHandoffCommon):
             patch.object(Lead, "_deal_handoff_payloads", broken),
             mute_logger("odoo.addons.deal_stages.models.crm_lead_deal_handoff"),
         ):
-            change = self.env["crm.deal.order.change"].create(
-                {
-                    "lead_id": deal.id,
-                    "change_type": "increase",
-                    "amount_delta": 500,
-                    "return_step_id": self.step_2.id,
-                }
-            )
+            change = self._order_change(deal, self.step_2)
         self.assertEqual(deal.expected_revenue, 500)
         self.assertEqual(deal.deal_handoff_ids.mapped("kind"), ["order"])
         note = deal.message_ids.filtered(lambda m: change.name in m.body)
@@ -237,14 +216,7 @@ class TestDealHandoffFaults(DealHandoffCommon):
         deal = self._deal_at_step_2()
         self._deliver()
         order = deal.deal_handoff_ids
-        self.env["crm.deal.order.change"].create(
-            {
-                "lead_id": deal.id,
-                "change_type": "increase",
-                "amount_delta": 500,
-                "return_step_id": self.step_2.id,
-            }
-        )
+        self._order_change(deal, self.step_2)
         change = deal.deal_handoff_ids - order
         self.receiver.state.plan(422)
         self._deliver()
