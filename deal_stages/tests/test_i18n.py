@@ -77,3 +77,28 @@ class TestTranslations(TransactionCase):
                     != sorted(PLACEHOLDER.findall(entry.msgstr))
                 ]
                 self.assertFalse(broken, f"{module}: placeholders differ in ru.po")
+
+    def test_records_are_named(self):
+        """A record's term (a view's text, a field's label) is translated for
+        the records its entry names, not by its text alone: a view or a field
+        missing from its entry's references shows in English (the publish
+        wizard's "Cancel", the analyses' "Version" and "Step Key")."""
+        for module in self.modules.mapped("name"):
+            with self.subTest(module=module):
+                exported = {
+                    (source, f"{kind}:{name}:{xmlid}")
+                    for source_module, kind, name, xmlid, source, _value, _comments in (
+                        TranslationModuleReader(self.env.cr, modules=[module])
+                    )
+                    if source_module == module and kind in ("model", "model_terms")
+                }
+                for filename in (f"{module}.pot", "ru.po"):
+                    named = {
+                        (entry.msgid, occurrence)
+                        for entry in self._i18n(module, filename)
+                        for occurrence, _line in entry.occurrences
+                    }
+                    self.assertFalse(
+                        sorted(exported - named),
+                        f"{module}: records missing from the references of {filename}",
+                    )
