@@ -102,3 +102,17 @@ class TestTranslations(TransactionCase):
                         sorted(exported - named),
                         f"{module}: records missing from the references of {filename}",
                     )
+
+    def test_quotes_are_closed_in_each_term(self):
+        """A term opens and closes its quotes: a template's text cut around a
+        name ("Customer message “" + name + "” (") left the closing quote out
+        of any term, and Russian read «name”."""
+        for module in self.modules.mapped("name"):
+            with self.subTest(module=module):
+                unbalanced = [
+                    entry.msgid
+                    for entry in self._i18n(module, "ru.po")
+                    if entry.msgid.count("“") != entry.msgid.count("”")
+                    or entry.msgstr.count("«") != entry.msgstr.count("»")
+                ]
+                self.assertFalse(unbalanced, f"{module}: a quote left open in ru.po")
