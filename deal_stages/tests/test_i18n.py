@@ -116,3 +116,16 @@ class TestTranslations(TransactionCase):
                     or entry.msgstr.count("«") != entry.msgstr.count("»")
                 ]
                 self.assertFalse(unbalanced, f"{module}: a quote left open in ru.po")
+
+    def test_tooltips_are_translated(self):
+        """A term's tooltip and screen-reader label speak Russian too (the
+        portal's "Download" tooltip, the cards' icons were read in English)."""
+        attribute = re.compile(r'(?:title|aria-label|alt)="([^"]*[A-Za-z][^"]*)"')
+        for module in self.modules.mapped("name"):
+            with self.subTest(module=module):
+                english = [
+                    entry.msgid
+                    for entry in self._i18n(module, "ru.po")
+                    if set(attribute.findall(entry.msgid)) & set(attribute.findall(entry.msgstr))
+                ]
+                self.assertFalse(english, f"{module}: tooltips left in English in ru.po")
