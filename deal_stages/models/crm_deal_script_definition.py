@@ -182,7 +182,9 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
 
     @api.model
     def _deal_definition_problem(self, code, where, detail):
-        where = f"{where}: " if where else ""
+        where = f"{self._deal_definition_where(where)}: " if where else ""
+        if code == "type":
+            detail = self._deal_definition_expected(detail)
         sentences = {
             "json": self.env._("The file is not valid JSON (%(detail)s)."),
             "format": self.env._(
@@ -210,6 +212,38 @@ class CrmDealScriptDefinitionMixin(models.AbstractModel):
             "format": definition.FORMAT,
             "version": definition.FORMAT_VERSION,
         }
+
+    @api.model
+    def _deal_definition_where(self, where):
+        """A problem's place in the file in the reader's language: "step KEY"
+        is a word; the rest (the file's keys, positions, language codes) is
+        the file's own text."""
+        head, sep, rest = where.partition(" / ")
+        if head.startswith("step "):
+            head = self.env._("step %(key)s", key=head[5:])
+        return head + sep + rest
+
+    @api.model
+    def _deal_definition_expected(self, detail):
+        """``key: expected`` of a wrong value with the expected kind in the
+        reader's language (choices, true | false and JSON shapes are the
+        file's own text)."""
+        key, sep, expected = detail.partition(": ")
+        words = {
+            "text": self.env._("text"),
+            "text or null": self.env._("text or null"),
+            "name or null": self.env._("name or null"),
+            "step key or null": self.env._("step key or null"),
+            "integer": self.env._("integer"),
+            "number": self.env._("number"),
+            "list of names": self.env._("list of names"),
+            "list of step keys": self.env._("list of step keys"),
+            "list of objects": self.env._("list of objects"),
+        }
+        low, to, high = expected.partition(" to ")
+        if to:
+            expected = self.env._("%(low)s to %(high)s", low=low, high=high)
+        return key + sep + words.get(expected, expected)
 
     def _deal_find(self, model, ref, domain=None):
         """The record a file names ``ref`` (XML id or name), or an empty recordset."""

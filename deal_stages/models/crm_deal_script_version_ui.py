@@ -95,7 +95,8 @@ class CrmDealScriptVersionUi(models.AbstractModel):
             "view_mode": "form",
             "views": [(False, "form")],
             "target": "new",
-            "context": {"default_script_id": self.id},
+            # two maps side by side and the dry run's columns need the room
+            "context": {"default_script_id": self.id, "dialog_size": "extra-large"},
         }
 
     def action_view_versions(self):

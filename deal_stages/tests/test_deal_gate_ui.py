@@ -22,6 +22,7 @@ class TestDealGateUi(HttpCase):
                 for index, name in enumerate(["Tour Contract", "Tour Invoicing", "Tour Payment"])
             ]
         )
+        lead_model = cls.env["ir.model"]._get("crm.lead")
         cls.script = cls.env["crm.deal.script"].create(
             {
                 "name": "Tour gated process",
@@ -46,6 +47,13 @@ class TestDealGateUi(HttpCase):
                             ]
                             if index == 1
                             else [],
+                            # its preview after the move names it in one sentence
+                            "mail_template_id": cls.env["mail.template"]
+                            .create({"name": "Tour payment due", "model_id": lead_model.id})
+                            .id
+                            if index == 2
+                            else False,
+                            "mail_mode": "propose",
                         }
                     )
                     for index, stage in enumerate(stages)

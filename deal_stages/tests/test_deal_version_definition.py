@@ -318,3 +318,21 @@ class TestDealVersionDefinition(DealVersionCommon):
         template = self.env.ref("deal_stages.deal_script_template_b2b")
         self.assertEqual(len(draft.step_ids), len(template.step_ids))
         self.assertEqual(draft.export_definition(), text)
+
+    def test_a_refused_file_is_explained_in_the_readers_language(self):
+        """The wrong values of a file are listed in Russian to a Russian
+        reader: the place ("step KEY") and the expected kind too."""
+        self.env["res.lang"]._activate_lang("ru_RU")
+        Script = self.env["crm.deal.script"].with_user(self.user_sales_manager)
+        document = json.loads(Script.browse(self.script.id).export_definition())
+        first, second = document["steps"][0], document["steps"][1]
+        first["sla_hours"] = "soon"
+        second["sla_hours"] = -1
+        with self.assertRaises(UserError) as caught:
+            Script.with_context(lang="ru_RU").import_definition(json.dumps(document))
+        message = str(caught.exception)
+        self.assertIn(f"этап {first['key']}: неверное значение для sla_hours: число.", message)
+        self.assertIn(
+            f"этап {second['key']}: неверное значение для sla_hours: от 0 до 87600.", message
+        )
+        self.assertNotIn("step ", message)

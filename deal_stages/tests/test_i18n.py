@@ -77,3 +77,55 @@ class TestTranslations(TransactionCase):
                     != sorted(PLACEHOLDER.findall(entry.msgstr))
                 ]
                 self.assertFalse(broken, f"{module}: placeholders differ in ru.po")
+
+    def test_records_are_named(self):
+        """A record's term (a view's text, a field's label) is translated for
+        the records its entry names, not by its text alone: a view or a field
+        missing from its entry's references shows in English (the publish
+        wizard's "Cancel", the analyses' "Version" and "Step Key")."""
+        for module in self.modules.mapped("name"):
+            with self.subTest(module=module):
+                exported = {
+                    (source, f"{kind}:{name}:{xmlid}")
+                    for source_module, kind, name, xmlid, source, _value, _comments in (
+                        TranslationModuleReader(self.env.cr, modules=[module])
+                    )
+                    if source_module == module and kind in ("model", "model_terms")
+                }
+                for filename in (f"{module}.pot", "ru.po"):
+                    named = {
+                        (entry.msgid, occurrence)
+                        for entry in self._i18n(module, filename)
+                        for occurrence, _line in entry.occurrences
+                    }
+                    self.assertFalse(
+                        sorted(exported - named),
+                        f"{module}: records missing from the references of {filename}",
+                    )
+
+    def test_quotes_are_closed_in_each_term(self):
+        """A term opens and closes its quotes: a template's text cut around a
+        name ("Customer message “" + name + "” (") left the closing quote out
+        of any term, and Russian read «name”."""
+        for module in self.modules.mapped("name"):
+            with self.subTest(module=module):
+                unbalanced = [
+                    entry.msgid
+                    for entry in self._i18n(module, "ru.po")
+                    if entry.msgid.count("“") != entry.msgid.count("”")
+                    or entry.msgstr.count("«") != entry.msgstr.count("»")
+                ]
+                self.assertFalse(unbalanced, f"{module}: a quote left open in ru.po")
+
+    def test_tooltips_are_translated(self):
+        """A term's tooltip and screen-reader label speak Russian too (the
+        portal's "Download" tooltip, the cards' icons were read in English)."""
+        attribute = re.compile(r'(?:title|aria-label|alt)="([^"]*[A-Za-z][^"]*)"')
+        for module in self.modules.mapped("name"):
+            with self.subTest(module=module):
+                english = [
+                    entry.msgid
+                    for entry in self._i18n(module, "ru.po")
+                    if set(attribute.findall(entry.msgid)) & set(attribute.findall(entry.msgstr))
+                ]
+                self.assertFalse(english, f"{module}: tooltips left in English in ru.po")

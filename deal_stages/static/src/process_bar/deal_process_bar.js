@@ -57,6 +57,27 @@ export class DealProcessBar extends Component {
             : _t("due in %(days)s days", { days: activity.deadline_days });
     }
 
+    // one sentence each, the quotes in it: a template's text cut around the
+    // name left its closing quote untranslatable (Russian «…” mismatched)
+    activityLine(activity) {
+        return _t("Activity “%(summary)s” for %(user)s, %(deadline)s", {
+            summary: activity.summary,
+            user: activity.user,
+            deadline: this.activityDeadline(activity),
+        });
+    }
+
+    mailLine(mail) {
+        return _t("Customer message “%(message)s” (%(mode)s)", {
+            message: mail.name,
+            mode: mail.mode,
+        });
+    }
+
+    actionLine(action) {
+        return _t("Runs “%(action)s”", { action });
+    }
+
     async onTick(check, ev) {
         const record = this.props.record;
         this.state.busy = true;

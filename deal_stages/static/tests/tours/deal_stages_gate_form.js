@@ -53,5 +53,10 @@ registry.category("web_tour.tours").add("deal_stages_gate_form", {
         {
             trigger: ".o_deal_process_bar .o_deal_step_done:contains('Tour Contract')",
         },
+        {
+            trigger:
+                ".o_deal_process_bar .o_deal_next:contains('Customer message “Tour payment due” (Propose to the salesperson)')",
+            content: "The next step's customer message is named in one sentence",
+        },
     ],
 });

@@ -64,8 +64,9 @@ registry.category("web_tour.tours").add("deal_stages_version", {
             run: "click",
         },
         {
-            trigger: ".modal .o_deal_publish_maps .o_deal_process_map_step:contains('Tour Contract')",
-            content: "Draft and published side by side",
+            trigger:
+                ".modal .modal-xl .o_deal_publish_maps .o_deal_process_map_step:contains('Tour Contract')",
+            content: "Draft and published side by side, in a dialog wide enough for both",
         },
         {
             trigger: ".modal .o_field_widget[name=line_ids] .o_data_row:contains('Tour Contract'):contains('1')",
