@@ -1,5 +1,9 @@
 """Deal feature: the customer progress page (portal) and what it shares."""
 
+import uuid
+
+from markupsafe import Markup
+
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
@@ -115,3 +119,24 @@ class CrmLeadDealPortal(models.AbstractModel):
                 for attachment in self.deal_portal_attachment_ids
             ],
         }
+
+    def _deal_rotate_portal_token(self):
+        # a technical field: one statement, no automation nor tracking
+        self.sudo()._write_multi([{"access_token": str(uuid.uuid4())} for _lead in self])
+        self.invalidate_recordset(["access_token"])
+
+    def action_deal_rotate_portal_token(self):
+        """Revoke the customer's progress page link: a new one replaces it."""
+        self.check_access("write")
+        self._deal_rotate_portal_token()
+        self._message_log_batch(
+            bodies=dict.fromkeys(
+                self.ids,
+                Markup("<p>%s</p>")
+                % self.env._(
+                    "The customer's progress page link was renewed: links sent before no "
+                    "longer open it."
+                ),
+            )
+        )
+        return True

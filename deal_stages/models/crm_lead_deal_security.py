@@ -1,5 +1,4 @@
 import logging
-import uuid
 from datetime import timedelta
 
 import psycopg2
@@ -355,29 +354,8 @@ class CrmLead(models.Model):
         return super().action_deal_tick_check(check.id, done=bool(done))
 
     # ------------------------------------------------------------
-    # PORTAL: the progress page's token, what the page shows
+    # PORTAL: what the page shows
     # ------------------------------------------------------------
-
-    def _deal_rotate_portal_token(self):
-        # a technical field: one statement, no automation nor tracking
-        self.sudo()._write_multi([{"access_token": str(uuid.uuid4())} for _lead in self])
-        self.invalidate_recordset(["access_token"])
-
-    def action_deal_rotate_portal_token(self):
-        """Revoke the customer's progress page link: a new one replaces it."""
-        self.check_access("write")
-        self._deal_rotate_portal_token()
-        self._message_log_batch(
-            bodies=dict.fromkeys(
-                self.ids,
-                Markup("<p>%s</p>")
-                % self.env._(
-                    "The customer's progress page link was renewed: links sent before no "
-                    "longer open it."
-                ),
-            )
-        )
-        return True
 
     def _deal_portal_values(self):
         values = super()._deal_portal_values()
