@@ -2,7 +2,7 @@ import json
 from unittest.mock import patch
 
 from odoo import Command
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -233,3 +233,26 @@ class TestDealHandoffFaults(DealHandoffCommon):
         )
         self.assertEqual(payload["change"]["amount_delta"], 500)
         self.assertEqual(change.state, "cancelled")
+
+    def test_acknowledge_with_bad_input(self):
+        """``acknowledge`` as JSON-2 sends it: keys and document ids of the
+        wrong kind get a clear error and change nothing; a salesperson is
+        refused whatever the key."""
+        deal = self._deal_at_step_2()
+        handoff = deal.deal_handoff_ids
+        integration = mail_new_test_user(
+            self.env, login="user_handoff_api_bad", groups="deal_stages.group_deal_integration"
+        )
+        Handoff = self.env["crm.deal.handoff"].with_user(integration)
+        for key in (None, 42, ["k"], {"k": 1}, "", "  ", "x" * 300, "a\x00b"):
+            with self.subTest(key=key), self.assertRaises(UserError):
+                Handoff.acknowledge(key, "INV-1")
+        for ref in (True, ["INV"], {"ref": 1}, 1.5):
+            with self.subTest(ref=ref), self.assertRaises(UserError):
+                Handoff.acknowledge(handoff.idempotency_key, ref)
+        with self.assertRaises(AccessError):
+            self.env["crm.deal.handoff"].with_user(self.user_sales_salesman).acknowledge(
+                handoff.idempotency_key, "INV-1"
+            )
+        self.assertEqual(handoff.state, "pending")
+        self.assertFalse(handoff.external_ref)

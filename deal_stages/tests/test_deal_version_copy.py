@@ -1,5 +1,6 @@
 from odoo import Command
-from odoo.tests import tagged
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import tagged, users
 
 from .common import DealVersionCommon
 
@@ -94,3 +95,37 @@ class TestDealVersionCopy(DealVersionCommon):
             "The sales teams Export team followed the previous version",
             draft.sudo().message_ids[:1].body,
         )
+
+
+@tagged("post_install", "-at_install", "deal_stages", "deal_stages_security")
+class TestDealVersionButtonsRpc(DealVersionCommon):
+    """The versions' public methods as RPC sends them: a salesperson, ids
+    that do not exist, several ids where one is meant."""
+
+    @users("user_sales_salesman")
+    def test_salesperson_cannot_duplicate_or_version_a_script(self):
+        script = self.env["crm.deal.script"].browse(self.script.id)
+        for method in ("copy", "action_new_version_open", "action_open_publish_wizard"):
+            with self.subTest(method=method), self.assertRaises(AccessError):
+                getattr(script, method)()
+        self.assertEqual(
+            self.env["crm.deal.script"].sudo().search_count([("process_id", "=", self.script.id)]),
+            1,
+            "no draft was made",
+        )
+
+    def test_buttons_with_bad_ids(self):
+        Script = self.env["crm.deal.script"].with_user(self.user_sales_manager)
+        missing = Script.browse(987654321)
+        for method in ("copy", "action_new_version_open", "action_open_publish_wizard"):
+            with self.subTest(method=method), self.assertRaises(UserError):
+                getattr(missing, method)()
+        draft = self._new_version()
+        both = Script.browse([self.script.id, draft.id])
+        for method in ("action_new_version_open", "action_open_publish_wizard"):
+            with self.subTest(method=method), self.assertRaises(UserError):
+                getattr(both, method)()
+        with self.assertRaises(UserError):
+            both.action_view_versions()
+        action = Script.browse(draft.id).action_view_versions()
+        self.assertEqual(action["domain"], [("process_id", "=", self.script.id)])
