@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from odoo import Command, fields
 from odoo.tests.common import _super_send
+from odoo.tools import mute_logger
 
 from odoo.addons.base.models.ir_cron import IrCron
 from odoo.addons.crm.tests.common import TestCrmCommon
@@ -637,6 +638,20 @@ class DealHandoffCommon(DealStagesCommon):
         deal = self._create_deals()
         deal.stage_id = self.stage_team1_2
         return deal
+
+    @contextmanager
+    def _broken_payloads(self):
+        """Building a hand-off's payload fails ("no payload today")."""
+
+        def broken(self, values_list):
+            raise ValueError("no payload today")
+
+        Lead = self.env.registry["crm.lead"]
+        with (
+            patch.object(Lead, "_deal_handoff_payloads", broken),
+            mute_logger("odoo.addons.deal_stages.models.crm_lead_deal_handoff"),
+        ):
+            yield
 
     def _order_change(self, deal, return_step, amount=500):
         """An increase of the order of ``deal`` by ``amount``, back to ``return_step``."""

@@ -1,7 +1,6 @@
 import json
 import time
 from datetime import datetime, timedelta
-from unittest.mock import patch
 
 import requests
 
@@ -326,15 +325,7 @@ class TestDealHandoff(DealHandoffCommon):
 
     def test_a_broken_payload_never_aborts_the_move(self):
         deal = self._create_deals()
-
-        def broken(self, values_list):
-            raise ValueError("no payload today")
-
-        Lead = self.env.registry["crm.lead"]
-        with (
-            patch.object(Lead, "_deal_handoff_payloads", broken),
-            mute_logger("odoo.addons.deal_stages.models.crm_lead_deal_handoff"),
-        ):
+        with self._broken_payloads():
             deal.stage_id = self.stage_team1_2
         self.assertEqual(deal.stage_id, self.stage_team1_2)
         self.assertFalse(deal.deal_handoff_ids)

@@ -176,15 +176,7 @@ class TestDealHandoffFaults(DealHandoffCommon):
     def test_a_broken_payload_never_aborts_an_order_change(self):
         deal = self._deal_at_step_2()
         self._deliver()
-
-        def broken(self, values_list):
-            raise ValueError("no payload today")
-
-        Lead = self.env.registry["crm.lead"]
-        with (
-            patch.object(Lead, "_deal_handoff_payloads", broken),
-            mute_logger("odoo.addons.deal_stages.models.crm_lead_deal_handoff"),
-        ):
+        with self._broken_payloads():
             change = self._order_change(deal, self.step_2)
         self.assertEqual(deal.expected_revenue, 500)
         self.assertEqual(deal.deal_handoff_ids.mapped("kind"), ["order"])
