@@ -45,7 +45,8 @@ class DealNotifyHold:
 
 
 # {id of a cursor: its running hold}: a cursor is used by one thread, and
-# its entry is removed when the hold ends (while the cursor is alive)
+# its entry is removed when the hold ends (while the cursor is alive). Not
+# ``cr.cache``: Odoo clears it with the record cache (a savepoint's rollback)
 DEAL_NOTIFY_HOLDS = {}
 
 
